@@ -1,0 +1,255 @@
+"""The `captioner` command: train, evaluate, caption, extract-features, serve, models."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from captioner.errors import CaptionerError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+DEFAULT_DATASET = os.environ.get("CAPTIONER_DATASET", "data/flickr8k")
+DEFAULT_CACHE = os.environ.get("CAPTIONER_CACHE", "cache/features")
+
+TRAIN_HELP = {
+    "dataset": "Flickr8k folder, Kaggle folder (Images/ + captions.txt) or COCO-style JSON (env CAPTIONER_DATASET)",
+    "output": "run folder for checkpoints, history.csv/json, loss_curve.png and the best model.pt",
+    "encoder": "image encoder whose cached features train the decoder",
+    "encoder_weights": "explicit encoder weight file (default: the installed package, $CAPTIONER_WEIGHTS_DIR or Keras cache)",
+    "cache_dir": "feature cache root; features are extracted once per encoder (env CAPTIONER_CACHE)",
+    "merge": "how the image conditions the LSTM: add (merge model), inject (initial state) or attention (grid)",
+    "embed_dim": "word embedding size",
+    "hidden_dim": "LSTM hidden size",
+    "attention_dim": "attention layer size (attention only)",
+    "dropout": "dropout on embeddings, image features and LSTM outputs",
+    "embeddings": "word vectors: learned, glove-frozen or glove-finetune (GloVe 6B 50d)",
+    "min_count": "keep words seen at least this many times in training captions",
+    "max_caption_length": "words kept per training caption",
+    "limit_images": "use at most this many images per split (quick runs)",
+    "epochs": "maximum number of epochs",
+    "batch_size": "captions per optimiser step",
+    "lr": "Adam learning rate (halved when validation stops improving)",
+    "grad_clip": "gradient norm clip",
+    "attention_reg": "doubly stochastic attention penalty weight",
+    "label_smoothing": "label smoothing of the cross-entropy",
+    "patience": "stop after this many epochs without validation improvement",
+    "stop_on": "validation criterion for early stopping and the best model: bleu4 or loss",
+    "max_steps": "stop after this many optimiser steps (smoke tests)",
+    "seed": "random seed",
+    "threads": "torch CPU threads (default: all cores)",
+}
+CHOICES = {"merge": ["add", "inject", "attention"], "embeddings": ["learned", "glove-frozen", "glove-finetune"],
+           "stop_on": ["bleu4", "loss"]}
+
+
+def _add_search_options(parser: argparse.ArgumentParser, beam: int = 3) -> None:
+    parser.add_argument("--beam-size", type=int, default=beam, help=f"beam width; 1 = greedy (default {beam})")
+    parser.add_argument("--max-length", type=int, default=25, help="longest caption in words (default 25)")
+    parser.add_argument("--length-penalty", type=float, default=0.7,
+                        help="beam score = log-prob / length**alpha (default 0.7)")
+    parser.add_argument("--no-repeat-ngram", type=int, default=3, help="forbid repeating n-grams of this size; 0 = off")
+
+
+def _search_config(args: argparse.Namespace):
+    from captioner.decoding import SearchConfig
+
+    if args.beam_size < 1 or args.max_length < 1:
+        raise CaptionerError("--beam-size and --max-length must be at least 1")
+    return SearchConfig(args.beam_size, args.max_length, args.length_penalty, args.no_repeat_ngram)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from captioner.encoders import ENCODER_NAMES
+    from captioner.training import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="captioner", description="CNN + LSTM image captioner (Flickr8k).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a decoder on cached image features",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in fields(TrainConfig):
+        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else f.default
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        choices = CHOICES.get(f.name) or (list(ENCODER_NAMES) if f.name == "encoder" else None)
+        train.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                           choices=choices, help=TRAIN_HELP[f.name])
+    train.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    evaluate = sub.add_parser("evaluate", help="score a model on a dataset split (BLEU-1..4, METEOR, ROUGE-L, CIDEr)")
+    evaluate.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
+    evaluate.add_argument("--dataset", default=DEFAULT_DATASET, help=TRAIN_HELP["dataset"])
+    evaluate.add_argument("--split", default="test", help="split to score (default test)")
+    evaluate.add_argument("--cache-dir", default=DEFAULT_CACHE, help=TRAIN_HELP["cache_dir"])
+    evaluate.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
+    evaluate.add_argument("--modes", default="beam,greedy", help="comma list of beam and/or greedy (default both)")
+    evaluate.add_argument("--output-json", default="captions.json", help="per-image captions and the report")
+    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N images of the split")
+    evaluate.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_search_options(evaluate)
+
+    caption = sub.add_parser("caption", help="caption image files, globs or folders")
+    caption.add_argument("images", nargs="+", help="image paths, glob patterns or folders")
+    caption.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
+    caption.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
+    caption.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
+    caption.add_argument("--alternatives", action="store_true", help="also print the other beam captions with scores")
+    _add_search_options(caption)
+
+    extract = sub.add_parser("extract-features", help="cache encoder features for a whole dataset (resumable)")
+    extract.add_argument("--dataset", default=DEFAULT_DATASET, help=TRAIN_HELP["dataset"])
+    extract.add_argument("--encoder", default="efficientnet-lite2", choices=ENCODER_NAMES, help="encoder name")
+    extract.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
+    extract.add_argument("--cache-dir", default=DEFAULT_CACHE, help=TRAIN_HELP["cache_dir"])
+    extract.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    extract.add_argument("--no-grid", action="store_true", help="keep only pooled vectors (no attention models)")
+
+    serve = sub.add_parser("serve", help="run the web app and JSON API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--model", default=None, help="shipped model name or .pt path")
+
+    sub.add_parser("models", help="list the shipped models with their test scores")
+    return parser
+
+
+def expand_images(patterns: list[str]) -> list[Path]:
+    """Files, folders (their images, sorted) and glob patterns -> image paths, in order given."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.exists():
+            paths.append(path)
+        else:
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise CaptionerError(f"{pattern}: no such file, folder or matching files")
+            paths.extend(Path(m) for m in matches if Path(m).is_file())
+    return paths
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from captioner.data.images import load_image
+    from captioner.errors import ImageError
+    from captioner.inference.captioner import Captioner
+
+    started = time.perf_counter()
+    paths = expand_images(args.images)
+    search = _search_config(args)
+    captioner = Captioner(args.model, args.encoder_weights)
+    failures = 0
+    for start in range(0, len(paths), 16):
+        chunk, images = [], []
+        for path in paths[start : start + 16]:
+            try:
+                images.append(load_image(path))
+                chunk.append(path)
+            except ImageError as exc:
+                failures += 1
+                print(json.dumps({"image": str(path), "error": str(exc)}) if args.json else f"error: {exc}",
+                      file=sys.stdout if args.json else sys.stderr)
+        results = captioner.caption(images, search) if images else []
+        for path, result in zip(chunk, results):
+            if args.json:
+                print(json.dumps({"image": str(path), "caption": result.caption,
+                                  "alternatives": result.alternatives, "timings_ms": result.timings_ms}))
+            else:
+                print(f"{path}: {result.caption}")
+                if args.alternatives:
+                    for alt in result.alternatives:
+                        print(f"    {alt['score']:8.4f}  {alt['caption']}")
+    logging.getLogger("captioner").info("captioned %d images in %.2fs", len(paths) - failures, time.perf_counter() - started)
+    return 1 if failures else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from captioner.training import TrainConfig, train
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    path = train(config, resume=args.resume, progress=not args.no_progress)
+    print(f"best model: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from captioner.metrics.evaluate import evaluate, format_report
+
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if not modes or set(modes) - {"beam", "greedy"}:
+        raise CaptionerError("--modes takes beam, greedy or beam,greedy")
+    report = evaluate(args.model, args.dataset, args.split, args.cache_dir, _search_config(args), modes,
+                      args.output_json, args.limit, not args.no_meteor, args.encoder_weights, not args.no_progress)
+    print(format_report(report))
+    if args.output_json:
+        print(f"per-image captions: {args.output_json}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from captioner.data.datasets import load_dataset
+    from captioner.encoders import create_encoder
+    from captioner.encoders.features import FeatureCache
+
+    dataset = load_dataset(args.dataset)
+    encoder = create_encoder(args.encoder, args.encoder_weights)
+    cache = FeatureCache(args.cache_dir, args.encoder)
+    started = time.perf_counter()
+    count = cache.extract(encoder, [(i, dataset.image_path(i)) for i in sorted(dataset.captions)],
+                          batch_size=args.batch_size, keep_grid=not args.no_grid)
+    seconds = time.perf_counter() - started
+    print(f"{args.encoder}: encoded {count} new images in {seconds:.0f}s; cache {cache.folder}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from captioner.serving.app import create_app
+
+    uvicorn.run(create_app(args.model), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from captioner.inference.bundle import load_bundle, shipped_models
+
+    for name in shipped_models():
+        bundle = load_bundle(name)
+        scores = bundle.info.get("test_scores") or {}
+        summary = " ".join(f"{k}={v:.3f}" for k, v in scores.items() if isinstance(v, float))
+        print(f"{name:<28} encoder={bundle.encoder['name']:<20} merge={bundle.decoder.config.merge:<10} {summary}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "caption": cmd_caption,
+            "extract-features": cmd_extract, "serve": cmd_serve, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if args.verbose:
+        logging.getLogger("captioner").setLevel(logging.INFO)
+    try:
+        return COMMANDS[args.command](args)
+    except CaptionerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (train: continue with --resume; feature extraction resumes by itself)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: captions, cleaning, vocabulary, sequences and safe image loading."""

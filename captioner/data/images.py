@@ -1,0 +1,83 @@
+"""Open any image safely and turn it into an upright 8-bit RGB picture.
+
+Everything that reaches an encoder goes through `load_image`, so that odd files (alpha, palette,
+16-bit, CMYK, animated, EXIF-rotated, truncated, decompression bombs) are handled in one place.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from captioner.errors import ImageError
+
+# Pixels above this are refused before decoding (a 20000x20000 PNG is 400 M pixels).
+MAX_IMAGE_PIXELS = 40_000_000
+BACKGROUND = (255, 255, 255)
+
+
+def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode `source` (a path or raw bytes) to an RGB image, or raise `ImageError` saying why."""
+    name = "image" if isinstance(source, (bytes, bytearray)) else str(source)
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise ImageError("empty file: no image data", 400)
+        stream: io.BytesIO | Path = io.BytesIO(source)
+    else:
+        stream = Path(source)
+        if not stream.is_file():
+            raise ImageError(f"{name}: no such file", 400)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,} pixels", 413
+                )
+            if getattr(image, "is_animated", False):
+                image.seek(0)  # animated GIF/WebP/APNG: caption the first frame
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return to_rgb(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image (unknown or unsupported format)", 415) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: image is too large (decompression bomb guard)", 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})", 422) from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: alpha is composited on white, 16-bit is rescaled."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if mode == "P":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, BACKGROUND)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def resize_square(image: Image.Image, size: int) -> np.ndarray:
+    """Squash to size x size (as the Flickr8k copies were made) and return uint8 HxWx3."""
+    resized = image.resize((size, size), Image.BICUBIC)
+    return np.asarray(resized, dtype=np.uint8)  # (size, size, 3)

@@ -1,0 +1,65 @@
+"""The one small interface every encoder implements, whatever framework runs it."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from captioner.data.images import resize_square
+from captioner.errors import CaptionerError
+
+WEIGHTS_DIR_ENV = "CAPTIONER_WEIGHTS_DIR"
+
+
+class Encoder(ABC):
+    """Image batch -> (pooled features, grid features), both plain float32 numpy arrays."""
+
+    name: str
+    input_size: int  # square side in pixels
+    feature_dim: int  # channels of the pooled vector and of each grid cell
+    grid_size: int  # side of the spatial grid (grid has grid_size**2 cells)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> (input_size, input_size, 3) float32 scaled as this network expects."""
+        pixels = resize_square(image, self.input_size).astype(np.float32)  # (H, W, 3)
+        return self.scale(pixels)
+
+    @abstractmethod
+    def scale(self, pixels: np.ndarray) -> np.ndarray:
+        """Map 0..255 RGB values to the network's input range."""
+
+    @abstractmethod
+    def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, H, W, 3) preprocessed -> pooled (B, D) and grid (B, grid_size**2, D)."""
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "input_size": self.input_size,
+            "feature_dim": self.feature_dim,
+            "grid_size": self.grid_size,
+        }
+
+
+def find_weights(file_name: str, explicit: str | os.PathLike | None, search_dirs: list[Path]) -> Path | None:
+    """Find a weight file by explicit path, then $CAPTIONER_WEIGHTS_DIR, then the given folders."""
+    if explicit:
+        path = Path(explicit)
+        if path.is_dir():
+            path = path / file_name
+        if not path.is_file():
+            raise CaptionerError(f"weights file not found: {path}")
+        return path
+    dirs = []
+    if os.environ.get(WEIGHTS_DIR_ENV):
+        dirs.append(Path(os.environ[WEIGHTS_DIR_ENV]))
+    dirs.extend(search_dirs)
+    for folder in dirs:
+        candidate = folder / file_name
+        if candidate.is_file():
+            return candidate
+    return None

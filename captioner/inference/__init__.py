@@ -1,0 +1,1 @@
+"""Inference: saved model bundles and the Captioner that turns images into captions."""

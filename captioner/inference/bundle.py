@@ -1,0 +1,74 @@
+"""A trained model as one small file: decoder config + weights (float16), vocabulary, encoder name.
+
+Shipped models live in captioner/models/<name>.pt and are found by name; any other path works too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from captioner.atomic import atomic_path
+from captioner.data.vocab import Vocabulary
+from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.errors import CaptionerError
+
+FORMAT = "captioner-model/1"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class ModelBundle:
+    decoder: CaptionDecoder
+    vocab: Vocabulary
+    encoder: dict  # Encoder.describe(): name, input_size, feature_dim, grid_size
+    info: dict = field(default_factory=dict)  # training config, scores, timings
+
+
+def save_bundle(path: str | Path, bundle: ModelBundle) -> None:
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in bundle.decoder.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "decoder_config": asdict(bundle.decoder.config),
+        "vocab": list(bundle.vocab.words),
+        "encoder": dict(bundle.encoder),
+        "info": bundle.info,
+        "state_dict": state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def shipped_models() -> list[str]:
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
+
+
+def resolve_model(name_or_path: str | Path | None) -> Path:
+    """A shipped model's name (default, ...) or a path to a .pt bundle."""
+    name = str(name_or_path or DEFAULT_MODEL)
+    path = Path(name)
+    if path.suffix == ".pt" or path.exists():
+        if not path.is_file():
+            raise CaptionerError(f"model file not found: {path}")
+        return path
+    shipped = SHIPPED_DIR / f"{name}.pt"
+    if not shipped.is_file():
+        raise CaptionerError(f"unknown model {name!r}; shipped models: {', '.join(shipped_models()) or 'none'}")
+    return shipped
+
+
+def load_bundle(name_or_path: str | Path | None = None) -> ModelBundle:
+    path = resolve_model(name_or_path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors come in many types
+        raise CaptionerError(f"{path}: not a captioner model file ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CaptionerError(f"{path}: not a captioner model file (format {payload.get('format') if isinstance(payload, dict) else '?'})")
+    decoder = CaptionDecoder(DecoderConfig(**payload["decoder_config"]))
+    decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    decoder.eval()
+    return ModelBundle(decoder, Vocabulary(payload["vocab"]), payload["encoder"], payload.get("info", {}))

@@ -1,0 +1,37 @@
+"""Everything that defines a training run; saved inside every checkpoint and shipped model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "data/flickr8k"
+    output: str = "runs/default"
+    encoder: str = "efficientnet-lite2"
+    encoder_weights: str | None = None
+    cache_dir: str = "cache/features"
+    # decoder
+    merge: str = "attention"  # add | inject | attention
+    embed_dim: int = 256
+    hidden_dim: int = 512
+    attention_dim: int = 256
+    dropout: float = 0.5
+    embeddings: str = "learned"  # learned | glove-frozen | glove-finetune
+    # data
+    min_count: int = 5
+    max_caption_length: int = 30  # words kept per training caption
+    limit_images: int | None = None  # per split, for quick runs and tests
+    # optimisation
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 4e-4
+    grad_clip: float = 5.0
+    attention_reg: float = 1.0  # doubly stochastic attention penalty (attention only)
+    label_smoothing: float = 0.0
+    patience: int = 3  # epochs without improvement before stopping
+    stop_on: str = "bleu4"  # bleu4 | loss (validation)
+    max_steps: int | None = None  # stop after this many optimiser steps (tests)
+    seed: int = 0
+    threads: int | None = None

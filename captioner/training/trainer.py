@@ -1,0 +1,194 @@
+"""The training loop: teacher forcing on whole padded sequences, masked loss, Adam, early stopping.
+
+Files in the run folder (all written atomically):
+  last.pt        full checkpoint (model, optimiser, history) for --resume
+  model.pt       best model so far as a shippable bundle (see inference/bundle.py)
+  history.csv/.json, loss_curve.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from captioner.atomic import atomic_path, write_json, write_text
+from captioner.data.sequences import teacher_forcing_pair
+from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder.glove import glove_matrix
+from captioner.decoding import SearchConfig
+from captioner.errors import CaptionerError
+from captioner.inference.bundle import ModelBundle, save_bundle
+from captioner.inference.decode import caption_features, to_text
+from captioner.metrics import coco_scores
+from captioner.training.config import TrainConfig
+from captioner.training.data import SplitData, batches, prepare
+
+log = logging.getLogger(__name__)
+
+
+def sequence_loss(decoder: CaptionDecoder, pooled, grid, tokens, cfg: TrainConfig) -> torch.Tensor:
+    """Mean cross-entropy over real (non-padding) next-word targets, plus the attention penalty."""
+    inputs, targets = teacher_forcing_pair(tokens)  # (B, T-1) each
+    logits, alphas = decoder(pooled, grid, inputs)  # (B, T-1, V), (B, T-1, L) | None
+    mask = targets != 0
+    loss = F.cross_entropy(logits[mask], targets[mask], label_smoothing=cfg.label_smoothing)
+    if alphas is not None and cfg.attention_reg > 0:
+        coverage = (alphas * mask.unsqueeze(2)).sum(1)  # (B, L): attention each cell got over the caption
+        loss = loss + cfg.attention_reg * ((1.0 - coverage) ** 2).mean()
+    return loss
+
+
+@torch.no_grad()
+def validation_loss(decoder: CaptionDecoder, split: SplitData, cfg: TrainConfig) -> float:
+    decoder.eval()
+    total, count = 0.0, 0
+    for pooled, grid, tokens in batches(split, 256, shuffle=False, seed=0):
+        inputs, targets = teacher_forcing_pair(tokens)
+        logits, _ = decoder(pooled, grid, inputs)
+        mask = targets != 0
+        total += F.cross_entropy(logits[mask], targets[mask], reduction="sum").item()
+        count += int(mask.sum())
+    return total / max(count, 1)
+
+
+def validation_bleu(decoder: CaptionDecoder, vocab, split: SplitData) -> float:
+    hyps = caption_features(decoder, vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
+    hypotheses = {i: to_text(vocab, h[0]) for i, h in zip(split.image_ids, hyps)}
+    return coco_scores(split.references, hypotheses, meteor=False, fast=True)["BLEU-4"]
+
+
+def build_decoder(cfg: TrainConfig, vocab_words: list[str], feature_dim: int) -> CaptionDecoder:
+    config = DecoderConfig(
+        vocab_size=len(vocab_words), feature_dim=feature_dim, merge=cfg.merge, embed_dim=cfg.embed_dim,
+        hidden_dim=cfg.hidden_dim, attention_dim=cfg.attention_dim, dropout=cfg.dropout, embeddings=cfg.embeddings,
+    )
+    decoder = CaptionDecoder(config)
+    if cfg.embeddings.startswith("glove"):
+        matrix, found = glove_matrix(vocab_words, cfg.seed)
+        decoder.embed.table.weight.data.copy_(torch.from_numpy(matrix))
+        log.info("GloVe covers %d of %d vocabulary words", found, len(vocab_words))
+    return decoder
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, left = plt.subplots(figsize=(7, 4))
+    left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss")
+    left.plot(epochs, [h["val_loss"] for h in history], "s-", label="val loss")
+    left.set_xlabel("epoch")
+    left.set_ylabel("cross-entropy")
+    right = left.twinx()
+    right.plot(epochs, [h["val_bleu4"] for h in history], "^-", color="tab:green", label="val BLEU-4")
+    right.set_ylabel("BLEU-4 (greedy)")
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def write_history(history: list[dict], out: Path) -> None:
+    write_json(out / "history.json", history)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(out / "history.csv", text.getvalue())
+    plot_history(history, out / "loss_curve.png")
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train (or resume) a decoder; returns the path of the best model bundle."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    with_grid = cfg.merge == "attention"
+    dataset, vocab, train_split, val_split = prepare(cfg, with_grid, progress)
+    decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1])
+    optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
+    encoder_info = {"name": cfg.encoder, "feature_dim": int(train_split.pooled.shape[1])}
+    encoder_json = Path(cfg.cache_dir) / cfg.encoder / "encoder.json"
+    if encoder_json.is_file():
+        import json
+
+        encoder_info = json.loads(encoder_json.read_text())
+    history: list[dict] = []
+    best, bad_epochs, step, start_epoch = float("-inf"), 0, 0, 1
+    checkpoint = out / "last.pt"
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["vocab"] != vocab.words:
+            raise CaptionerError(f"{checkpoint} was trained with another vocabulary; use a new --output")
+        decoder.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, best, bad_epochs, step = state["history"], state["best"], state["bad_epochs"], state["step"]
+        start_epoch = state["epoch"] + 1
+        log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
+    elif checkpoint.is_file():
+        raise CaptionerError(f"{out} already has a run; pass --resume to continue it or choose another --output")
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if bad_epochs >= cfg.patience or (cfg.max_steps and step >= cfg.max_steps):
+            break
+        decoder.train()
+        started, total, seen = time.time(), 0.0, 0
+        n_batches = -(-len(train_split.captions) // cfg.batch_size)
+        bar = tqdm(batches(train_split, cfg.batch_size, True, cfg.seed + epoch), total=n_batches,
+                   desc=f"epoch {epoch}", unit="batch", disable=not progress)
+        for pooled, grid, tokens in bar:
+            loss = sequence_loss(decoder, pooled, grid, tokens, cfg)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(decoder.parameters(), cfg.grad_clip)
+            optimizer.step()
+            total += loss.item() * len(tokens)
+            seen += len(tokens)
+            step += 1
+            bar.set_postfix(loss=f"{total / seen:.3f}")
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        train_seconds = time.time() - started
+        val_loss = validation_loss(decoder, val_split, cfg)
+        val_bleu4 = validation_bleu(decoder, vocab, val_split)
+        score = val_bleu4 if cfg.stop_on == "bleu4" else -val_loss
+        scheduler.step(score)
+        improved = score > best
+        if improved:
+            best, bad_epochs = score, 0
+            info = {"train_config": asdict(cfg), "epoch": epoch, "val_bleu4_greedy": val_bleu4, "val_loss": val_loss,
+                    "trained_seconds": sum(h["seconds"] for h in history) + train_seconds}
+            save_bundle(out / "model.pt", ModelBundle(decoder, vocab, encoder_info, info))
+        else:
+            bad_epochs += 1
+        history.append({"epoch": epoch, "step": step, "train_loss": round(total / max(seen, 1), 4),
+                        "val_loss": round(val_loss, 4), "val_bleu4": round(val_bleu4, 4),
+                        "lr": optimizer.param_groups[0]["lr"], "seconds": round(train_seconds, 1), "best": improved})
+        log.info("epoch %d: train loss %.3f, val loss %.3f, val BLEU-4 %.4f%s (%.0fs)", epoch, total / max(seen, 1),
+                 val_loss, val_bleu4, " *" if improved else "", train_seconds)
+        write_history(history, out)
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"model": decoder.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                        "step": step, "history": history, "best": best, "bad_epochs": bad_epochs,
+                        "vocab": vocab.words, "train_config": asdict(cfg),
+                        "decoder_config": asdict(decoder.config)}, tmp)
+    return out / "model.pt"
