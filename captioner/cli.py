@@ -62,7 +62,8 @@ def _search_config(args: argparse.Namespace):
 
     if args.beam_size < 1 or args.max_length < 1:
         raise CaptionerError("--beam-size and --max-length must be at least 1")
-    return SearchConfig(args.beam_size, args.max_length, args.length_penalty, args.no_repeat_ngram)
+    return SearchConfig(beam_size=args.beam_size, max_length=args.max_length,
+                        length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,9 +38,7 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
             image = Image.open(stream)
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError(
-                    f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,} pixels", 413
-                )
+                raise ImageError(f"{name}: image is too large ({width}x{height} pixels; limit {max_pixels:,})", 413)
             if getattr(image, "is_animated", False):
                 image.seek(0)  # animated GIF/WebP/APNG: caption the first frame
             image.load()
@@ -51,7 +49,7 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (unknown or unsupported format)", 415) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image is too large (decompression bomb guard)", 413) from None
+        raise ImageError(f"{name}: image is too large (over Pillow's decompression-bomb limit)", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})", 422) from None
 

@@ -7,7 +7,7 @@ hypotheses may not repeat an n-gram or the word just emitted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -19,6 +19,7 @@ StepFn = Callable[[torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, 
 class SearchConfig:
     beam_size: int = 3
     max_length: int = 25  # words, not counting <end>
+    min_length: int = 1  # an empty caption is never an answer
     length_penalty: float = 0.7  # alpha; 0 ranks by raw log-probability
     no_repeat_ngram: int = 3  # 0 disables
     block_repeated_word: bool = True  # never the same word twice in a row
@@ -72,6 +73,8 @@ def beam_search(
         vocab = log_probs.shape[1]
         if never:
             log_probs[:, list(never)] = float("-inf")
+        if t < config.min_length:
+            log_probs[:, eos_id] = float("-inf")
         if t == config.max_length:  # out of room: only <end> may follow
             eos_column = log_probs[:, eos_id].clone()
             log_probs.fill_(float("-inf"))
@@ -129,5 +132,5 @@ def greedy_search(
     never: tuple[int, ...] = (),
 ) -> list[Hypothesis]:
     """Most likely next word at every step (a beam of one), one hypothesis per image."""
-    greedy = SearchConfig(1, config.max_length, 0.0, config.no_repeat_ngram, config.block_repeated_word)
+    greedy = replace(config, beam_size=1, length_penalty=0.0)
     return [hyps[0] for hyps in beam_search(step, state, bos_id, eos_id, greedy, never)]

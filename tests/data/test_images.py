@@ -1,0 +1,89 @@
+"""Every odd image a user may send decodes to correct RGB pixels or raises ImageError."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioner.data.images import load_image
+from captioner.errors import ImageError
+
+
+def _bytes(image: Image.Image, fmt: str, **kw) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kw)
+    return buffer.getvalue()
+
+
+def test_real_flickr_photo_is_rgb(flickr_images):
+    image = load_image(flickr_images[0])
+    assert image.mode == "RGB" and image.size == (224, 224)
+
+
+def test_rgba_is_composited_on_white():
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    rgba.putpixel((0, 0), (0, 0, 255, 255))
+    out = np.asarray(load_image(_bytes(rgba, "PNG")))
+    assert tuple(out[0, 0]) == (0, 0, 255) and tuple(out[3, 3]) == (255, 255, 255)
+
+
+def test_palette_grayscale_and_cmyk():
+    pal = Image.new("RGB", (4, 4), (0, 128, 0)).convert("P", palette=Image.ADAPTIVE)
+    assert tuple(np.asarray(load_image(_bytes(pal, "PNG")))[1, 1]) == (0, 128, 0)
+    gray = Image.new("L", (4, 4), 77)
+    assert tuple(np.asarray(load_image(_bytes(gray, "PNG")))[1, 1]) == (77, 77, 77)
+    cmyk = Image.new("CMYK", (8, 8), (0, 255, 255, 0))  # pure red in CMYK
+    r, g, b = np.asarray(load_image(_bytes(cmyk, "JPEG", quality=95)))[4, 4]
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_16_bit_png_is_rescaled_not_clipped():
+    deep = Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))
+    assert deep.mode.startswith("I;16")
+    value = np.asarray(load_image(_bytes(deep, "PNG")))[0, 0, 0]
+    assert 125 <= value <= 130
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("RGB", (6, 6), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    data = _bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    r, g, b = np.asarray(load_image(data))[2, 2]
+    assert r > 200 and b < 60
+
+
+def test_exif_orientation_is_applied():
+    wide = Image.new("RGB", (40, 20), (0, 255, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image = load_image(_bytes(wide, "JPEG", exif=exif.tobytes()))
+    assert image.size == (20, 40)
+
+
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        (b"", 400),
+        (b"hello, I am a text file\n", 415),
+    ],
+)
+def test_non_images_are_refused(data, status):
+    with pytest.raises(ImageError) as info:
+        load_image(data)
+    assert info.value.status_code == status
+
+
+def test_truncated_jpeg_is_refused(flickr_images):
+    data = flickr_images[0].read_bytes()
+    with pytest.raises(ImageError, match="corrupt or truncated") as info:
+        load_image(data[: len(data) // 2])
+    assert info.value.status_code == 422
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # A 20000x20000 one-bit PNG compresses to a few kilobytes.
+    bomb = _bytes(Image.new("1", (20000, 20000)), "PNG")
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageError, match="too large") as info:
+        load_image(bomb)
+    assert info.value.status_code == 413

@@ -1,0 +1,77 @@
+"""Train a tiny model for a few steps on real Flickr8k images, then caption through the CLI."""
+
+import json
+
+import pytest
+import torch
+
+from captioner.cli import main
+from captioner.inference.bundle import load_bundle
+from captioner.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, flickr_root):
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(dataset=str(flickr_root), output=str(out / "run"), cache_dir=str(out / "cache"),
+                      merge="attention", limit_images=20, epochs=2, batch_size=16, min_count=2,
+                      embed_dim=32, hidden_dim=64, attention_dim=32, threads=2)
+    return cfg, train(cfg, progress=False)
+
+
+def test_training_writes_checkpoint_history_and_model(tiny_run):
+    cfg, model_path = tiny_run
+    run = model_path.parent
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["train_loss"] < history[0]["train_loss"]
+    assert (run / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "val_bleu4" in (run / "history.csv").read_text().splitlines()[0]
+    bundle = load_bundle(model_path)
+    assert bundle.encoder["name"] == "efficientnet-lite2"
+    assert bundle.info["train_config"]["limit_images"] == 20
+    assert not list(run.glob("*.partial"))
+
+
+def test_resume_continues_from_last_epoch(tiny_run):
+    cfg, _ = tiny_run
+    cfg.epochs = 3
+    train(cfg, resume=True, progress=False)
+    history = json.loads((model_dir := __import__("pathlib").Path(cfg.output)).joinpath("history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    state = torch.load(model_dir / "last.pt", weights_only=False)
+    assert state["epoch"] == 3
+
+
+def test_existing_run_needs_resume_flag(tiny_run):
+    cfg, _ = tiny_run
+    from captioner.errors import CaptionerError
+
+    with pytest.raises(CaptionerError, match="--resume"):
+        train(cfg, resume=False, progress=False)
+
+
+def test_cli_captions_images_with_the_trained_model(tiny_run, flickr_images, capsys, tmp_path):
+    _, model_path = tiny_run
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    code = main(["caption", "--model", str(model_path), "--json", "--beam-size", "2",
+                 str(flickr_images[0]), str(flickr_images[1]), str(bad)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1  # one file failed, the others were captioned
+    ok = [r for r in lines if "caption" in r]
+    assert len(ok) == 2 and all(r["caption"] and len(r["alternatives"]) == 2 for r in ok)
+    assert any("not an image" in r.get("error", "") for r in lines)
+
+
+def test_cli_evaluate_prints_all_metrics(tiny_run, flickr_root, tmp_path, capsys):
+    cfg, model_path = tiny_run
+    out = tmp_path / "captions.json"
+    code = main(["evaluate", "--model", str(model_path), "--dataset", str(flickr_root), "--cache-dir", cfg.cache_dir,
+                 "--limit", "20", "--no-meteor", "--output-json", str(out), "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0
+    for name in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr", "nltk"):
+        assert name in text
+    report = json.loads(out.read_text())
+    assert report["report"]["images"] == 20 and len(report["captions"]) == 20
