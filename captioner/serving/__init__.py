@@ -1,0 +1,1 @@
+"""Serving: the FastAPI web page and JSON API."""

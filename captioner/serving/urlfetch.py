@@ -1,0 +1,117 @@
+"""Fetch an image by URL without letting the URL reach into our own network.
+
+Rules: http/https only; every address the host resolves to must be public (no loopback, private,
+link-local, multicast, reserved or unspecified, IPv4-mapped IPv6 included); the connection goes to
+the address we checked (no second DNS lookup to rebind); redirects are followed by hand, at most
+three, each checked again; connect/read timeouts; reading stops past a size limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+
+class FetchError(Exception):
+    def __init__(self, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 3
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 20.0  # a slow drip of bytes cannot hold a worker longer than this
+    allow_loopback: bool = False  # tests only: lets a local test server be fetched
+
+
+def refusal(address: str, allow_loopback: bool = False) -> str | None:
+    """Why this IP address may not be fetched, or None if it may."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None if allow_loopback else "loopback"
+    for kind in ("private", "link_local", "multicast", "reserved", "unspecified"):
+        if getattr(ip, f"is_{kind}"):
+            return kind.replace("_", "-")
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def resolve_checked(host: str, port: int, allow_loopback: bool) -> str:
+    """Resolve `host` and return an address to connect to, refusing if any address is not public."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise FetchError(f"cannot resolve host {host!r}", 400) from None
+    addresses = sorted({info[4][0] for info in infos})
+    for address in addresses:
+        why = refusal(address, allow_loopback)
+        if why:
+            raise FetchError(f"refused: {host} resolves to a {why} address ({address})", 403)
+    return addresses[0]
+
+
+def _check_url(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"only http and https URLs are allowed, not {parts.scheme or 'no scheme'!r}", 400)
+    if not parts.hostname:
+        raise FetchError("URL has no host", 400)
+    if parts.username or parts.password:
+        raise FetchError("URLs with credentials are not allowed", 400)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise FetchError("URL has an invalid port", 400) from None
+    return parts.scheme, parts.hostname, port
+
+
+def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[bytes, str]:
+    """GET `url` under `policy`; returns (body, content type). Raises FetchError with a 4xx status."""
+    timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+    deadline = time.monotonic() + policy.total_timeout
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _ in range(policy.max_redirects + 1):
+            scheme, host, port = _check_url(url)
+            address = resolve_checked(host, port, policy.allow_loopback)
+            parts = urlsplit(url)
+            netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+            pinned = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+            headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*", "User-Agent": "captioner"}
+            try:
+                with client.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise FetchError("redirect without a Location header", 400)
+                        url = urljoin(url, location)
+                        continue
+                    if response.status_code >= 400:
+                        raise FetchError(f"the image URL answered HTTP {response.status_code}", 400)
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+                        raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", 413)
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body.extend(chunk)
+                        if len(body) > policy.max_bytes:
+                            raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", 413)
+                        if time.monotonic() > deadline:
+                            raise FetchError("the image URL timed out", 408)
+                    return bytes(body), response.headers.get("content-type", "")
+            except httpx.TimeoutException:
+                raise FetchError("the image URL timed out", 408) from None
+            except httpx.HTTPError as exc:
+                raise FetchError(f"cannot fetch the image URL ({type(exc).__name__})", 400) from None
+    raise FetchError(f"too many redirects (more than {policy.max_redirects})", 400)

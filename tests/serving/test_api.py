@@ -1,0 +1,150 @@
+"""The JSON API and the no-JavaScript page, with real photos and generated bad inputs."""
+
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from captioner.serving.app import ServeSettings, create_app
+from captioner.serving.urlfetch import FetchPolicy
+
+
+@pytest.fixture(scope="module")
+def client():
+    settings = ServeSettings(max_upload_bytes=3 * 1024 * 1024, fetch=FetchPolicy(allow_loopback=True, read_timeout=1.0))
+    with TestClient(create_app(settings=settings)) as test_client:
+        yield test_client
+
+
+def _encode(image: Image.Image, fmt: str, **kw) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kw)
+    return buffer.getvalue()
+
+
+def _post(client, data: bytes, name: str = "image.jpg", **form):
+    return client.post("/api/caption", files={"file": (name, data, "application/octet-stream")}, data=form)
+
+
+def test_health_model_and_docs(client):
+    assert client.get("/api/health").json()["status"] == "ok"
+    meta = client.get("/api/model").json()
+    assert meta["encoder"]["name"] and meta["vocabulary_size"] > 1000
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/caption", "/api/caption-url", "/api/health", "/api/model"} <= set(paths)
+
+
+def test_caption_real_photos_with_alternatives_and_cache(client, flickr_images):
+    data = flickr_images[1].read_bytes()
+    first = _post(client, data, beam_size="3", max_length="20")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["caption"] == body["alternatives"][0]["caption"]
+    assert len(body["alternatives"]) == 3 and len(body["caption"].split()) <= 20
+    scores = [a["score"] for a in body["alternatives"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["cached"] is False and body["timings_ms"]["encode"] > 0
+    again = _post(client, data, beam_size="3", max_length="20").json()
+    assert again["cached"] is True and again["caption"] == body["caption"]
+    other = _post(client, flickr_images[2].read_bytes()).json()
+    assert other["caption"] != body["caption"]
+
+
+def test_greedy_gives_one_alternative(client, flickr_images):
+    body = _post(client, flickr_images[0].read_bytes(), beam_size="1").json()
+    assert len(body["alternatives"]) == 1
+
+
+@pytest.mark.parametrize("form", [{"beam_size": "0"}, {"beam_size": "11"}, {"max_length": "0"}, {"beam_size": "x"}])
+def test_bad_options_are_422(client, flickr_images, form):
+    assert _post(client, flickr_images[0].read_bytes(), **form).status_code == 422
+
+
+def _bad_inputs(photo: bytes) -> dict[str, tuple[bytes, int]]:
+    return {
+        "truncated.jpg": (photo[: len(photo) // 2], 422),
+        "empty.jpg": (b"", 400),
+        "notes.txt": (b"just some text\n", 415),
+        "bomb.png": (_encode(Image.new("1", (20000, 20000)), "PNG"), 413),
+        "big-upload.bin": (b"\x00" * (3 * 1024 * 1024 + 1), 413),
+    }
+
+
+def test_bad_inputs_get_clear_4xx(client, flickr_images):
+    for name, (data, status) in _bad_inputs(flickr_images[0].read_bytes()).items():
+        response = _post(client, data, name)
+        assert response.status_code == status, (name, response.text)
+        assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+
+
+def _odd_images(photo_path) -> dict[str, bytes]:
+    photo = Image.open(photo_path).convert("RGB")
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(200)
+    gray16 = Image.fromarray((np.asarray(photo.convert("L"), dtype=np.uint16) * 257))
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    frames = [photo.convert("P", palette=Image.ADAPTIVE), Image.new("P", photo.size)]
+    return {
+        "rgba.png": _encode(rgba, "PNG"),
+        "cmyk.jpg": _encode(photo.convert("CMYK"), "JPEG"),
+        "gray16.png": _encode(gray16, "PNG"),
+        "anim.gif": _encode(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        "rotated.jpg": _encode(photo.rotate(90, expand=True), "JPEG", exif=exif.tobytes()),
+        "gray.jpg": _encode(photo.convert("L"), "JPEG"),
+        "photo.webp": _encode(photo, "WEBP"),
+    }
+
+
+def test_every_image_mode_is_captioned(client, flickr_images):
+    for name, data in _odd_images(flickr_images[0]).items():
+        response = _post(client, data, name)
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["caption"], name
+
+
+def test_exif_rotation_is_undone_before_captioning(client, flickr_images):
+    photo = Image.open(flickr_images[0]).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored rotated; display rotates it back
+    stored = _encode(photo.rotate(-90, expand=True), "JPEG", quality=95, exif=exif.tobytes())
+    upright = _encode(photo, "JPEG", quality=95)
+    assert _post(client, stored).json()["image"]["width"] == photo.width
+    assert _post(client, stored).json()["caption"] == _post(client, upright).json()["caption"]
+
+
+def test_caption_by_url(client, image_host, flickr_images):
+    by_url = client.post("/api/caption-url", json={"url": f"{image_host}/hop/1", "beam_size": 2})
+    assert by_url.status_code == 200, by_url.text
+    assert len(by_url.json()["alternatives"]) == 2
+    no_type = client.post("/api/caption-url", json={"url": f"{image_host}/photo-no-type"})
+    assert no_type.status_code == 200  # decodable bytes are accepted whatever the content type
+
+
+@pytest.mark.parametrize("path, status", [("/page.html", 415), ("/to-private", 403), ("/hop/5", 400),
+                                          ("/slow.jpg", 408), ("/missing.jpg", 400)])
+def test_bad_urls_get_clear_4xx(client, image_host, path, status):
+    response = client.post("/api/caption-url", json={"url": f"{image_host}{path}"})
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+def test_url_guard_is_on_by_default(image_host):
+    with TestClient(create_app()) as default_client:
+        response = default_client.post("/api/caption-url", json={"url": f"{image_host}/photo.jpg"})
+    assert response.status_code == 403 and "loopback" in response.json()["detail"]
+
+
+def test_page_works_without_javascript(client, flickr_images):
+    page = client.get("/")
+    assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    assert '<label for="file">' in page.text and '<label for="url">' in page.text
+    posted = client.post("/", files={"file": ("dog.jpg", flickr_images[1].read_bytes(), "image/jpeg")})
+    assert posted.status_code == 200
+    caption = _post(client, flickr_images[1].read_bytes()).json()["caption"]
+    assert f'alt="{caption}"' in posted.text and "data:image/jpeg;base64," in posted.text
+    bad = client.post("/", files={"file": ("x.txt", b"text", "text/plain")})
+    assert bad.status_code == 415 and "not an image" in bad.text

@@ -1,0 +1,85 @@
+"""The URL guard: private addresses refused by default; real fetches against a local test server."""
+
+import pytest
+
+from captioner.serving.urlfetch import FetchError, FetchPolicy, fetch_image_bytes, refusal, resolve_checked
+
+LOOPBACK_OK = FetchPolicy(allow_loopback=True, read_timeout=1.0, max_bytes=2 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    "address, why",
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.5.5.5", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.8", "private"),
+        ("172.16.3.4", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "private"),  # cloud metadata: link-local (Python also marks it private)
+        ("fe80::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:10.0.0.1", "private"),
+        ("224.0.0.251", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "private"),
+        ("240.0.0.1", "private"),
+        ("100.64.0.1", "non-public"),
+        ("fc00::1", "private"),
+    ],
+)
+def test_non_public_addresses_are_refused_by_default(address, why):
+    assert refusal(address) == why
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "151.101.1.69", "2606:4700:4700::1111"])
+def test_public_addresses_are_allowed(address):
+    assert refusal(address) is None
+
+
+def test_loopback_switch_allows_only_loopback():
+    assert refusal("127.0.0.1", allow_loopback=True) is None
+    assert refusal("::ffff:127.0.0.1", allow_loopback=True) is None
+    assert refusal("10.0.0.1", allow_loopback=True) == "private"
+
+
+def test_localhost_name_is_refused():
+    with pytest.raises(FetchError, match="loopback") as info:
+        resolve_checked("localhost", 80, allow_loopback=False)
+    assert info.value.status_code == 403
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.jpg", "gopher://x", "http:///nohost",
+                                 "http://user:pw@example.com/a.jpg", "javascript:alert(1)"])
+def test_only_plain_http_urls(url):
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(url)
+    assert info.value.status_code == 400
+
+
+def test_local_server_refused_without_the_switch(image_host):
+    with pytest.raises(FetchError, match="loopback"):
+        fetch_image_bytes(f"{image_host}/photo.jpg")
+
+
+def test_real_fetch_and_redirects(image_host, flickr_images):
+    body, content_type = fetch_image_bytes(f"{image_host}/photo.jpg", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes() and content_type == "image/jpeg"
+    body, _ = fetch_image_bytes(f"{image_host}/hop/2", LOOPBACK_OK)  # 3 redirects: allowed
+    assert body == flickr_images[0].read_bytes()
+    with pytest.raises(FetchError, match="too many redirects"):
+        fetch_image_bytes(f"{image_host}/hop/3", LOOPBACK_OK)
+
+
+@pytest.mark.parametrize("path, status, message", [
+    ("/to-private", 403, "private"),
+    ("/to-metadata", 403, "169.254.169.254"),
+    ("/missing.jpg", 400, "HTTP 404"),
+    ("/slow.jpg", 408, "timed out"),
+    ("/huge.jpg", 413, "larger than"),
+    ("/huge-declared.jpg", 413, "larger than"),
+])
+def test_hostile_responses_are_refused(image_host, path, status, message):
+    with pytest.raises(FetchError, match=message) as info:
+        fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
+    assert info.value.status_code == status
