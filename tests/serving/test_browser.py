@@ -1,0 +1,96 @@
+"""End to end in headless Chromium: load the page, upload a Flickr8k photo, see its caption."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from captioner.serving.app import create_app
+
+ARTIFACTS = Path(os.environ.get("CAPTIONER_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_concurrent_requests_over_real_http(live_server, flickr_images):
+    """Eight uploads at once all succeed, and the health check answers while they run."""
+    results, errors = [], []
+
+    def upload(path):
+        try:
+            r = httpx.post(f"{live_server}/api/caption", files={"file": (path.name, path.read_bytes())}, timeout=60)
+            results.append((path, r.status_code, r.json()["caption"]))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(p,)) for p in flickr_images[:4] * 2]
+    for t in threads:
+        t.start()
+    health = httpx.get(f"{live_server}/api/health", timeout=10)
+    for t in threads:
+        t.join()
+    assert health.status_code == 200 and not errors
+    assert all(status == 200 and caption for _, status, caption in results) and len(results) == 8
+    by_image = {}
+    for path, _, caption in results:
+        by_image.setdefault(path, set()).add(caption)
+    assert all(len(captions) == 1 for captions in by_image.values())  # same image, same caption
+
+
+@pytest.mark.browser
+def test_upload_in_headless_chromium(live_server, flickr_images):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 900, "height": 1000})
+        page.goto(live_server + "/")
+        assert page.title().startswith("captioner")
+        page.set_input_files("#file", str(flickr_images[1]))  # the change event submits
+        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+        caption = page.inner_text("#caption").strip()
+        assert len(caption.split()) >= 3
+        assert page.get_attribute("#preview", "alt") == caption
+        assert page.locator("#alternatives tbody tr").count() == 3
+        page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+        page.fill("#url", "http://127.0.0.1:1/secret.jpg")
+        page.set_input_files("#file", [])
+        page.click("#submit")
+        page.wait_for_selector("#status .error", timeout=30_000)
+        assert "loopback" in page.inner_text("#status")
+        browser.close()
+    assert (ARTIFACTS / "web-page.png").stat().st_size > 10_000
