@@ -28,8 +28,36 @@ class ModelBundle:
     info: dict = field(default_factory=dict)  # training config, scores, timings
 
 
-def save_bundle(path: str | Path, bundle: ModelBundle) -> None:
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in bundle.decoder.state_dict().items()}
+SCALE_SUFFIX = "::scale"
+
+
+def compress_state(state: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:
+    """float16 everywhere, or int8 matrices with one float scale per row (half the size again)."""
+    if precision not in ("float16", "int8"):
+        raise CaptionerError(f"precision must be float16 or int8, not {precision!r}")
+    packed: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if precision == "int8" and value.is_floating_point() and value.dim() == 2:
+            scale = value.abs().amax(dim=1, keepdim=True).clamp_min(1e-8) / 127.0  # (rows, 1)
+            packed[key] = torch.round(value / scale).to(torch.int8)
+            packed[key + SCALE_SUFFIX] = scale.float()
+        else:
+            packed[key] = value.half() if value.is_floating_point() else value
+    return packed
+
+
+def expand_state(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    state = {}
+    for key, value in packed.items():
+        if key.endswith(SCALE_SUFFIX):
+            continue
+        scale = packed.get(key + SCALE_SUFFIX)
+        state[key] = value.float() * scale if scale is not None else (value.float() if value.is_floating_point() else value)
+    return state
+
+
+def save_bundle(path: str | Path, bundle: ModelBundle, precision: str = "float16") -> None:
+    state = compress_state(bundle.decoder.state_dict(), precision)
     payload = {
         "format": FORMAT,
         "decoder_config": asdict(bundle.decoder.config),
@@ -69,6 +97,6 @@ def load_bundle(name_or_path: str | Path | None = None) -> ModelBundle:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CaptionerError(f"{path}: not a captioner model file (format {payload.get('format') if isinstance(payload, dict) else '?'})")
     decoder = CaptionDecoder(DecoderConfig(**payload["decoder_config"]))
-    decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    decoder.load_state_dict(expand_state(payload["state_dict"]))
     decoder.eval()
     return ModelBundle(decoder, Vocabulary(payload["vocab"]), payload["encoder"], payload.get("info", {}))

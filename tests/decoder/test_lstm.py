@@ -1,0 +1,55 @@
+"""The decoder's step interface must agree with its teacher-forced forward pass, in every style."""
+
+import numpy as np
+import pytest
+import torch
+
+from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder.glove import glove_matrix
+
+
+@pytest.mark.parametrize("merge", ["add", "inject", "attention"])
+def test_step_matches_forward(merge):
+    torch.manual_seed(0)
+    decoder = CaptionDecoder(DecoderConfig(40, 24, merge=merge, embed_dim=16, hidden_dim=32, attention_dim=8)).eval()
+    pooled, grid = torch.randn(3, 24), torch.randn(3, 7, 24)  # (B, D), (B, L, D)
+    tokens = torch.randint(4, 40, (3, 6))  # (B, T)
+    with torch.no_grad():
+        logits, alphas = decoder(pooled, grid, tokens)  # (B, T, V)
+        state = decoder.init_state(pooled, grid)
+        for t in range(tokens.shape[1]):
+            log_probs, state = decoder.step(tokens[:, t], state)
+            torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, t], -1), atol=1e-5, rtol=1e-4)
+    assert logits.shape == (3, 6, 40)
+    if merge == "attention":
+        assert alphas.shape == (3, 6, 7)
+        torch.testing.assert_close(alphas.sum(-1), torch.ones(3, 6))
+    else:
+        assert alphas is None
+
+
+def test_image_changes_the_prediction():
+    torch.manual_seed(0)
+    for merge in ("add", "inject", "attention"):
+        decoder = CaptionDecoder(DecoderConfig(40, 24, merge=merge, embed_dim=16, hidden_dim=32)).eval()
+        tokens = torch.ones(2, 1, dtype=torch.long)
+        pooled, grid = torch.randn(2, 24), torch.randn(2, 7, 24)
+        logits, _ = decoder(pooled, grid, tokens)
+        assert not torch.allclose(logits[0], logits[1]), merge
+
+
+def test_glove_vectors_cover_caption_words_and_keep_specials_random():
+    words = ["<pad>", "<start>", "<end>", "<unk>", "dog", "running", "grass", "zzqxj"]
+    matrix, found = glove_matrix(words)
+    assert found == 3  # dog, running, grass
+    assert np.all(matrix[0] == 0)
+    dog, running, grass = matrix[4], matrix[5], matrix[6]
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    assert cos(dog, grass) > 0.2 and np.abs(matrix[1]).sum() > 0
+
+
+def test_frozen_glove_table_does_not_train():
+    decoder = CaptionDecoder(DecoderConfig(20, 8, merge="inject", embeddings="glove-frozen", hidden_dim=16))
+    assert not decoder.embed.table.weight.requires_grad
+    tuned = CaptionDecoder(DecoderConfig(20, 8, merge="inject", embeddings="glove-finetune", hidden_dim=16))
+    assert tuned.embed.table.weight.requires_grad and tuned.embed.table.weight.shape[1] == 50

@@ -1,0 +1,62 @@
+"""The command line: help for every option, input expansion, one-line errors instead of tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from captioner.cli import build_parser, expand_images, main
+from captioner.errors import CaptionerError
+
+
+def test_every_option_has_help():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(subparsers) == {"train", "evaluate", "caption", "extract-features", "serve", "models"}
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_expand_images_folder_glob_and_missing(flickr_images, tmp_path):
+    for k, path in enumerate(flickr_images[:3]):
+        (tmp_path / f"{k}.jpg").write_bytes(path.read_bytes())
+    (tmp_path / "readme.txt").write_text("x")
+    assert [p.name for p in expand_images([str(tmp_path)])] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert [p.name for p in expand_images([str(tmp_path / "[01].jpg")])] == ["0.jpg", "1.jpg"]
+    with pytest.raises(CaptionerError, match="no such file"):
+        expand_images([str(tmp_path / "nothing*.png")])
+
+
+def test_caption_a_folder_with_the_shipped_model(flickr_images, tmp_path, capsys):
+    for k, path in enumerate(flickr_images[:2]):
+        (tmp_path / f"{k}.jpg").write_bytes(path.read_bytes())
+    assert main(["caption", str(tmp_path), "--alternatives", "--beam-size", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(str(tmp_path / "0.jpg") + ": ") and len(out[0].split(": ", 1)[1].split()) >= 3
+    assert len(out) == 2 * 3  # caption line + two alternatives, per image
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--dataset", "/nonexistent/flickr8k", "--no-meteor"], "dataset not found: /nonexistent/flickr8k"),
+    (["caption", "/nonexistent/*.jpg"], "no such file, folder or matching files"),
+    (["caption", "--model", "/nonexistent/model.pt", "tests/conftest.py"], "model file not found"),
+    (["train", "--dataset", "/nonexistent", "--output", "/tmp/never"], "dataset not found"),
+])
+def test_errors_are_one_line_without_traceback(argv, message):
+    result = subprocess.run([sys.executable, "-m", "captioner.cli", *argv], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_models_lists_the_default(capsys):
+    assert main(["models"]) == 0
+    assert capsys.readouterr().out.startswith("default")
+
+
+def test_json_lines_output(flickr_images, capsys):
+    assert main(["caption", "--json", str(flickr_images[0])]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["image"] == str(flickr_images[0]) and record["caption"] and record["timings_ms"]["encode"] > 0
