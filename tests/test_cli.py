@@ -41,7 +41,7 @@ def test_caption_a_folder_with_the_shipped_model(flickr_images, tmp_path, capsys
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--dataset", "/nonexistent/flickr8k", "--no-meteor"], "dataset not found: /nonexistent/flickr8k"),
     (["caption", "/nonexistent/*.jpg"], "no such file, folder or matching files"),
-    (["caption", "--model", "/nonexistent/model.pt", "tests/conftest.py"], "model file not found"),
+    (["caption", "--model", "/nonexistent/model.pt", __file__], "model file not found"),
     (["train", "--dataset", "/nonexistent", "--output", "/tmp/never"], "dataset not found"),
 ])
 def test_errors_are_one_line_without_traceback(argv, message):

@@ -27,6 +27,15 @@ def packaged_weights(variant: str) -> Path:
     return (folder / file_name) if folder else Path(f"<{package} not installed>") / file_name
 
 
+class _Trunk(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(images)
+
+
 class EfficientNetLiteEncoder(Encoder):
     feature_dim = 1280
 
@@ -54,10 +63,14 @@ class EfficientNetLiteEncoder(Encoder):
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         return (pixels - 127.0) / 128.0
 
+    def trunk(self) -> torch.nn.Module:
+        """(B, 3, H, W) -> (B, 1280, g, g): the network without its classifier, for ONNX export."""
+        return _Trunk(self.model)
+
     @torch.inference_mode()
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)  # (B, 3, H, W)
-        grid = self.model.extract_features(images)  # (B, 1280, 9, 9)
+        grid = self.model.extract_features(images)  # (B, 1280, 9, 9) at 260 px
         pooled = grid.mean(dim=(2, 3))  # (B, 1280)
         cells = grid.flatten(2).transpose(1, 2)  # (B, 81, 1280)
         return pooled.numpy(), cells.contiguous().numpy()

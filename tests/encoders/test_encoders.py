@@ -72,3 +72,16 @@ def test_unknown_encoder_and_missing_keras():
     except ImportError:
         with pytest.raises(CaptionerError, match=r"captioner\[keras\]"):
             create_encoder("xception")
+
+
+def test_onnx_runtime_encoder_matches_pytorch(flickr_images, tmp_path):
+    from captioner.encoders.onnx_runtime import OnnxEncoder
+
+    encoder = create_encoder("efficientnet-lite2")
+    fast = OnnxEncoder(encoder, cache_dir=tmp_path)
+    assert (tmp_path / "efficientnet-lite2.onnx").is_file()
+    batch = np.stack([encoder.preprocess(load_image(p)) for p in flickr_images[:2]])
+    for expected, got in zip(encoder.encode(batch), fast.encode(batch)):
+        assert expected.shape == got.shape
+        np.testing.assert_allclose(got, expected, atol=1e-3, rtol=1e-3)
+    assert OnnxEncoder(encoder, cache_dir=tmp_path).describe() == encoder.describe()  # reuses the export

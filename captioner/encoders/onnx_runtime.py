@@ -1,0 +1,73 @@
+"""Run a PyTorch encoder's convolution trunk through ONNX Runtime (about 2x faster on CPU here).
+
+The trunk is exported once to <cache>/onnx/<encoder>.onnx (atomically) and reused. Only encoders
+that expose `trunk()` (a module mapping (B, 3, H, W) to the (B, D, g, g) grid) can be wrapped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from captioner.atomic import atomic_path
+from captioner.encoders.base import Encoder
+
+log = logging.getLogger(__name__)
+
+
+def onnx_cache_dir() -> Path:
+    root = os.environ.get("CAPTIONER_CACHE_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "captioner"
+    return Path(root) / "onnx"
+
+
+def export_trunk(encoder: Encoder, path: Path) -> None:
+    import torch
+
+    sample = torch.zeros(1, 3, encoder.input_size, encoder.input_size)  # (1, 3, H, W)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(encoder.trunk().eval(), (sample,), str(tmp), input_names=["pixels"], output_names=["grid"],
+                          dynamic_axes={"pixels": {0: "batch"}, "grid": {0: "batch"}}, opset_version=17, dynamo=False)
+
+
+class OnnxEncoder(Encoder):
+    """Same name, sizes and preprocessing as the wrapped encoder; `encode` runs in ONNX Runtime."""
+
+    def __init__(self, encoder: Encoder, cache_dir: Path | None = None, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.inner = encoder
+        self.name, self.input_size = encoder.name, encoder.input_size
+        self.feature_dim, self.grid_size = encoder.feature_dim, encoder.grid_size
+        path = (cache_dir or onnx_cache_dir()) / f"{encoder.name}.onnx"
+        if not path.is_file():
+            log.info("exporting %s to %s", encoder.name, path)
+            export_trunk(encoder, path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def scale(self, pixels: np.ndarray) -> np.ndarray:
+        return self.inner.scale(pixels)
+
+    def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pixels = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)  # (B, 3, H, W)
+        (grid,) = self.session.run(None, {"pixels": pixels})  # (B, D, g, g)
+        cells = grid.reshape(grid.shape[0], grid.shape[1], -1).transpose(0, 2, 1)  # (B, g*g, D)
+        return cells.mean(axis=1), np.ascontiguousarray(cells)
+
+
+def maybe_onnx(encoder: Encoder) -> Encoder:
+    """The ONNX Runtime version of `encoder` when it can be had; otherwise `encoder` itself."""
+    if not hasattr(encoder, "trunk"):
+        return encoder
+    try:
+        return OnnxEncoder(encoder)
+    except Exception as exc:  # no onnxruntime, read-only cache, exporter failure: torch still works
+        log.warning("ONNX Runtime not used for %s (%s); using PyTorch", encoder.name, exc)
+        return encoder
