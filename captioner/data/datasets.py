@@ -100,14 +100,12 @@ def load_flickr8k(root: str | Path) -> CaptionDataset:
     return CaptionDataset(image_dir, captions, splits, problems)
 
 
-def _random_splits(image_ids: list[str], val: int, test: int, seed: int = 0) -> dict[str, list[str]]:
+def _random_splits(image_ids: list[str], seed: int = 0) -> dict[str, list[str]]:
+    """Seeded split for data without one: 1/8 each (at most 1000) for val and test."""
     ids = sorted(image_ids)
     random.Random(seed).shuffle(ids)
-    return {"test": sorted(ids[:test]), "val": sorted(ids[test : test + val]), "train": sorted(ids[test + val :])}
-
-
-def _held_out(n: int) -> int:
-    return min(1000, max(1, n // 8))
+    held = min(1000, max(1, len(ids) // 8))
+    return {"test": sorted(ids[:held]), "val": sorted(ids[held : 2 * held]), "train": sorted(ids[2 * held :])}
 
 
 def load_kaggle(root: str | Path) -> CaptionDataset:
@@ -137,8 +135,7 @@ def load_kaggle(root: str | Path) -> CaptionDataset:
     if all((root / f).is_file() for f in FLICKR_SPLIT_FILES.values()):
         splits = {s: [n for n in (root / f).read_text().split() if n in captions] for s, f in FLICKR_SPLIT_FILES.items()}
     else:
-        held = _held_out(len(captions))
-        splits = _random_splits(list(captions), held, held)
+        splits = _random_splits(list(captions))
     _report(problems)
     return CaptionDataset(image_dir, captions, splits, problems)
 
@@ -184,8 +181,7 @@ def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -
     if split_of and len(split_of) == len(captions):
         splits = {s: sorted(n for n, sp in split_of.items() if sp == s) for s in SPLITS}
     else:
-        held = _held_out(len(captions))
-        splits = _random_splits(list(captions), held, held)
+        splits = _random_splits(list(captions))
     _report(problems)
     return CaptionDataset(image_dir, captions, splits, problems)
 
