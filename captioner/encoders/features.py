@@ -39,6 +39,13 @@ class FeatureCache:
                 ids.update(str(i) for i in data["ids"])
         return ids
 
+    def encoder_info(self) -> dict:
+        """What the encoder said of itself when it filled this cache (name, sizes)."""
+        path = self.folder / "encoder.json"
+        if not path.is_file():
+            raise CaptionerError(f"{self.folder} has no encoder.json: extract features first")
+        return json.loads(path.read_text())
+
     def failed_ids(self) -> dict[str, str]:
         path = self.folder / "failed.json"
         return json.loads(path.read_text()) if path.is_file() else {}

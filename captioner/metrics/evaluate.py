@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from captioner.atomic import write_json
 from captioner.data.cleaning import clean_caption

@@ -16,7 +16,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -26,6 +25,7 @@ from captioner.data.sequences import teacher_forcing_pair
 from captioner.decoder import CaptionDecoder, DecoderConfig
 from captioner.decoder.glove import glove_matrix
 from captioner.decoding import SearchConfig
+from captioner.encoders.features import FeatureCache
 from captioner.errors import CaptionerError
 from captioner.inference.bundle import ModelBundle, save_bundle
 from captioner.inference.decode import caption_features, to_text
@@ -126,12 +126,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     dataset, vocab, train_split, val_split = prepare(cfg, with_grid, progress)
     decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1])
     optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
-    encoder_info = {"name": cfg.encoder, "feature_dim": int(train_split.pooled.shape[1])}
-    encoder_json = Path(cfg.cache_dir) / cfg.encoder / "encoder.json"
-    if encoder_json.is_file():
-        import json
-
-        encoder_info = json.loads(encoder_json.read_text())
+    encoder_info = FeatureCache(cfg.cache_dir, cfg.encoder).encoder_info()
     history: list[dict] = []
     best, bad_epochs, step, start_epoch = float("-inf"), 0, 0, 1
     checkpoint = out / "last.pt"

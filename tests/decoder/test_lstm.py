@@ -43,7 +43,7 @@ def test_glove_vectors_cover_caption_words_and_keep_specials_random():
     matrix, found = glove_matrix(words)
     assert found == 3  # dog, running, grass
     assert np.all(matrix[0] == 0)
-    dog, running, grass = matrix[4], matrix[5], matrix[6]
+    dog, _running, grass = matrix[4], matrix[5], matrix[6]
     cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
     assert cos(dog, grass) > 0.2 and np.abs(matrix[1]).sum() > 0
 

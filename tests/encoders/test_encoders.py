@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from captioner.data.images import load_image
 from captioner.encoders import create_encoder

@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Copy a trained run's best model into the package as a shipped model, with its test scores.
+
+    .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] \
+        [--report runs/NAME/test-captions.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from captioner.inference.bundle import SHIPPED_DIR, load_bundle, save_bundle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a run's model.pt")
+    parser.add_argument("name", help="shipped name (default = the model captioner loads by default)")
+    parser.add_argument("--precision", choices=["float16", "int8"], default="float16")
+    parser.add_argument("--report", help="the JSON that `captioner evaluate --output-json` wrote for this model")
+    args = parser.parse_args()
+    bundle = load_bundle(args.model)
+    if args.report:
+        with open(args.report) as handle:
+            report = json.load(handle)["report"]
+        results = report["results"]
+        bundle.info["test_scores"] = results["beam"]["coco"]
+        bundle.info["test_scores_greedy"] = results.get("greedy", {}).get("coco")
+        bundle.info["test_beam_size"] = report["beam_size"]
+    bundle.info["precision"] = args.precision
+    target = SHIPPED_DIR / f"{args.name}.pt"
+    save_bundle(target, bundle, args.precision)
+    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
