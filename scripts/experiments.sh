@@ -19,9 +19,9 @@ mkdir -p runs
 want extract-lite2 && "${cap[@]}" extract-features --encoder efficientnet-lite2
 want lite2-attention && train lite2-attention --merge attention --epochs 15
 want extract-inception && "${cap[@]}" extract-features --encoder inception-v3
-want lite2-inject && train lite2-inject --merge inject --epochs 12 --patience 2
-want lite2-add && train lite2-add --merge add --epochs 12 --patience 2
-want inception-attention && train inception-attention --encoder inception-v3 --merge attention --epochs 9
-want lite2-inject-glove-frozen && train lite2-inject-glove-frozen --merge inject --embeddings glove-frozen --epochs 12 --patience 2
-want lite2-inject-glove-finetune && train lite2-inject-glove-finetune --merge inject --embeddings glove-finetune --epochs 12 --patience 2
-want inception-inject && train inception-inject --encoder inception-v3 --merge inject --epochs 12 --patience 2
+want lite2-inject && train lite2-inject --merge inject --epochs 8 --patience 2
+want inception-inject && train inception-inject --encoder inception-v3 --merge inject --epochs 8 --patience 2
+want lite2-add && train lite2-add --merge add --epochs 8 --patience 2
+want lite2-inject-glove-frozen && train lite2-inject-glove-frozen --merge inject --embeddings glove-frozen --epochs 8 --patience 2
+want lite2-inject-glove-finetune && train lite2-inject-glove-finetune --merge inject --embeddings glove-finetune --epochs 8 --patience 2
+want inception-attention && train inception-attention --encoder inception-v3 --merge attention --epochs 7
