@@ -49,11 +49,11 @@ CHOICES = {"merge": ["add", "inject", "attention"], "embeddings": ["learned", "g
            "stop_on": ["bleu4", "loss"]}
 
 
-def _add_search_options(parser: argparse.ArgumentParser, beam: int = 3) -> None:
+def _add_search_options(parser: argparse.ArgumentParser, beam: int = 5) -> None:
     parser.add_argument("--beam-size", type=int, default=beam, help=f"beam width; 1 = greedy (default {beam})")
     parser.add_argument("--max-length", type=int, default=25, help="longest caption in words (default 25)")
-    parser.add_argument("--length-penalty", type=float, default=0.7,
-                        help="beam score = log-prob / length**alpha (default 0.7)")
+    parser.add_argument("--length-penalty", type=float, default=1.0,
+                        help="beam score = log-prob / length**alpha (default 1.0)")
     parser.add_argument("--no-repeat-ngram", type=int, default=3, help="forbid repeating n-grams of this size; 0 = off")
 
 

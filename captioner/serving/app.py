@@ -41,7 +41,7 @@ class ServeSettings:
 
 class UrlRequest(BaseModel):
     url: str = Field(..., max_length=2048, description="http(s) URL of an image")
-    beam_size: int = Field(3, ge=1, le=10)
+    beam_size: int = Field(5, ge=1, le=10)
     max_length: int = Field(25, ge=1, le=50)
 
 
@@ -147,7 +147,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
 
     @app.post("/api/caption", response_model=CaptionResponse)
     async def caption_upload(file: UploadFile = File(..., description="image file"),
-                             beam_size: int = Form(3, ge=1, le=10), max_length: int = Form(25, ge=1, le=50)):
+                             beam_size: int = Form(5, ge=1, le=10), max_length: int = Form(25, ge=1, le=50)):
         return await caption_bytes(await read_upload(file), beam_size, max_length)
 
     @app.post("/api/caption-url", response_model=CaptionResponse)
@@ -160,7 +160,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
 
     @app.post("/", response_class=HTMLResponse)
     async def page_submit(request: Request, file: UploadFile | None = File(None), url: str = Form(""),
-                          beam_size: int = Form(3, ge=1, le=10)):
+                          beam_size: int = Form(5, ge=1, le=10)):
         """The no-JavaScript path: the form posts here and the page comes back with the caption."""
         context: dict = {"result": None, "error": None}
         status = 200

@@ -85,7 +85,7 @@ def test_upload_in_headless_chromium(live_server, flickr_images):
         caption = page.inner_text("#caption").strip()
         assert len(caption.split()) >= 3
         assert page.get_attribute("#preview", "alt") == caption
-        assert page.locator("#alternatives tbody tr").count() == 3
+        assert page.locator("#alternatives tbody tr").count() == 5
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
         page.fill("#url", "http://127.0.0.1:1/secret.jpg")
         page.set_input_files("#file", [])
