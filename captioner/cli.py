@@ -201,9 +201,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from captioner.data.datasets import load_dataset
     from captioner.encoders import create_encoder
     from captioner.encoders.features import FeatureCache
+    from captioner.encoders.onnx_runtime import maybe_onnx
 
     dataset = load_dataset(args.dataset)
-    encoder = create_encoder(args.encoder, args.encoder_weights)
+    encoder = maybe_onnx(create_encoder(args.encoder, args.encoder_weights))  # ONNX Runtime where it can
     cache = FeatureCache(args.cache_dir, args.encoder)
     started = time.perf_counter()
     count = cache.extract(encoder, [(i, dataset.image_path(i)) for i in sorted(dataset.captions)],

@@ -15,6 +15,7 @@ from captioner.data.sequences import pad_batch
 from captioner.data.vocab import Vocabulary
 from captioner.encoders import create_encoder
 from captioner.encoders.features import FeatureCache
+from captioner.encoders.onnx_runtime import maybe_onnx
 from captioner.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def ensure_features(dataset: CaptionDataset, image_ids: list[str], encoder_name:
     cache = FeatureCache(cache_dir, encoder_name)
     missing = set(image_ids) - cache.cached_ids() - set(cache.failed_ids())
     if missing:
-        encoder = create_encoder(encoder_name, encoder_weights)
+        encoder = maybe_onnx(create_encoder(encoder_name, encoder_weights))
         cache.extract(encoder, [(i, dataset.image_path(i)) for i in sorted(missing)], progress=progress)
     return cache
 
