@@ -24,7 +24,9 @@
     preview.src = imageSrc;
     preview.alt = data.caption;
     caption.textContent = data.caption;
-    timing.textContent = `${data.timings_ms.total} ms${data.cached ? " (cached)" : ""} · model ${data.model} · encoder ${data.encoder}`;
+    const t = data.timings_ms;
+    const model = (t.preprocess + t.encode + t.decode).toFixed(0);
+    timing.textContent = `${t.total} ms${data.cached ? ` (from cache; computing it took ${model} ms)` : ` (model ${model} ms)`} · model ${data.model} · encoder ${data.encoder}`;
     rows.replaceChildren(...data.alternatives.map((alt) => {
       const tr = document.createElement("tr");
       const text = document.createElement("td");
