@@ -18,7 +18,7 @@ METRICS = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs")
     print("| run | encoder | merge | words | decoding | " + " | ".join(METRICS) + " | distinct | best epoch | train time |")
-    print("|---" * (len(METRICS) + 9) + "|")
+    print("|---" * (len(METRICS) + 8) + "|")
     for report_path in sorted(root.glob("*/test-captions.json")):
         report = json.loads(report_path.read_text())["report"]
         info = load_bundle(report_path.parent / "model.pt").info
