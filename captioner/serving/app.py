@@ -126,7 +126,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
             try:
                 load_image(data)
             except ImageError:
-                raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", 415)
+                raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", 415) from None
         return data
 
     @app.exception_handler(ImageError)
