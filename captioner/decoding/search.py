@@ -1,18 +1,29 @@
-"""Greedy and beam search, batched over images, for any `step(tokens, state) -> (log_probs, state)`.
+"""Greedy, beam and constrained beam search, batched over images, for any decoder.
 
-A state is a tuple of tensors with the batch (times beam) as first dimension, so hypotheses are
-reordered with `index_select`. Beam scores are length-normalised as log_prob / length**alpha, and
-hypotheses may not repeat an n-gram or the word just emitted.
+A decoder is driven through `step(tokens, state) -> (log_probs, state)`; a state is a tuple of
+tensors with the batch (times beams) as first dimension, so hypotheses are reordered with
+`index_select`. Beam scores are length-normalised as log_prob / length**alpha, and hypotheses may
+not repeat an n-gram or the word just emitted.
+
+Constrained beam search (Anderson et al. 2017, "Guided open vocabulary image captioning with
+constrained beam search") is the same loop: an image with n constraints (each a set of token ids,
+any one of which satisfies it) is searched in 2**n beams, one per subset of satisfied
+constraints (a finite-state machine over the caption); a word that satisfies a constraint moves a
+hypothesis to the beam of the larger subset. The answer comes from the beam that satisfies all
+constraints, else from the one that satisfies most: with no satisfiable constraint that is the
+plain beam search. Plain beam search is the one-beam case (no constraints).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 
 StepFn = Callable[[torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]
+TraceFn = Callable[[tuple[torch.Tensor, ...]], torch.Tensor]
+NEG_INF = float("-inf")
 
 
 @dataclass
@@ -25,11 +36,21 @@ class SearchConfig:
     block_repeated_word: bool = True  # never the same word twice in a row
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """What one image's caption must and must not contain, as token ids."""
+
+    required: tuple[frozenset[int], ...] = ()  # each set: any one of these ids satisfies it
+    banned: frozenset[int] = frozenset()  # ids never emitted for this image
+
+
 @dataclass
 class Hypothesis:
     tokens: list[int]  # generated ids, without <start> and <end>
     log_prob: float
     score: float  # length-normalised log_prob
+    satisfied: int = 0  # how many constraints the caption meets
+    attention: list[list[float]] | None = field(default=None, repr=False)  # per word, if traced
 
 
 def blocked_tokens(seq: list[int], config: SearchConfig) -> list[int]:
@@ -48,6 +69,28 @@ def _normalise(log_prob: float, length: int, alpha: float) -> float:
     return log_prob / (max(length, 1) ** alpha)
 
 
+def _constraint_tables(constraints: list[Constraints], vocab: int):
+    """Per image: the ids that satisfy some constraint, padded (B, T), and their bit masks (B, T).
+
+    Ids outside the vocabulary are dropped: a constraint left with none cannot be satisfied.
+    """
+    per_image = []
+    for c in constraints:
+        bits: dict[int, int] = {}
+        for i, ids in enumerate(c.required):
+            for tok in ids:
+                if 0 <= tok < vocab:
+                    bits[tok] = bits.get(tok, 0) | (1 << i)
+        per_image.append(bits)
+    width = max((len(b) for b in per_image), default=0)
+    toks = torch.zeros(len(constraints), width, dtype=torch.long)
+    masks = torch.zeros(len(constraints), width, dtype=torch.long)
+    for b, bits in enumerate(per_image):
+        for j, (tok, mask) in enumerate(sorted(bits.items())):
+            toks[b, j], masks[b, j] = tok, mask
+    return toks, masks
+
+
 @torch.inference_mode()
 def beam_search(
     step: StepFn,
@@ -56,28 +99,53 @@ def beam_search(
     eos_id: int,
     config: SearchConfig = SearchConfig(),
     never: tuple[int, ...] = (),
+    constraints: list[Constraints] | None = None,
+    trace: TraceFn | None = None,
 ) -> list[list[Hypothesis]]:
-    """Best `beam_size` hypotheses per image, best first. `never` lists ids never to emit (pad, unk)."""
+    """Best `beam_size` hypotheses per image, best first.
+
+    never: ids never to emit (pad, unk). constraints: one per image (or None). trace: a function
+    of the decoder state giving (rows, cells) attention weights, kept per word when given.
+    """
     batch = state[0].shape[0]
     k = max(1, config.beam_size)
-    state = tuple(s.repeat_interleave(k, dim=0) for s in state)  # (B*K, ...)
-    tokens = torch.full((batch * k,), bos_id, dtype=torch.long)
-    seqs: list[list[int]] = [[] for _ in range(batch * k)]
-    beam_scores = torch.full((batch, k), float("-inf"))
-    beam_scores[:, 0] = 0.0  # only the first copy of each image is live at the start
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    done = [False] * batch
+    constraints = constraints or [Constraints()] * batch
+    n_required = [len(c.required) for c in constraints]
+    n_states = 1 << max(n_required, default=0)  # S beams per image, one per satisfied subset
+    groups = batch * n_states
+    rows_per_image = n_states * k
+    state = tuple(s.repeat_interleave(rows_per_image, dim=0) for s in state)  # (B*S*K, ...)
+    tokens = torch.full((groups * k,), bos_id, dtype=torch.long)
+    seqs: list[list[int]] = [[] for _ in range(groups * k)]
+    beam_scores = torch.full((batch, n_states, k), NEG_INF)
+    beam_scores[:, 0, 0] = 0.0  # only the first copy in the empty-subset beam is live at the start
+    history: torch.Tensor | None = None  # (rows, t, cells) attention so far, if traced
+    finished: list[list[Hypothesis]] = [[] for _ in range(groups)]
+    group_done = [False] * groups
+    image_done = [False] * batch
+    full = [(1 << n) - 1 for n in n_required]
+    subset = torch.arange(n_states)  # (S,)
+    banned_rows, banned_cols = [], []
+    for b, c in enumerate(constraints):
+        for tok in sorted(c.banned):
+            for row in range(b * rows_per_image, (b + 1) * rows_per_image):
+                banned_rows.append(row)
+                banned_cols.append(tok)
     for t in range(config.max_length + 1):
-        log_probs, state = step(tokens, state)  # (B*K, V)
+        log_probs, state = step(tokens, state)  # (N, V)
         log_probs = log_probs.float().clone()
         vocab = log_probs.shape[1]
+        if t == 0:
+            ctoks, cmasks = _constraint_tables(constraints, vocab)  # (B, T) each
         if never:
-            log_probs[:, list(never)] = float("-inf")
+            log_probs[:, list(never)] = NEG_INF
+        if banned_rows:
+            log_probs[banned_rows, banned_cols] = NEG_INF
         if t < config.min_length:
-            log_probs[:, eos_id] = float("-inf")
+            log_probs[:, eos_id] = NEG_INF
         if t == config.max_length:  # out of room: only <end> may follow
             eos_column = log_probs[:, eos_id].clone()
-            log_probs.fill_(float("-inf"))
+            log_probs.fill_(NEG_INF)
             log_probs[:, eos_id] = eos_column
         rows, cols = [], []
         for row, seq in enumerate(seqs):
@@ -85,42 +153,93 @@ def beam_search(
                 rows.append(row)
                 cols.append(tok)
         if rows:
-            log_probs[rows, cols] = float("-inf")
-        total = (beam_scores.view(-1, 1) + log_probs).view(batch, k * vocab)
-        top_scores, top_index = total.topk(min(2 * k, k * vocab), dim=1)  # (B, 2K)
+            log_probs[rows, cols] = NEG_INF
+        alpha = trace(state) if trace is not None else None  # (N, cells)
+        total = (beam_scores.view(-1, 1) + log_probs).view(batch, n_states, k, vocab)
+        cand_scores, cand_rows, cand_toks = _candidates(total, ctoks, cmasks, subset, k)  # (B, S, 2K) each
         next_rows, next_tokens, next_scores = [], [], []
+        cand_scores, cand_rows, cand_toks = cand_scores.tolist(), cand_rows.tolist(), cand_toks.tolist()
         for b in range(batch):
-            chosen = 0
-            if not done[b]:
-                for score, index in zip(top_scores[b].tolist(), top_index[b].tolist()):
-                    if score == float("-inf") or chosen == k:
-                        break
-                    src, tok = b * k + index // vocab, index % vocab
-                    if tok == eos_id:
-                        length = len(seqs[src]) + 1
-                        finished[b].append(Hypothesis(seqs[src], score, _normalise(score, length, config.length_penalty)))
-                    else:
-                        next_rows.append(src)
-                        next_tokens.append(tok)
-                        next_scores.append(score)
-                        chosen += 1
-                done[b] = len(finished[b]) >= k or chosen == 0
-            for _ in range(k - chosen):  # dead slots keep a placeholder with score -inf
-                next_rows.append(b * k)
-                next_tokens.append(eos_id)
-                next_scores.append(float("-inf"))
-        if all(done):
+            for s in range(n_states):
+                g = b * n_states + s
+                chosen = 0
+                if not (image_done[b] or group_done[g]):
+                    for score, src, tok in zip(cand_scores[b][s], cand_rows[b][s], cand_toks[b][s]):
+                        if score == NEG_INF or chosen == k:
+                            break
+                        if tok == eos_id:
+                            att = None
+                            if alpha is not None:
+                                past = history[src] if history is not None else alpha.new_zeros(0, alpha.shape[1])
+                                att = past.tolist()
+                            finished[g].append(Hypothesis(seqs[src], score, _normalise(score, len(seqs[src]) + 1,
+                                               config.length_penalty), bin(s).count("1"), att))
+                        else:
+                            next_rows.append(src)
+                            next_tokens.append(tok)
+                            next_scores.append(score)
+                            chosen += 1
+                    group_done[g] = len(finished[g]) >= k
+                for _ in range(k - chosen):  # dead slots keep a placeholder with score -inf
+                    next_rows.append(g * k)
+                    next_tokens.append(eos_id)
+                    next_scores.append(NEG_INF)
+            live = any(sc > NEG_INF for sc in next_scores[b * rows_per_image : (b + 1) * rows_per_image])
+            image_done[b] = image_done[b] or group_done[b * n_states + full[b]] or not live
+        if all(image_done):
             break
         index = torch.tensor(next_rows)
         state = tuple(s.index_select(0, index) for s in state)
+        if alpha is not None:
+            picked = alpha.index_select(0, index).unsqueeze(1)  # (N, 1, cells)
+            history = picked if history is None else torch.cat([history.index_select(0, index), picked], dim=1)
         tokens = torch.tensor(next_tokens)
         seqs = [seqs[r] + [tok] for r, tok in zip(next_rows, next_tokens)]
-        beam_scores = torch.tensor(next_scores).view(batch, k)
-    results = []
-    for b in range(batch):
-        ranked = sorted(finished[b], key=lambda h: h.score, reverse=True)
-        results.append(ranked[:k])
-    return results
+        beam_scores = torch.tensor(next_scores).view(batch, n_states, k)
+    return [_answer(finished[b * n_states : (b + 1) * n_states], k) for b in range(batch)]
+
+
+def _candidates(total: torch.Tensor, ctoks: torch.Tensor, cmasks: torch.Tensor, subset: torch.Tensor, k: int):
+    """Best 2K continuations for every (image, subset) beam: scores, source rows and tokens, each (B, S, 2K).
+
+    total: (B, S, K, V) running scores. A word stays in its beam unless it satisfies a constraint
+    not yet met, in which case it moves to the beam of the larger subset.
+    """
+    batch, n_states, _, vocab = total.shape
+    width = min(2 * k, k * vocab)
+    base = torch.arange(batch * n_states).view(batch, n_states, 1) * k  # (B, S, 1) first row of each beam
+    if ctoks.shape[1] == 0:  # no constraints anywhere: the plain beam search
+        scores, index = total.view(batch, n_states, k * vocab).topk(width, dim=2)  # (B, S, 2K)
+        return scores, base + index // vocab, index % vocab
+    stay = total.clone()
+    moves = cmasks.unsqueeze(1) & ~subset.view(1, -1, 1)  # (B, S, T) bits a word would add
+    stay_block = torch.zeros(batch, n_states, vocab, dtype=torch.bool)
+    stay_block.scatter_(2, ctoks.unsqueeze(1).expand(-1, n_states, -1), moves != 0)
+    stay.masked_fill_(stay_block.unsqueeze(2), NEG_INF)
+    stay_scores, stay_index = stay.view(batch, n_states, k * vocab).topk(width, dim=2)  # (B, S, 2K)
+    stay_rows, stay_toks = base + stay_index // vocab, stay_index % vocab
+    # moves: from beam s, word j -> beam s | mask_j, scored total[b, s, beam, tok_j]
+    gathered = total.gather(3, ctoks.view(batch, 1, 1, -1).expand(-1, n_states, k, -1))  # (B, S, K, T)
+    target = (subset.view(1, -1, 1) | cmasks.unsqueeze(1))  # (B, S, T)
+    gathered = gathered.masked_fill((moves == 0).unsqueeze(2), NEG_INF)
+    n_tok = ctoks.shape[1]
+    move_scores = gathered.reshape(batch, -1)  # (B, S*K*T)
+    move_target = target.unsqueeze(2).expand(-1, -1, k, -1).reshape(batch, -1)  # (B, S*K*T)
+    move_rows = (base + torch.arange(k).view(1, 1, k)).unsqueeze(3).expand(-1, -1, -1, n_tok).reshape(batch, -1)
+    move_toks = ctoks.view(batch, 1, 1, -1).expand(-1, n_states, k, -1).reshape(batch, -1)
+    into = move_target.unsqueeze(1) == subset.view(1, -1, 1)  # (B, S_target, S*K*T)
+    move_scores = move_scores.unsqueeze(1).masked_fill(~into, NEG_INF)  # (B, S, S*K*T)
+    scores = torch.cat([stay_scores, move_scores], dim=2)
+    rows = torch.cat([stay_rows, move_rows.unsqueeze(1).expand(-1, n_states, -1)], dim=2)
+    toks = torch.cat([stay_toks, move_toks.unsqueeze(1).expand(-1, n_states, -1)], dim=2)
+    top, index = scores.topk(width, dim=2)  # (B, S, 2K)
+    return top, rows.gather(2, index), toks.gather(2, index)
+
+
+def _answer(beams: list[list[Hypothesis]], k: int) -> list[Hypothesis]:
+    """Hypotheses of the beam that satisfies the most constraints (all, when it can), best first."""
+    ranked = [sorted(b, key=lambda h: h.score, reverse=True)[:k] for b in beams if b]
+    return max(ranked, key=lambda b: (b[0].satisfied, b[0].score), default=[])
 
 
 def greedy_search(
@@ -130,7 +249,9 @@ def greedy_search(
     eos_id: int,
     config: SearchConfig = SearchConfig(),
     never: tuple[int, ...] = (),
+    constraints: list[Constraints] | None = None,
+    trace: TraceFn | None = None,
 ) -> list[Hypothesis]:
-    """Most likely next word at every step (a beam of one), one hypothesis per image."""
+    """Most likely next word at every step (a beam of one per satisfied subset), one hypothesis per image."""
     greedy = replace(config, beam_size=1, length_penalty=0.0)
-    return [hyps[0] for hyps in beam_search(step, state, bos_id, eos_id, greedy, never)]
+    return [hyps[0] for hyps in beam_search(step, state, bos_id, eos_id, greedy, never, constraints, trace)]

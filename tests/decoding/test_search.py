@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from captioner.decoding import SearchConfig, beam_search, greedy_search
+from captioner.decoding import Constraints, SearchConfig, beam_search, greedy_search
 from captioner.decoding.search import blocked_tokens
 
 PAD, BOS, EOS, UNK, A, B, C = range(7)
@@ -23,7 +23,7 @@ def step(tokens, state):
     logp = torch.full((len(tokens), 7), -1e9)
     for row, (tok, k) in enumerate(zip(tokens.tolist(), kind[:, 0].tolist())):
         last = SWAP.get(tok, tok) if k else tok
-        for nxt, p in TABLE[last].items():
+        for nxt, p in TABLE.get(last, {}).items():  # <end> (a dead beam slot) leads nowhere
             logp[row, SWAP.get(nxt, nxt) if k else nxt] = math.log(p)
     return logp, state
 
@@ -79,3 +79,69 @@ def test_blocked_tokens_repeat_word_and_ngrams():
 def test_never_list_is_respected():
     [hyp] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, never=(A,))
     assert A not in hyp.tokens
+
+
+# ----- constrained beam search: best paths worked out by hand from TABLE (kind 0) -----
+# caption: probability  [B] .36  [A,B] .1944  [A] .18  [A,C] .102  [A,C,B] .0459  [B,C] .01  [A,B,C] .0054
+RAW = SearchConfig(beam_size=2, length_penalty=0.0)
+
+
+def constrained(required=(), banned=(), config=RAW, kinds=(0.0,)):
+    c = Constraints(tuple(frozenset(r) for r in required), frozenset(banned))
+    state = (torch.tensor([[k] for k in kinds]),)
+    return beam_search(step, state, BOS, EOS, config, constraints=[c] * len(kinds))
+
+
+def test_a_required_word_is_placed_where_the_caption_is_most_likely():
+    [ranked] = constrained(required=[{C}])
+    assert ranked[0].tokens == [A, C]  # .102 beats [A,B,C] .0054 and [B,C] .01
+    assert math.isclose(ranked[0].log_prob, math.log(0.6 * 0.34 * 0.5), rel_tol=1e-5)
+    assert all(C in h.tokens and h.satisfied == 1 for h in ranked)
+
+
+def test_any_synonym_satisfies_a_constraint():
+    [ranked] = constrained(required=[{C, B}])  # B or C: [B] (.36) is the best caption
+    assert ranked[0].tokens == [B]
+
+
+def test_two_constraints_must_both_be_met():
+    [ranked] = constrained(required=[{A}, {C}])
+    assert ranked[0].tokens == [A, C]
+    assert ranked[0].satisfied == 2
+    [ranked] = constrained(required=[{B}, {C}], config=SearchConfig(beam_size=3, length_penalty=0.0))
+    # [A,C,B] .6*.34*.25*.9 = .0459 beats [B,C] .01 and [A,B,C] .0054
+    assert ranked[0].tokens == [A, C, B]
+
+
+def test_banned_words_are_never_emitted():
+    [ranked] = constrained(banned={B})
+    assert ranked[0].tokens == [A]  # [B] and [A,B] are gone; [A] .18 beats [A,C] .102
+    assert all(B not in h.tokens for h in ranked)
+
+
+def test_an_unsatisfiable_constraint_falls_back_to_the_plain_caption():
+    [ranked] = constrained(required=[{99}])  # not in the vocabulary
+    [plain] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, RAW)
+    assert [h.tokens for h in ranked] == [h.tokens for h in plain]
+    assert ranked[0].satisfied == 0
+
+
+def test_constraints_are_per_image_in_a_batch():
+    state = (torch.tensor([[0.0], [1.0]]),)
+    cons = [Constraints((frozenset({C}),)), Constraints()]
+    first, second = beam_search(step, state, BOS, EOS, RAW, constraints=cons)
+    assert first[0].tokens == [A, C]
+    assert second[0].tokens == [A]  # kind 1 swaps A and B: its plain best is [A]
+
+
+def test_attention_trace_follows_the_surviving_beams():
+    def traced(tokens, state):  # attention = one-hot on the cell of the input token
+        logp, _ = step(tokens, state[:1])
+        return logp, (state[0], torch.nn.functional.one_hot(tokens, 7).float())
+
+    [ranked] = beam_search(traced, (torch.zeros(1, 1), torch.zeros(1, 7)), BOS, EOS, RAW,
+                           constraints=[Constraints((frozenset({C}),))], trace=lambda s: s[1])
+    best = ranked[0]
+    assert best.tokens == [A, C]
+    # the word at position i was predicted after reading the token before it: <start>, then A
+    assert [row.index(1.0) for row in best.attention] == [BOS, A]
