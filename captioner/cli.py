@@ -55,6 +55,8 @@ def _add_search_options(parser: argparse.ArgumentParser, beam: int = 5) -> None:
     parser.add_argument("--length-penalty", type=float, default=1.0,
                         help="beam score = log-prob / length**alpha (default 1.0)")
     parser.add_argument("--no-repeat-ngram", type=int, default=3, help="forbid repeating n-grams of this size; 0 = off")
+    parser.add_argument("--no-grounding", action="store_true",
+                        help="plain beam search: no visual-concept constraints (default: grounded)")
 
 
 def _search_config(args: argparse.Namespace):
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="score a model on a dataset split (BLEU-1..4, METEOR, ROUGE-L, CIDEr)")
     evaluate.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
     evaluate.add_argument("--dataset", default=DEFAULT_DATASET, help=TRAIN_HELP["dataset"])
-    evaluate.add_argument("--split", default="test", help="split to score (default test)")
+    evaluate.add_argument("--split", default="test",
+                          help="split to score: train, val, test, or all (every image, e.g. for coco-dev) (default test)")
     evaluate.add_argument("--cache-dir", default=DEFAULT_CACHE, help=TRAIN_HELP["cache_dir"])
     evaluate.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
     evaluate.add_argument("--modes", default="beam,greedy", help="comma list of beam and/or greedy (default both)")
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
     caption.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
     caption.add_argument("--alternatives", action="store_true", help="also print the other beam captions with scores")
+    caption.add_argument("--concepts", action="store_true", help="also print the detected concepts")
     _add_search_options(caption)
 
     extract = sub.add_parser("extract-features", help="cache encoder features for a whole dataset (resumable)")
@@ -141,6 +145,7 @@ def expand_images(patterns: list[str]) -> list[Path]:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
+    from captioner.concepts.grounding import GroundingConfig
     from captioner.data.images import load_image
     from captioner.errors import ImageError
     from captioner.inference.captioner import Captioner
@@ -148,7 +153,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     paths = expand_images(args.images)
     search = _search_config(args)
-    captioner = Captioner(args.model, args.encoder_weights)
+    captioner = Captioner(args.model, args.encoder_weights, grounding=None if args.no_grounding else GroundingConfig())
     failures = 0
     for start in range(0, len(paths), 16):
         chunk, images = [], []
@@ -160,13 +165,17 @@ def cmd_caption(args: argparse.Namespace) -> int:
                 failures += 1
                 print(json.dumps({"image": str(path), "error": str(exc)}) if args.json else f"error: {exc}",
                       file=sys.stdout if args.json else sys.stderr)
-        results = captioner.caption(images, search) if images else []
+        results = captioner.caption(images, search, grounded=not args.no_grounding) if images else []
         for path, result in zip(chunk, results):
             if args.json:
-                print(json.dumps({"image": str(path), "caption": result.caption,
-                                  "alternatives": result.alternatives, "timings_ms": result.timings_ms}))
+                print(json.dumps({"image": str(path), "caption": result.caption, "alternatives": result.alternatives,
+                                  "concepts": result.concepts, "timings_ms": result.timings_ms}))
             else:
                 print(f"{path}: {result.caption}")
+                if args.concepts and result.concepts:
+                    words = ", ".join(f"{c['word']} {c['score']:.2f}" for c in result.concepts["imagenet"])
+                    print(f"    concepts: {words}; required: {', '.join(result.concepts['required']) or '-'}; "
+                          f"blocked: {', '.join(result.concepts['blocked']) or '-'}")
                 if args.alternatives:
                     for alt in result.alternatives:
                         print(f"    {alt['score']:8.4f}  {alt['caption']}")
@@ -184,13 +193,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from captioner.concepts.grounding import GroundingConfig
     from captioner.metrics.evaluate import evaluate, format_report
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or set(modes) - {"beam", "greedy"}:
         raise CaptionerError("--modes takes beam, greedy or beam,greedy")
     report = evaluate(args.model, args.dataset, args.split, args.cache_dir, _search_config(args), modes,
-                      args.output_json, args.limit, not args.no_meteor, args.encoder_weights, not args.no_progress)
+                      args.output_json, args.limit, not args.no_meteor, args.encoder_weights, not args.no_progress,
+                      grounding=None if args.no_grounding else GroundingConfig())
     print(format_report(report))
     if args.output_json:
         print(f"per-image captions: {args.output_json}")

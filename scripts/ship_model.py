@@ -2,7 +2,10 @@
 """Copy a trained run's best model into the package as a shipped model, with its test scores.
 
     .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] \
-        [--report runs/NAME/test-captions.json]
+        [--report runs/NAME/test-captions.json] [--open-vocabulary]
+
+--open-vocabulary adds the concept words of captioner/concepts/imagenet_words.tsv that the
+model's vocabulary lacks (rows from their GloVe neighbours; see captioner/decoder/open_vocab.py).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from captioner.concepts.tables import load_imagenet_table
+from captioner.decoder.open_vocab import extend_vocabulary
 from captioner.inference.bundle import SHIPPED_DIR, load_bundle, save_bundle
 
 
@@ -19,8 +24,16 @@ def main() -> None:
     parser.add_argument("name", help="shipped name (default = the model captioner loads by default)")
     parser.add_argument("--precision", choices=["float16", "int8"], default="float16")
     parser.add_argument("--report", help="the JSON that `captioner evaluate --output-json` wrote for this model")
+    parser.add_argument("--open-vocabulary", action="store_true", help="add the ImageNet concept words it lacks")
     args = parser.parse_args()
     bundle = load_bundle(args.model)
+    if args.open_vocabulary:
+        trained = bundle.trained_size
+        words, _ = load_imagenet_table()
+        bundle.decoder, bundle.vocab, added = extend_vocabulary(bundle.decoder, bundle.vocab, words)
+        bundle.info["trained_vocab_size"] = trained
+        bundle.info["open_vocabulary"] = sorted(set(bundle.info.get("open_vocabulary", [])) | set(added))
+        print(f"added {len(added)} words: {' '.join(added)}")
     if args.report:
         with open(args.report) as handle:
             report = json.load(handle)["report"]

@@ -187,14 +187,17 @@ def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -
 
 
 def load_dataset(path: str | Path, image_dir: str | Path | None = None) -> CaptionDataset:
-    """Pick the reader from what is at `path`: a .json file, a Kaggle folder or a Flickr8k folder."""
+    """Pick the reader from what is at `path`: a .json file, a Kaggle folder, a Flickr8k folder or a
+    COCO-format folder (captions.json + images/, like coco-dev)."""
     path = _require(Path(path), "dataset")
     if path.is_file() and path.suffix.lower() == ".json":
         return load_coco_json(path, image_dir)
+    if (path / "captions.json").is_file():
+        return load_coco_json(path / "captions.json", image_dir)
     if (path / "captions.txt").is_file():
         return load_kaggle(path)
     if (path / "Flickr8k.token.txt").is_file():
         return load_flickr8k(path)
     raise CaptionerError(
-        f"{path}: not a dataset (expected Flickr8k.token.txt, Kaggle captions.txt, or a COCO .json file)"
+        f"{path}: not a dataset (expected Flickr8k.token.txt, Kaggle captions.txt, captions.json or a COCO .json file)"
     )

@@ -25,6 +25,12 @@ def glove_matrix(words: list[str], seed: int = 0) -> tuple[np.ndarray, int]:
 
     Returns the matrix and how many words were found.
     """
+    matrix, found = glove_lookup(words, seed)
+    return matrix, int(found.sum())
+
+
+def glove_lookup(words: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(len(words), 50) rows as in `glove_matrix`, and a (len(words),) bool mask of the words found."""
     import pyarrow.parquet as pq
 
     folder = glove_folder()
@@ -34,10 +40,11 @@ def glove_matrix(words: list[str], seed: int = 0) -> tuple[np.ndarray, int]:
     rng = np.random.default_rng(seed)
     scale = float(np.asarray(vectors[:10000]).std())
     matrix = rng.normal(0.0, scale, (len(words), GLOVE_DIM)).astype(np.float32)
-    found = 0
+    found = np.zeros(len(words), bool)
     for k, word in enumerate(words):
         if word in row_of:
             matrix[k] = vectors[row_of[word]]
-            found += 1
-    matrix[0] = 0.0  # <pad>
+            found[k] = True
+    if words and words[0] == "<pad>":
+        matrix[0] = 0.0
     return matrix, found

@@ -121,8 +121,8 @@ class CaptionDecoder(nn.Module):
         h, c = self._start(pooled)
         if self.config.merge == "add":
             return h, c, F.relu(self.image_proj(pooled))
-        if self.config.merge == "attention":
-            return h, c, grid, self.att_grid(grid)
+        if self.config.merge == "attention":  # the last element: attention of the latest step
+            return h, c, grid, self.att_grid(grid), grid.new_zeros(grid.shape[:2])  # ..., (B, L)
         return h, c
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -131,10 +131,10 @@ class CaptionDecoder(nn.Module):
         h, c = state[0], state[1]
         if self.config.merge == "attention":
             grid, grid_proj = state[2], state[3]
-            context, _ = self._attend(h, grid, grid_proj)
+            context, alpha = self._attend(h, grid, grid_proj)  # (B, D), (B, L)
             h, c = self.cell(torch.cat([word, context], dim=1), (h, c))
             logits = self._logits(h, None)
-            new_state: State = (h, c, grid, grid_proj)
+            new_state: State = (h, c, grid, grid_proj, alpha)
         else:
             out, (h1, c1) = self.lstm(word.unsqueeze(1), (h.unsqueeze(0), c.unsqueeze(0)))
             h, c = h1[0], c1[0]
@@ -142,3 +142,9 @@ class CaptionDecoder(nn.Module):
             logits = self._logits(out[:, 0], image_proj)
             new_state = (h, c) + tuple(state[2:])
         return torch.log_softmax(logits, dim=-1), new_state
+
+    def attention(self, state: State) -> torch.Tensor:
+        """(B, L) weights over the grid cells used for the latest step (attention decoder only)."""
+        if self.config.merge != "attention":
+            raise ValueError(f"a {self.config.merge!r} decoder has no attention")
+        return state[4]

@@ -125,22 +125,20 @@ def beam_search(
     image_done = [False] * batch
     full = [(1 << n) - 1 for n in n_required]
     subset = torch.arange(n_states)  # (S,)
-    banned_rows, banned_cols = [], []
-    for b, c in enumerate(constraints):
-        for tok in sorted(c.banned):
-            for row in range(b * rows_per_image, (b + 1) * rows_per_image):
-                banned_rows.append(row)
-                banned_cols.append(tok)
+    banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
         log_probs, state = step(tokens, state)  # (N, V)
         log_probs = log_probs.float().clone()
         vocab = log_probs.shape[1]
         if t == 0:
             ctoks, cmasks = _constraint_tables(constraints, vocab)  # (B, T) each
+            banned = torch.zeros(batch, 1, vocab, dtype=torch.bool)  # (B, 1, V)
+            for b in banned_images:
+                banned[b, 0, [tok for tok in constraints[b].banned if 0 <= tok < vocab]] = True
         if never:
             log_probs[:, list(never)] = NEG_INF
-        if banned_rows:
-            log_probs[banned_rows, banned_cols] = NEG_INF
+        if banned_images:
+            log_probs = log_probs.view(batch, rows_per_image, vocab).masked_fill(banned, NEG_INF).view(-1, vocab)
         if t < config.min_length:
             log_probs[:, eos_id] = NEG_INF
         if t == config.max_length:  # out of room: only <end> may follow

@@ -36,6 +36,10 @@ class Encoder(ABC):
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, H, W, 3) preprocessed -> pooled (B, D) and grid (B, grid_size**2, D)."""
 
+    def classifier(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The network's ImageNet head on the pooled vector: weight (1000, D), bias (1000,); None if it has none."""
+        return None
+
     def describe(self) -> dict:
         return {
             "name": self.name,

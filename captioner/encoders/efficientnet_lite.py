@@ -63,6 +63,11 @@ class EfficientNetLiteEncoder(Encoder):
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         return (pixels - 127.0) / 128.0
 
+    def classifier(self) -> tuple[np.ndarray, np.ndarray]:
+        """The wheel's ImageNet head: logits = pooled @ weight.T + bias (the pooled vector is what feeds it)."""
+        fc = self.model._fc
+        return fc.weight.detach().numpy().copy(), fc.bias.detach().numpy().copy()  # (1000, 1280), (1000,)
+
     def trunk(self) -> torch.nn.Module:
         """(B, 3, H, W) -> (B, 1280, g, g): the network without its classifier, for ONNX export."""
         return _Trunk(self.model)

@@ -55,6 +55,9 @@ class OnnxEncoder(Encoder):
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         return self.inner.scale(pixels)
 
+    def classifier(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.inner.classifier()
+
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pixels = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)  # (B, 3, H, W)
         (grid,) = self.session.run(None, {"pixels": pixels})  # (B, D, g, g)

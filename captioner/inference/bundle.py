@@ -13,6 +13,7 @@ import torch
 from captioner.atomic import atomic_path
 from captioner.data.vocab import Vocabulary
 from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder.open_vocab import check_trained_size
 from captioner.errors import CaptionerError
 
 FORMAT = "captioner-model/1"
@@ -26,6 +27,11 @@ class ModelBundle:
     vocab: Vocabulary
     encoder: dict  # Encoder.describe(): name, input_size, feature_dim, grid_size
     info: dict = field(default_factory=dict)  # training config, scores, timings
+
+    @property
+    def trained_size(self) -> int:
+        """Ids below this were learned from captions; the rest are open-vocabulary words."""
+        return check_trained_size(self.vocab, self.info.get("trained_vocab_size"))
 
 
 SCALE_SUFFIX = "::scale"

@@ -1,4 +1,9 @@
-"""Images in, captions out: the shipped (or any) model bundle plus its encoder, loaded once."""
+"""Images in, captions out: the shipped (or any) model bundle plus its encoder, loaded once.
+
+With grounding (the default), the encoder's ImageNet classifier and the concept detectors decide
+which words each caption must mention and which it must not, and the caption comes from
+constrained beam search; `grounded=False` gives the plain caption.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from captioner.concepts.grounding import GroundingConfig, constraints_for, load_grounder
 from captioner.decoding import SearchConfig
 from captioner.encoders import create_encoder
 from captioner.encoders.onnx_runtime import maybe_onnx
@@ -21,15 +27,20 @@ class CaptionResult:
     caption: str
     alternatives: list[dict]  # [{"caption": str, "score": float, "log_prob": float}], best first
     timings_ms: dict[str, float] = field(default_factory=dict)
+    concepts: dict | None = None  # ImageConcepts.to_dict() when grounded
+    attention: list[dict] | None = None  # [{"word": str, "grid": [[float]*g]*g}] for attention decoders, if asked
 
 
 class Captioner:
-    def __init__(self, model: str | None = None, encoder_weights: str | None = None, backend: str = "auto"):
-        """backend: "auto" runs the encoder in ONNX Runtime where it can (faster), "torch" never does."""
+    def __init__(self, model: str | None = None, encoder_weights: str | None = None, backend: str = "auto",
+                 grounding: GroundingConfig | None = GroundingConfig()):
+        """backend: "auto" runs the encoder in ONNX Runtime where it can (faster), "torch" never does.
+        grounding: concept settings, or None to never ground (no concept detectors needed)."""
         started = time.perf_counter()
         self.model_path = resolve_model(model)
         self.bundle = load_bundle(self.model_path)
         self.encoder = create_encoder(self.bundle.encoder["name"], encoder_weights)
+        self.grounder = load_grounder(self.encoder, grounding) if grounding is not None else None
         if backend == "auto":
             self.encoder = maybe_onnx(self.encoder)
         self.load_ms = 1000 * (time.perf_counter() - started)
@@ -42,29 +53,49 @@ class Captioner:
             "encoder": {**self.encoder.describe(), "runtime": type(self.encoder).__name__},
             "decoder": {k: v for k, v in vars(self.bundle.decoder.config).items()},
             "vocabulary_size": len(self.bundle.vocab),
+            "open_vocabulary": len(self.bundle.vocab) - self.bundle.trained_size,
+            "grounding": vars(self.grounder.config) if self.grounder else None,
             "test_scores": info.get("test_scores"),
             "trained_epochs": info.get("epoch"),
         }
 
-    def caption(self, images: list[Image.Image], search: SearchConfig = SearchConfig()) -> list[CaptionResult]:
-        """RGB images (see data.images.load_image) -> one result per image, alternatives ranked."""
+    def caption(self, images: list[Image.Image], search: SearchConfig = SearchConfig(), grounded: bool = True,
+                attention: bool = False) -> list[CaptionResult]:
+        """RGB images (see data.images.load_image) -> one result per image, alternatives ranked.
+
+        grounded: constrain the search with the photo's concepts (when the model has a grounder).
+        attention: also return, per word, where an attention decoder looked (a grid of weights).
+        """
         t0 = time.perf_counter()
         pixels = np.stack([self.encoder.preprocess(image) for image in images])  # (B, H, W, 3)
         t1 = time.perf_counter()
         with torch.inference_mode():
             pooled, grid = self.encoder.encode(pixels)  # (B, D), (B, L, D)
         t2 = time.perf_counter()
-        vocab = self.bundle.vocab
-        hyps = caption_features(self.bundle.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1)
+        vocab, size = self.bundle.vocab, self.bundle.trained_size
+        concepts = self.grounder.ground(pooled) if (grounded and self.grounder) else None
+        constraints = [constraints_for(c, vocab, size) for c in concepts] if concepts else None
         t3 = time.perf_counter()
+        hyps = caption_features(self.bundle.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
+                                constraints=constraints, trained_size=size, trace=attention)
+        t4 = time.perf_counter()
         per_image = {k: 1000 * v / len(images) for k, v in
-                     (("preprocess", t1 - t0), ("encode", t2 - t1), ("decode", t3 - t2))}
-        return [
-            CaptionResult(
-                caption=to_text(vocab, ranked[0]),
+                     (("preprocess", t1 - t0), ("encode", t2 - t1), ("concepts", t3 - t2), ("decode", t4 - t3))}
+        side = self.encoder.grid_size
+        results = []
+        for n, ranked in enumerate(hyps):
+            best = ranked[0]
+            maps = None
+            if attention and best.attention is not None:
+                words = vocab.decode(best.tokens)
+                maps = [{"word": w, "grid": np.round(np.asarray(a).reshape(side, side), 4).tolist()}
+                        for w, a in zip(words, best.attention)]
+            results.append(CaptionResult(
+                caption=to_text(vocab, best),
                 alternatives=[{"caption": to_text(vocab, h), "score": round(h.score, 4), "log_prob": round(h.log_prob, 4)}
                               for h in ranked],
                 timings_ms={k: round(v, 1) for k, v in per_image.items()},
-            )
-            for ranked in hyps
-        ]
+                concepts=concepts[n].to_dict() if concepts else None,
+                attention=maps,
+            ))
+        return results

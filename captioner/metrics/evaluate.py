@@ -1,23 +1,76 @@
-"""Score a model on a dataset split: coco-caption metrics, nltk BLEU, diversity, per-image captions."""
+"""Score a model on a dataset split: coco-caption metrics, nltk BLEU, object hallucination and
+recall, diversity, per-image captions. Works on Flickr8k and on any COCO-format set (split "all")."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+
+import numpy as np
 
 from captioner.atomic import write_json
+from captioner.concepts.grounding import Grounder, GroundingConfig, constraints_for, load_grounder
 from captioner.data.cleaning import clean_caption
-from captioner.data.datasets import load_dataset
+from captioner.data.datasets import CaptionDataset, load_dataset
 from captioner.decoding import SearchConfig
-from captioner.inference.bundle import load_bundle, resolve_model
+from captioner.encoders import create_encoder
+from captioner.inference.bundle import ModelBundle, load_bundle, resolve_model
 from captioner.inference.decode import caption_features, to_text
+from captioner.metrics.objects import object_scores
 from captioner.metrics.scores import coco_scores, nltk_bleu
 from captioner.training.data import ensure_features
+
+ALL = "all"  # the split name for every image of a dataset (e.g. coco-dev)
 
 
 def diversity(captions: list[str]) -> dict[str, float | int]:
     """Share of distinct captions, and how many captions repeat a word three times in a row."""
     triple = sum(any(w[i] == w[i + 1] == w[i + 2] for i in range(len(w) - 2)) for w in (c.split() for c in captions))
     return {"distinct_fraction": len(set(captions)) / max(len(captions), 1), "triple_repeats": triple}
+
+
+@dataclass
+class EvalData:
+    """A model with the cached features and references of the images it is scored on."""
+
+    bundle: ModelBundle
+    model_path: str
+    ids: list[str]
+    pooled: np.ndarray  # (N, D) float16
+    grid: np.ndarray | None  # (N, L, D) float16
+    references: dict[str, list[str]]
+    grounder: Grounder | None
+
+    @classmethod
+    def prepare(cls, model: str | None, dataset: CaptionDataset, split: str, cache_dir: str,
+                limit: int | None = None, encoder_weights: str | None = None, progress: bool = True) -> "EvalData":
+        bundle = load_bundle(model)
+        ids = sorted(dataset.captions) if split == ALL else dataset.split(split)
+        ids = ids[:limit] if limit else ids
+        encoder_name = bundle.encoder["name"]
+        cache = ensure_features(dataset, ids, encoder_name, cache_dir, encoder_weights, progress)
+        failed = cache.failed_ids()
+        ids = [i for i in ids if i not in failed]
+        pooled, grid = cache.load(ids, with_grid=bundle.decoder.config.uses_grid)
+        grounder = load_grounder(create_encoder(encoder_name, encoder_weights))
+        return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder)
+
+    def captions(self, search: SearchConfig, greedy: bool = False, grounding: GroundingConfig | None = None
+                 ) -> dict[str, str]:
+        """Best caption per image; grounded (concept constraints) when `grounding` is given and possible."""
+        constraints = None
+        if grounding is not None and self.grounder is not None:
+            concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding)
+            constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size) for c in concepts]
+        hyps = caption_features(self.bundle.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
+                                constraints=constraints, trained_size=self.bundle.trained_size)
+        return {i: to_text(self.bundle.vocab, h[0]) for i, h in zip(self.ids, hyps)}
+
+
+def score_captions(data: EvalData, texts: dict[str, str], meteor: bool = True) -> dict:
+    """coco-caption scores, object hallucination and recall, and diversity of one caption per image."""
+    return {**coco_scores(data.references, texts, meteor=meteor), **object_scores(data.references, texts),
+            **diversity(list(texts.values()))}
 
 
 def evaluate(
@@ -32,31 +85,29 @@ def evaluate(
     meteor: bool = True,
     encoder_weights: str | None = None,
     progress: bool = True,
+    grounding: GroundingConfig | None = GroundingConfig(),
 ) -> dict:
-    """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked."""
-    bundle = load_bundle(model)
-    dataset = load_dataset(dataset_path)
-    ids = dataset.split(split)[:limit] if limit else dataset.split(split)
-    encoder = bundle.encoder["name"]
-    cache = ensure_features(dataset, ids, encoder, cache_dir, encoder_weights, progress)
-    failed = cache.failed_ids()
-    ids = [i for i in ids if i not in failed]
-    pooled, grid = cache.load(ids, with_grid=bundle.decoder.config.uses_grid)
-    references = {i: dataset.captions[i] for i in ids}
-    report: dict = {"model": str(resolve_model(model)), "encoder": encoder, "split": split, "images": len(ids),
-                    "beam_size": search.beam_size, "scale": "0-1", "results": {}}
-    per_image: dict[str, dict] = {i: {"references": references[i]} for i in ids}
+    """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked.
+
+    grounding: the concept settings for constrained search, or None for plain search.
+    """
+    data = EvalData.prepare(model, load_dataset(dataset_path), split, cache_dir, limit, encoder_weights, progress)
+    grounded = grounding is not None and data.grounder is not None
+    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "split": split,
+                    "images": len(data.ids), "beam_size": search.beam_size, "grounding": grounded, "scale": "0-1",
+                    "results": {}}
+    per_image: dict[str, dict] = {i: {"references": data.references[i]} for i in data.ids}
     for mode in modes:
         started = time.time()
-        hyps = caption_features(bundle.decoder, bundle.vocab, pooled, grid, search, greedy=(mode == "greedy"))
+        texts = data.captions(search, greedy=(mode == "greedy"), grounding=grounding)
         seconds = time.time() - started
-        texts = {i: to_text(bundle.vocab, h[0]) for i, h in zip(ids, hyps)}
-        scores = coco_scores(references, texts, meteor=meteor)
-        tokens_refs = {i: [clean_caption(c) for c in references[i]] for i in ids}
+        scores = score_captions(data, texts, meteor)
+        tokens_refs = {i: [clean_caption(c) for c in data.references[i]] for i in data.ids}
         scores_nltk = nltk_bleu(tokens_refs, {i: t.split() for i, t in texts.items()})
-        report["results"][mode] = {"coco": scores, "nltk": scores_nltk, **diversity(list(texts.values())),
-                                   "decode_ms_per_image": 1000 * seconds / max(len(ids), 1)}
-        for i in ids:
+        coco = {k: scores.pop(k) for k in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")}
+        report["results"][mode] = {"coco": coco, "nltk": scores_nltk, **scores,
+                                   "decode_ms_per_image": 1000 * seconds / max(len(data.ids), 1)}
+        for i in data.ids:
             per_image[i][mode] = texts[i]
     if output_json:
         write_json(output_json, {"report": report, "captions": per_image})
@@ -67,12 +118,17 @@ def format_report(report: dict) -> str:
     """A plain table, metrics on a 0-1 scale (multiply by 100 for the papers' convention)."""
     names = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
     lines = [f"model {report['model']} (encoder {report['encoder']}), {report['split']} split, "
-             f"{report['images']} images; coco-caption metrics on a 0-1 scale",
-             f"{'decoding':<10}" + "".join(f"{n:>9}" for n in names) + f"{'distinct':>10}{'3x-rep':>8}"]
+             f"{report['images']} images, grounding {'on' if report.get('grounding') else 'off'}; "
+             "coco-caption metrics on a 0-1 scale",
+             f"{'decoding':<10}" + "".join(f"{n:>9}" for n in names)
+             + f"{'halluc.':>9}{'h.ment.':>9}{'obj.rec.':>9}{'distinct':>10}{'3x-rep':>8}"]
     for mode, r in report["results"].items():
         label = f"beam{report['beam_size']}" if mode == "beam" else mode
         cells = "".join(f"{r['coco'][n]:>9.4f}" if r["coco"][n] is not None else f"{'n/a':>9}" for n in names)
-        lines.append(f"{label:<10}{cells}{r['distinct_fraction']:>10.1%}{r['triple_repeats']:>8d}")
+        lines.append(f"{label:<10}{cells}{r['hallucinated_captions']:>9.1%}{r['hallucinated_mentions']:>9.1%}"
+                     f"{r['object_recall']:>9.1%}{r['distinct_fraction']:>10.1%}{r['triple_repeats']:>8d}")
+    lines.append("halluc. = captions naming a COCO object kind no reference names; h.ment. = share of object "
+                 "mentions that are; obj.rec. = images whose caption names an object the references name")
     lines.append("nltk corpus BLEU-1..4 (as the Keras tutorials report): " + "; ".join(
         f"{mode} " + " ".join(f"{v:.4f}" for v in r["nltk"].values()) for mode, r in report["results"].items()))
     return "\n".join(lines)

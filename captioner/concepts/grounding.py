@@ -1,0 +1,135 @@
+"""From pooled features to what a caption must and must not say.
+
+`Grounder.ground` turns pooled encoder features into `ImageConcepts` per photo: the ImageNet
+classifier's probabilities summed per caption word, the Flickr8k detectors' probabilities, the
+confident words a caption must mention (at most `max_constraints`, never two fed by the same
+classes) and the words of concepts that are confidently absent. `constraints_for` turns those
+words into token-id constraints for the search, with plurals and synonyms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from captioner.concepts.detectors import ConceptDetectors
+from captioner.concepts.tables import load_concept_words, load_imagenet_table
+from captioner.data.vocab import Vocabulary
+from captioner.decoding import Constraints
+from captioner.metrics.objects import load_object_table, plural_forms
+
+
+@dataclass
+class GroundingConfig:
+    """Defaults chosen with scripts/calibrate_grounding.py on coco-dev and the Flickr8k val split."""
+
+    present_threshold: float = 0.3  # a word is required when its summed ImageNet probability reaches this
+    max_constraints: int = 2  # most words one caption is made to mention
+    overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
+    absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
+    # A photo where the classifier is confident of an object (some word is required) is unlike
+    # Flickr8k's people-and-dogs world, where the detectors were trained: there a Flickr8k concept
+    # must reach this probability to stay allowed (the person detector says 0.6 for a pizza).
+    grounded_absent: float = 0.9
+    shown: int = 5  # ImageNet words listed per photo
+
+
+@dataclass
+class ImageConcepts:
+    words: dict[str, float]  # ImageNet word -> summed probability (the most likely `shown`)
+    detected: dict[str, float]  # Flickr8k concept -> detector probability
+    required: list[str] = field(default_factory=list)  # words the caption must mention
+    blocked: list[str] = field(default_factory=list)  # words of concepts confidently absent
+
+    def to_dict(self) -> dict:
+        return {"imagenet": [{"word": w, "score": round(p, 4)} for w, p in self.words.items()],
+                "detected": [{"concept": c, "score": round(p, 4)} for c, p in self.detected.items()],
+                "required": self.required, "blocked": self.blocked}
+
+
+class Grounder:
+    def __init__(self, classifier: tuple[np.ndarray, np.ndarray], detectors: ConceptDetectors | None,
+                 config: GroundingConfig | None = None):
+        """classifier: the encoder's ImageNet head, weight (1000, D) and bias (1000,)."""
+        self.weight, self.bias = (np.asarray(a, np.float32) for a in classifier)
+        self.words, self.matrix = load_imagenet_table()  # (1000, W)
+        self.detectors = detectors
+        self.concept_words = load_concept_words()
+        self.config = config or GroundingConfig()
+
+    def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> ImageNet softmax (N, 1000)."""
+        logits = np.asarray(pooled, np.float32) @ self.weight.T + self.bias  # (N, 1000)
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def ground(self, pooled: np.ndarray, config: GroundingConfig | None = None) -> list[ImageConcepts]:
+        cfg = config or self.config
+        probs = self.class_probabilities(pooled)  # (N, 1000)
+        word_probs = probs @ self.matrix  # (N, W)
+        detected = self.detectors.predict(pooled) if self.detectors else np.zeros((len(probs), 0))  # (N, C)
+        names = self.detectors.concepts if self.detectors else []
+        absent_below = self.detectors.absent_below * cfg.absent_scale if self.detectors else np.zeros(0)
+        results = []
+        for n in range(len(probs)):
+            order = np.argsort(-word_probs[n])
+            required: list[int] = []
+            for j in order:
+                if word_probs[n, j] < cfg.present_threshold or len(required) >= cfg.max_constraints:
+                    break
+                shared = max((float((probs[n] * self.matrix[:, i] * self.matrix[:, j]).sum()) for i in required), default=0.0)
+                if shared <= cfg.overlap * word_probs[n, j]:
+                    required.append(int(j))
+            required_words = [self.words[j] for j in required]
+            blocked = []
+            for c, name in enumerate(names):
+                words = self.concept_words.get(name, [])
+                below = max(absent_below[c], cfg.grounded_absent) if required_words else absent_below[c]
+                if detected[n, c] < below and not set(words) & set(required_words):
+                    blocked.extend(w for w in words if w not in blocked)
+            results.append(ImageConcepts(
+                words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
+                detected={name: float(detected[n, c]) for c, name in enumerate(names)},
+                required=required_words, blocked=blocked))
+        return results
+
+
+def synonyms(word: str) -> set[str]:
+    """The word, its plural, and the other one-word names of its COCO object kind with their plurals."""
+    table = load_object_table()
+    kind = table.get((word,))
+    names = {k[0] for k, v in table.items() if v == kind and len(k) == 1} if kind else set()
+    return plural_forms(word) | names
+
+
+def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: int) -> Constraints:
+    """Token-id constraints: required words (any synonym or plural counts) and banned ids.
+
+    Open-vocabulary words (ids >= trained_size) are banned unless a required word asks for them;
+    a required word the vocabulary cannot say is dropped.
+    """
+    required = []
+    for word in concepts.required:
+        ids = frozenset(vocab.index[w] for w in synonyms(word) if w in vocab.index)
+        if ids:
+            required.append(ids)
+    allowed = set().union(*required) if required else set()
+    banned = {vocab.index[w] for w in concepts.blocked if w in vocab.index}
+    banned |= set(range(trained_size, len(vocab))) - allowed
+    return Constraints(tuple(required), frozenset(banned - allowed))
+
+
+def load_grounder(encoder, config: GroundingConfig | None = None, detectors_path=None) -> Grounder | None:
+    """The grounder for an encoder with an ImageNet head (None for one without: no grounding).
+
+    The encoder's shipped detector file is required; a missing or corrupt one is a one-line error.
+    """
+    from captioner.concepts.detectors import shipped_detectors
+
+    head = encoder.classifier()
+    if head is None:
+        return None
+    detectors = ConceptDetectors.load(detectors_path or shipped_detectors(encoder.name))
+    return Grounder(head, detectors, config)

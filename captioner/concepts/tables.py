@@ -1,0 +1,62 @@
+"""The shipped word tables: ImageNet class -> caption words, and the Flickr8k detector concepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from captioner.errors import CaptionerError
+
+HERE = Path(__file__).resolve().parent
+IMAGENET_TABLE = HERE / "imagenet_words.tsv"
+FLICKR_CONCEPTS = HERE / "flickr_concepts.tsv"
+IMAGENET_CLASSES = 1000
+
+
+def _rows(path: Path, columns: int) -> list[tuple[int, list[str]]]:
+    """(line number, tab-separated fields) of the non-comment lines, or a one-line error naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaptionerError(f"concept table {path} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < columns or not all(f.strip() for f in fields[:columns]):
+            raise CaptionerError(f"concept table {path}:{number}: expected {columns} tab-separated fields")
+        rows.append((number, fields))
+    if not rows:
+        raise CaptionerError(f"concept table {path} has no entries")
+    return rows
+
+
+def load_imagenet_table(path: str | Path = IMAGENET_TABLE) -> tuple[list[str], np.ndarray]:
+    """Caption words and a (1000, words) matrix: class c feeds word w with weight matrix[c, w].
+
+    A class feeds its first word fully and the others (scene words such as "kitchen") at half
+    weight, so that "sign" outranks "street" for a street sign.
+    """
+    entries: list[tuple[int, list[str]]] = []
+    for number, fields in _rows(Path(path), 2):
+        try:
+            index = int(fields[0])
+        except ValueError:
+            index = -1
+        if not 0 <= index < IMAGENET_CLASSES:
+            raise CaptionerError(f"concept table {path}:{number}: class index must be 0-999, not {fields[0]!r}")
+        entries.append((index, [w.strip() for w in fields[1].split(",") if w.strip()]))
+    words = sorted({w for _, ws in entries for w in ws})
+    column = {w: j for j, w in enumerate(words)}
+    matrix = np.zeros((IMAGENET_CLASSES, len(words)), np.float32)
+    for index, ws in entries:
+        for rank, w in enumerate(ws):
+            matrix[index, column[w]] = 1.0 if rank == 0 else 0.5
+    return words, matrix
+
+
+def load_concept_words(path: str | Path = FLICKR_CONCEPTS) -> dict[str, list[str]]:
+    """Detector concept -> the caption words that express it."""
+    return {fields[0].strip(): [w.strip() for w in fields[1].split(",") if w.strip()] for _, fields in _rows(Path(path), 2)}
