@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     extract = sub.add_parser("extract-features", help="cache encoder features for a whole dataset (resumable)")
     extract.add_argument("--dataset", default=DEFAULT_DATASET, help=TRAIN_HELP["dataset"])
+    extract.add_argument("--images", default=None,
+                         help="instead of a dataset: a folder of images without captions (e.g. coco-unlabeled/images)")
     extract.add_argument("--encoder", default="efficientnet-lite2", choices=ENCODER_NAMES, help="encoder name")
     extract.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
     extract.add_argument("--cache-dir", default=DEFAULT_CACHE, help=TRAIN_HELP["cache_dir"])
@@ -214,12 +216,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from captioner.encoders.features import FeatureCache
     from captioner.encoders.onnx_runtime import maybe_onnx
 
-    dataset = load_dataset(args.dataset)
+    if args.images:
+        items = [(p.name, p) for p in expand_images([args.images])]
+    else:
+        dataset = load_dataset(args.dataset)
+        items = [(i, dataset.image_path(i)) for i in sorted(dataset.captions)]
     encoder = maybe_onnx(create_encoder(args.encoder, args.encoder_weights))  # ONNX Runtime where it can
     cache = FeatureCache(args.cache_dir, args.encoder)
     started = time.perf_counter()
-    count = cache.extract(encoder, [(i, dataset.image_path(i)) for i in sorted(dataset.captions)],
-                          batch_size=args.batch_size, keep_grid=not args.no_grid)
+    count = cache.extract(encoder, items, batch_size=args.batch_size, keep_grid=not args.no_grid)
     seconds = time.perf_counter() - started
     print(f"{args.encoder}: encoded {count} new images in {seconds:.0f}s; cache {cache.folder}")
     return 0

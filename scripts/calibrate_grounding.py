@@ -2,7 +2,8 @@
 """Choose the grounding settings on development data: coco-dev and part of Flickr8k's val split.
 
     .venv/bin/python scripts/calibrate_grounding.py --coco ../shared/data/coco-dev/captions.json \
-        --flickr ../shared/data/flickr8k --flickr-images 300 [--model default]
+        --flickr ../shared/data/flickr8k --flickr-images 300 [--model default] \
+        --grid present_threshold=0.2,0.3 lm_weight=0,0.3,0.5
 
 Prints, per setting, coco-dev CIDEr, hallucinated captions and object recall, and Flickr8k val
 CIDEr (beam search, default width; METEOR skipped for speed). Never reads a test split.
@@ -28,19 +29,21 @@ def main() -> None:
     parser.add_argument("--flickr-images", type=int, default=300)
     parser.add_argument("--model", default=None)
     parser.add_argument("--cache-dir", default="cache/features")
-    parser.add_argument("--present", default="0.2,0.3,0.4")
-    parser.add_argument("--grounded-absent", default="0,0.8,0.95")
-    parser.add_argument("--max-constraints", default="1,2")
+    parser.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2",
+                        help="GroundingConfig fields and the values to try (every combination)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the ungrounded baseline")
     args = parser.parse_args()
     flickr = load_dataset(args.flickr)
     sets = {"coco-dev": EvalData.prepare(args.model, load_dataset(args.coco), "all", args.cache_dir),
             "flickr-val": EvalData.prepare(args.model, flickr, "val", args.cache_dir, limit=args.flickr_images)}
-    grid = itertools.product(*(map(float, v.split(",")) for v in (args.present, args.grounded_absent, args.max_constraints)))
-    settings = [None] + [replace(GroundingConfig(), present_threshold=p, grounded_absent=a, max_constraints=int(m))
-                         for p, a, m in grid]
+    fields = {k: type(v) for k, v in vars(GroundingConfig()).items()}
+    axes = [(key, [fields[key](float(v)) for v in values.split(",")])
+            for key, _, values in (item.partition("=") for item in args.grid)]
+    settings = [] if args.no_plain else [None]
+    settings += [replace(GroundingConfig(), **dict(zip([k for k, _ in axes], combo)))
+                 for combo in itertools.product(*(v for _, v in axes))]
     for cfg in settings:
-        row = {"grounding": "off" if cfg is None else {k: v for k, v in vars(cfg).items() if k in
-                                                        ("present_threshold", "grounded_absent", "max_constraints")}}
+        row = {"grounding": "off" if cfg is None else {k: getattr(cfg, k) for k, _ in axes}}
         for name, data in sets.items():
             scores = score_captions(data, data.captions(SearchConfig(), grounding=cfg), meteor=False)
             row[name] = {k: round(v, 4) for k, v in scores.items() if k in ("CIDEr", "BLEU-4", "hallucinated_captions", "object_recall")}

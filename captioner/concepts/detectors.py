@@ -6,7 +6,7 @@ thresholds (C,) under which a concept is taken to be missing from the photo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +29,30 @@ class ConceptDetectors:
     weight: np.ndarray  # (C, D) float32
     bias: np.ndarray  # (C,)
     absent_below: np.ndarray  # (C,) probability under which the concept is taken to be absent
+    imagenet_words: list[str] = field(default_factory=list)  # (C,) ImageNet word per concept, "" for none
+    imagenet_absent_below: np.ndarray | None = None  # (C,) and under this ImageNet word probability too
+    # photos unlike the detectors' (and decoder's) training photos: a Flickr8k-vs-everyday-photos classifier
+    domain_weight: np.ndarray | None = None  # (D,)
+    domain_bias: float = 0.0
+
+    def everyday(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probability (N,) that a photo is an everyday one rather than Flickr8k-like."""
+        if self.domain_weight is None:
+            return np.zeros(len(pooled), np.float32)
+        return _sigmoid(np.asarray(pooled, np.float32) @ self.domain_weight + self.domain_bias)
 
     def predict(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probabilities (N, C)."""
-        logits = np.asarray(pooled, np.float32) @ self.weight.T + self.bias  # (N, C)
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        return _sigmoid(np.asarray(pooled, np.float32) @ self.weight.T + self.bias)  # (N, C)
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, encoder=np.array(self.encoder), concepts=np.array(self.concepts),
                      weight=self.weight.astype(np.float32), bias=self.bias.astype(np.float32),
-                     absent_below=self.absent_below.astype(np.float32))
+                     absent_below=self.absent_below.astype(np.float32), imagenet_words=np.array(self.imagenet_words),
+                     imagenet_absent_below=np.asarray(self.imagenet_absent_below, np.float32),
+                     **({} if self.domain_weight is None else
+                        {"domain_weight": self.domain_weight.astype(np.float32), "domain_bias": np.float32(self.domain_bias)}))
 
     @classmethod
     def load(cls, path: str | Path) -> "ConceptDetectors":
@@ -49,21 +62,33 @@ class ConceptDetectors:
         try:
             with np.load(path, allow_pickle=False) as data:
                 detectors = cls(str(data["encoder"]), [str(c) for c in data["concepts"]], data["weight"],
-                                data["bias"], data["absent_below"])
+                                data["bias"], data["absent_below"], [str(w) for w in data["imagenet_words"]],
+                                data["imagenet_absent_below"],
+                                data["domain_weight"] if "domain_weight" in data else None,
+                                float(data["domain_bias"]) if "domain_bias" in data else 0.0)
         except (OSError, ValueError, KeyError, EOFError) as exc:
             raise CaptionerError(f"concept detector file {path} is corrupt ({type(exc).__name__}: {exc})") from None
         c = len(detectors.concepts)
         if detectors.weight.ndim != 2 or detectors.weight.shape[0] != c or detectors.bias.shape != (c,) \
-                or detectors.absent_below.shape != (c,):
+                or detectors.absent_below.shape != (c,) or detectors.imagenet_absent_below.shape != (c,) \
+                or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None
+                                                          and detectors.domain_weight.shape != detectors.weight.shape[1:]):
             raise CaptionerError(f"concept detector file {path} is corrupt (array shapes do not match)")
         return detectors
 
 
-def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], encoder: str,
-                  weight_decay: float = 1e-3, steps: int = 300, seed: int = 0) -> ConceptDetectors:
-    """Logistic regression per concept: pooled (N, D), labels (N, C) in {0, 1}; full-batch L-BFGS."""
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float = 1e-3, steps: int = 300,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression per label column: features (N, D), labels (N, C) in {0, 1}; full-batch L-BFGS.
+
+    Returns weight (C, D) and bias (C,).
+    """
     torch.manual_seed(seed)
-    x = torch.as_tensor(np.asarray(pooled, np.float32))  # (N, D)
+    x = torch.as_tensor(np.asarray(features, np.float32))  # (N, D)
     y = torch.as_tensor(np.asarray(labels, np.float32))  # (N, C)
     linear = torch.nn.Linear(x.shape[1], y.shape[1])
     torch.nn.init.zeros_(linear.weight)
@@ -77,6 +102,11 @@ def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], e
         return loss
 
     optimizer.step(closure)
-    weight = linear.weight.detach().numpy().copy()
-    bias = linear.bias.detach().numpy().copy()
-    return ConceptDetectors(encoder, list(concepts), weight, bias, np.full(len(concepts), 0.1, np.float32))
+    return linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy()
+
+
+def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], encoder: str) -> ConceptDetectors:
+    """One logistic-regression detector per concept (absent thresholds to be calibrated)."""
+    weight, bias = fit_logistic(pooled, labels)
+    c = len(concepts)
+    return ConceptDetectors(encoder, list(concepts), weight, bias, np.full(c, 0.1, np.float32), [""] * c, np.zeros(c, np.float32))

@@ -28,10 +28,19 @@ class GroundingConfig:
     max_constraints: int = 2  # most words one caption is made to mention
     overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
     absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
-    # A photo where the classifier is confident of an object (some word is required) is unlike
-    # Flickr8k's people-and-dogs world, where the detectors were trained: there a Flickr8k concept
-    # must reach this probability to stay allowed (the person detector says 0.6 for a pizza).
+    # A required word the decoder rarely saw (not among the `familiar_words` most frequent words of
+    # its training captions) marks a photo unlike Flickr8k's people-and-dogs world, where the
+    # detectors were trained: there a Flickr8k concept must reach `grounded_absent` to stay allowed
+    # (the person detector says 0.6 for a pizza).
+    # A photo is also unfamiliar when the everyday-photo classifier (Flickr8k vs unlabeled COCO
+    # photos) gives it at least `everyday_threshold`.
+    familiar_words: int = 400
+    everyday_threshold: float = 0.5
     grounded_absent: float = 0.9
+    # Shallow-fusion weight of the model's text-only language model (trained on everyday captions)
+    # for unfamiliar photos and for the others.
+    lm_weight: float = 0.3
+    lm_weight_familiar: float = 0.0
     shown: int = 5  # ImageNet words listed per photo
 
 
@@ -41,22 +50,25 @@ class ImageConcepts:
     detected: dict[str, float]  # Flickr8k concept -> detector probability
     required: list[str] = field(default_factory=list)  # words the caption must mention
     blocked: list[str] = field(default_factory=list)  # words of concepts confidently absent
+    unfamiliar: bool = False  # a required word is one the decoder rarely saw: a photo unlike its training data
 
     def to_dict(self) -> dict:
         return {"imagenet": [{"word": w, "score": round(p, 4)} for w, p in self.words.items()],
                 "detected": [{"concept": c, "score": round(p, 4)} for c, p in self.detected.items()],
-                "required": self.required, "blocked": self.blocked}
+                "required": self.required, "blocked": self.blocked, "unfamiliar": self.unfamiliar}
 
 
 class Grounder:
     def __init__(self, classifier: tuple[np.ndarray, np.ndarray], detectors: ConceptDetectors | None,
-                 config: GroundingConfig | None = None):
-        """classifier: the encoder's ImageNet head, weight (1000, D) and bias (1000,)."""
+                 config: GroundingConfig | None = None, familiar: set[str] | None = None):
+        """classifier: the encoder's ImageNet head, weight (1000, D) and bias (1000,).
+        familiar: the words the decoder knows well (see `familiar_words`); None treats every word so."""
         self.weight, self.bias = (np.asarray(a, np.float32) for a in classifier)
         self.words, self.matrix = load_imagenet_table()  # (1000, W)
         self.detectors = detectors
         self.concept_words = load_concept_words()
         self.config = config or GroundingConfig()
+        self.familiar = familiar
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> ImageNet softmax (N, 1000)."""
@@ -65,13 +77,24 @@ class Grounder:
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)
 
+    def word_probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> summed ImageNet probability per caption word (N, W)."""
+        return self.class_probabilities(pooled) @ self.matrix
+
     def ground(self, pooled: np.ndarray, config: GroundingConfig | None = None) -> list[ImageConcepts]:
+        """Concepts per photo, with `config` instead of the grounder's own settings if given."""
         cfg = config or self.config
+        familiar = self.familiar
         probs = self.class_probabilities(pooled)  # (N, 1000)
         word_probs = probs @ self.matrix  # (N, W)
-        detected = self.detectors.predict(pooled) if self.detectors else np.zeros((len(probs), 0))  # (N, C)
-        names = self.detectors.concepts if self.detectors else []
-        absent_below = self.detectors.absent_below * cfg.absent_scale if self.detectors else np.zeros(0)
+        detectors = self.detectors
+        names = detectors.concepts if detectors else []
+        detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
+        absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
+        imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
+        everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
+        imagenet_column = [self.words.index(w) if w in self.words else -1 for w in (detectors.imagenet_words if detectors else [])]
+        detector_words = {w for c in self.concept_words.values() for w in c.words}
         results = []
         for n in range(len(probs)):
             order = np.argsort(-word_probs[n])
@@ -79,20 +102,28 @@ class Grounder:
             for j in order:
                 if word_probs[n, j] < cfg.present_threshold or len(required) >= cfg.max_constraints:
                     break
+                if self.words[j] in detector_words:  # people and dogs: the decoder's and detectors' own job
+                    continue
                 shared = max((float((probs[n] * self.matrix[:, i] * self.matrix[:, j]).sum()) for i in required), default=0.0)
                 if shared <= cfg.overlap * word_probs[n, j]:
                     required.append(int(j))
             required_words = [self.words[j] for j in required]
-            blocked = []
+            unfamiliar = bool(everyday[n] >= cfg.everyday_threshold) or (
+                any(w not in familiar for w in required_words) if familiar is not None else False)
+            blocked: list[str] = []
             for c, name in enumerate(names):
-                words = self.concept_words.get(name, [])
-                below = max(absent_below[c], cfg.grounded_absent) if required_words else absent_below[c]
-                if detected[n, c] < below and not set(words) & set(required_words):
-                    blocked.extend(w for w in words if w not in blocked)
+                concept = self.concept_words.get(name)
+                if concept is None or set(concept.words) & set(required_words):
+                    continue
+                below = max(absent_below[c], cfg.grounded_absent) if unfamiliar else absent_below[c]
+                column = imagenet_column[c]
+                absent = detected[n, c] < below or (column >= 0 and word_probs[n, column] < imagenet_below[c])
+                if absent:
+                    blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
             results.append(ImageConcepts(
                 words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
                 detected={name: float(detected[n, c]) for c, name in enumerate(names)},
-                required=required_words, blocked=blocked))
+                required=required_words, blocked=blocked, unfamiliar=unfamiliar))
         return results
 
 
@@ -102,6 +133,11 @@ def synonyms(word: str) -> set[str]:
     kind = table.get((word,))
     names = {k[0] for k, v in table.items() if v == kind and len(k) == 1} if kind else set()
     return plural_forms(word) | names
+
+
+def familiar_words(vocab: Vocabulary, trained_size: int, count: int) -> set[str]:
+    """The decoder's `count` most frequent training words (a vocabulary is built most frequent first)."""
+    return set(vocab.words[4 : min(trained_size, 4 + count)])
 
 
 def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: int) -> Constraints:
@@ -121,9 +157,15 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
     return Constraints(tuple(required), frozenset(banned - allowed))
 
 
-def load_grounder(encoder, config: GroundingConfig | None = None, detectors_path=None) -> Grounder | None:
+def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[float]:
+    """Per photo: the language model's fusion weight (unfamiliar photos get `lm_weight`)."""
+    return [config.lm_weight if c.unfamiliar else config.lm_weight_familiar for c in concepts]
+
+
+def load_grounder(encoder, bundle=None, config: GroundingConfig | None = None, detectors_path=None) -> Grounder | None:
     """The grounder for an encoder with an ImageNet head (None for one without: no grounding).
 
+    bundle: the model (ModelBundle) whose familiar words mark photos unlike its training data.
     The encoder's shipped detector file is required; a missing or corrupt one is a one-line error.
     """
     from captioner.concepts.detectors import shipped_detectors
@@ -132,4 +174,6 @@ def load_grounder(encoder, config: GroundingConfig | None = None, detectors_path
     if head is None:
         return None
     detectors = ConceptDetectors.load(detectors_path or shipped_detectors(encoder.name))
-    return Grounder(head, detectors, config)
+    config = config or GroundingConfig()
+    familiar = familiar_words(bundle.vocab, bundle.trained_size, config.familiar_words) if bundle is not None else None
+    return Grounder(head, detectors, config, familiar)

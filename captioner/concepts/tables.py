@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,20 @@ def load_imagenet_table(path: str | Path = IMAGENET_TABLE) -> tuple[list[str], n
     return words, matrix
 
 
-def load_concept_words(path: str | Path = FLICKR_CONCEPTS) -> dict[str, list[str]]:
-    """Detector concept -> the caption words that express it."""
-    return {fields[0].strip(): [w.strip() for w in fields[1].split(",") if w.strip()] for _, fields in _rows(Path(path), 2)}
+@dataclass(frozen=True)
+class DetectorConcept:
+    words: tuple[str, ...]  # the caption words that express it
+    implied: tuple[str, ...]  # words blocked with it (only said of it)
+    imagenet_word: str | None  # the ImageNet word that must also be likely for it to be present
+
+
+def load_concept_words(path: str | Path = FLICKR_CONCEPTS) -> dict[str, DetectorConcept]:
+    """Detector concept -> its words, implied words and ImageNet word ("-" in the file: none)."""
+    def split(field: str) -> tuple[str, ...]:
+        return tuple(w.strip() for w in field.split(",") if w.strip() and w.strip() != "-")
+
+    concepts = {}
+    for _, fields in _rows(Path(path), 4):
+        imagenet = fields[3].strip()
+        concepts[fields[0].strip()] = DetectorConcept(split(fields[1]), split(fields[2]), None if imagenet == "-" else imagenet)
+    return concepts

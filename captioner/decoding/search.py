@@ -127,7 +127,11 @@ def beam_search(
     subset = torch.arange(n_states)  # (S,)
     banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
+        previous = state
         log_probs, state = step(tokens, state)  # (N, V)
+        # a state tensor the step hands back untouched (the image grid) is the same for every row of
+        # an image, as it was when repeated; rows never move between images, so it needs no reordering
+        static = [new is old for new, old in zip(state, previous)] + [False] * (len(state) - len(previous))
         log_probs = log_probs.float().clone()
         vocab = log_probs.shape[1]
         if t == 0:
@@ -187,7 +191,7 @@ def beam_search(
         if all(image_done):
             break
         index = torch.tensor(next_rows)
-        state = tuple(s.index_select(0, index) for s in state)
+        state = tuple(s if keep else s.index_select(0, index) for s, keep in zip(state, static))
         if alpha is not None:
             picked = alpha.index_select(0, index).unsqueeze(1)  # (N, 1, cells)
             history = picked if history is None else torch.cat([history.index_select(0, index), picked], dim=1)

@@ -13,6 +13,7 @@ import torch
 from captioner.atomic import atomic_path
 from captioner.data.vocab import Vocabulary
 from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder.language_model import LanguageModel, LanguageModelConfig
 from captioner.decoder.open_vocab import check_trained_size
 from captioner.errors import CaptionerError
 
@@ -27,6 +28,7 @@ class ModelBundle:
     vocab: Vocabulary
     encoder: dict  # Encoder.describe(): name, input_size, feature_dim, grid_size
     info: dict = field(default_factory=dict)  # training config, scores, timings
+    language_model: LanguageModel | None = None  # text-only LM over the same vocabulary, for fusion
 
     @property
     def trained_size(self) -> int:
@@ -72,6 +74,9 @@ def save_bundle(path: str | Path, bundle: ModelBundle, precision: str = "float16
         "info": bundle.info,
         "state_dict": state,
     }
+    if bundle.language_model is not None:
+        payload["language_model"] = {"config": asdict(bundle.language_model.config),
+                                     "state_dict": compress_state(bundle.language_model.state_dict(), precision)}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -102,7 +107,18 @@ def load_bundle(name_or_path: str | Path | None = None) -> ModelBundle:
         raise CaptionerError(f"{path}: not a captioner model file ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CaptionerError(f"{path}: not a captioner model file (format {payload.get('format') if isinstance(payload, dict) else '?'})")
-    decoder = CaptionDecoder(DecoderConfig(**payload["decoder_config"]))
-    decoder.load_state_dict(expand_state(payload["state_dict"]))
+    try:
+        decoder = CaptionDecoder(DecoderConfig(**payload["decoder_config"]))
+        decoder.load_state_dict(expand_state(payload["state_dict"]))
+        language_model = None
+        if "language_model" in payload:
+            language_model = LanguageModel(LanguageModelConfig(**payload["language_model"]["config"]))
+            language_model.load_state_dict(expand_state(payload["language_model"]["state_dict"]))
+            language_model.eval()
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CaptionerError(f"{path}: damaged captioner model file ({type(exc).__name__}: {str(exc)[:120]})") from None
     decoder.eval()
-    return ModelBundle(decoder, Vocabulary(payload["vocab"]), payload["encoder"], payload.get("info", {}))
+    bundle = ModelBundle(decoder, Vocabulary(payload["vocab"]), payload["encoder"], payload.get("info", {}), language_model)
+    if language_model is not None and language_model.config.vocab_size != len(bundle.vocab):
+        raise CaptionerError(f"{path}: its language model has {language_model.config.vocab_size} words, the vocabulary {len(bundle.vocab)}")
+    return bundle

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.concepts.grounding import GroundingConfig, constraints_for, load_grounder
+from captioner.concepts.grounding import GroundingConfig, constraints_for, lm_weights, load_grounder
 from captioner.decoding import SearchConfig
 from captioner.encoders import create_encoder
 from captioner.encoders.onnx_runtime import maybe_onnx
@@ -40,7 +40,7 @@ class Captioner:
         self.model_path = resolve_model(model)
         self.bundle = load_bundle(self.model_path)
         self.encoder = create_encoder(self.bundle.encoder["name"], encoder_weights)
-        self.grounder = load_grounder(self.encoder, grounding) if grounding is not None else None
+        self.grounder = load_grounder(self.encoder, self.bundle, grounding) if grounding is not None else None
         if backend == "auto":
             self.encoder = maybe_onnx(self.encoder)
         self.load_ms = 1000 * (time.perf_counter() - started)
@@ -75,9 +75,11 @@ class Captioner:
         vocab, size = self.bundle.vocab, self.bundle.trained_size
         concepts = self.grounder.ground(pooled) if (grounded and self.grounder) else None
         constraints = [constraints_for(c, vocab, size) for c in concepts] if concepts else None
+        weights = lm_weights(concepts, self.grounder.config) if concepts else None
         t3 = time.perf_counter()
         hyps = caption_features(self.bundle.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
-                                constraints=constraints, trained_size=size, trace=attention)
+                                constraints=constraints, trained_size=size, trace=attention,
+                                language_model=self.bundle.language_model, lm_weights=weights)
         t4 = time.perf_counter()
         per_image = {k: 1000 * v / len(images) for k, v in
                      (("preprocess", t1 - t0), ("encode", t2 - t1), ("concepts", t3 - t2), ("decode", t4 - t3))}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from captioner.atomic import write_json
-from captioner.concepts.grounding import Grounder, GroundingConfig, constraints_for, load_grounder
+from captioner.concepts.grounding import Grounder, GroundingConfig, constraints_for, lm_weights, load_grounder
 from captioner.data.cleaning import clean_caption
 from captioner.data.datasets import CaptionDataset, load_dataset
 from captioner.decoding import SearchConfig
@@ -52,18 +52,20 @@ class EvalData:
         failed = cache.failed_ids()
         ids = [i for i in ids if i not in failed]
         pooled, grid = cache.load(ids, with_grid=bundle.decoder.config.uses_grid)
-        grounder = load_grounder(create_encoder(encoder_name, encoder_weights))
+        grounder = load_grounder(create_encoder(encoder_name, encoder_weights), bundle)
         return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder)
 
     def captions(self, search: SearchConfig, greedy: bool = False, grounding: GroundingConfig | None = None
                  ) -> dict[str, str]:
         """Best caption per image; grounded (concept constraints) when `grounding` is given and possible."""
-        constraints = None
+        constraints = weights = None
         if grounding is not None and self.grounder is not None:
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding)
             constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size) for c in concepts]
+            weights = lm_weights(concepts, grounding)
         hyps = caption_features(self.bundle.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
-                                constraints=constraints, trained_size=self.bundle.trained_size)
+                                constraints=constraints, trained_size=self.bundle.trained_size,
+                                language_model=self.bundle.language_model, lm_weights=weights)
         return {i: to_text(self.bundle.vocab, h[0]) for i, h in zip(self.ids, hyps)}
 
 

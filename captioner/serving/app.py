@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from captioner.data.images import load_image
@@ -43,6 +45,7 @@ class UrlRequest(BaseModel):
     url: str = Field(..., max_length=2048, description="http(s) URL of an image")
     beam_size: int = Field(5, ge=1, le=10)
     max_length: int = Field(25, ge=1, le=50)
+    grounding: bool = Field(True, description="constrain the caption with the photo's visual concepts")
 
 
 class Alternative(BaseModel):
@@ -59,6 +62,8 @@ class CaptionResponse(BaseModel):
     cached: bool
     image: dict
     timings_ms: dict[str, float]
+    concepts: dict | None = Field(None, description="ImageNet words and Flickr8k detector scores; required and blocked words")
+    attention: list[dict] | None = Field(None, description="per word, the attention grid over the photo (attention decoders)")
 
 
 class ResultCache:
@@ -92,24 +97,25 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    def run_model(data: bytes, search: SearchConfig) -> dict:
+    def run_model(data: bytes, search: SearchConfig, grounding: bool) -> dict:
         started = time.perf_counter()
         image = load_image(data)
         decoded = time.perf_counter()
-        [result] = captioner.caption([image], search)
+        [result] = captioner.caption([image], search, grounded=grounding, attention=True)
         timings = {"decode_image": round(1000 * (decoded - started), 1), **result.timings_ms}
         return {"caption": result.caption, "alternatives": result.alternatives,
                 "model": captioner.model_path.stem, "encoder": captioner.encoder.name,
-                "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings}
+                "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings,
+                "concepts": result.concepts, "attention": result.attention}
 
-    async def caption_bytes(data: bytes, beam_size: int, max_length: int) -> dict:
+    async def caption_bytes(data: bytes, beam_size: int, max_length: int, grounding: bool = True) -> dict:
         started = time.perf_counter()
-        key = f"{hashlib.sha256(data).hexdigest()}:{beam_size}:{max_length}"
+        key = f"{hashlib.sha256(data).hexdigest()}:{beam_size}:{max_length}:{int(grounding)}"
         answer = cache.get(key)
         cached = answer is not None
         if answer is None:
             search = SearchConfig(beam_size=beam_size, max_length=max_length)
-            answer = await anyio.to_thread.run_sync(run_model, data, search, limiter=limiter)
+            answer = await anyio.to_thread.run_sync(run_model, data, search, grounding, limiter=limiter)
             cache.put(key, answer)
         total = round(1000 * (time.perf_counter() - started), 1)
         return {**answer, "cached": cached, "timings_ms": {**answer["timings_ms"], "total": total}}
@@ -147,12 +153,13 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
 
     @app.post("/api/caption", response_model=CaptionResponse)
     async def caption_upload(file: UploadFile = File(..., description="image file"),
-                             beam_size: int = Form(5, ge=1, le=10), max_length: int = Form(25, ge=1, le=50)):
-        return await caption_bytes(await read_upload(file), beam_size, max_length)
+                             beam_size: int = Form(5, ge=1, le=10), max_length: int = Form(25, ge=1, le=50),
+                             grounding: bool = Form(True, description="constrain the caption with the photo's concepts")):
+        return await caption_bytes(await read_upload(file), beam_size, max_length, grounding)
 
     @app.post("/api/caption-url", response_model=CaptionResponse)
     async def caption_url(body: UrlRequest):
-        return await caption_bytes(await fetch(body.url), body.beam_size, body.max_length)
+        return await caption_bytes(await fetch(body.url), body.beam_size, body.max_length, body.grounding)
 
     @app.get("/", response_class=HTMLResponse)
     async def page(request: Request):
@@ -160,7 +167,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
 
     @app.post("/", response_class=HTMLResponse)
     async def page_submit(request: Request, file: UploadFile | None = File(None), url: str = Form(""),
-                          beam_size: int = Form(5, ge=1, le=10)):
+                          beam_size: int = Form(5, ge=1, le=10), grounding: bool = Form(False)):
         """The no-JavaScript path: the form posts here and the page comes back with the caption."""
         context: dict = {"result": None, "error": None}
         status = 200
@@ -171,8 +178,9 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
                 data = await fetch(url.strip())
             else:
                 raise ImageError("choose an image file or paste an image URL", 400)
-            context["result"] = await caption_bytes(data, beam_size, 25)
+            context["result"] = await caption_bytes(data, beam_size, 25, grounding)
             context["preview"] = preview_data_url(data)
+            context["heatmaps"] = heatmap_data_urls(data, context["result"].get("attention") or [])
         except (ImageError, FetchError) as exc:
             context["error"], status = str(exc), exc.status_code
         return templates.TemplateResponse(request, "index.html", context, status_code=status)
@@ -180,10 +188,30 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
     return app
 
 
+def _jpeg_data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def preview_data_url(data: bytes, side: int = 512) -> str:
     """A small JPEG of the image as a data: URL, so the no-JS page can show what was captioned."""
     image = load_image(data)
     image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return _jpeg_data_url(image)
+
+
+def heatmap_data_urls(data: bytes, attention: list[dict], side: int = 160) -> list[dict]:
+    """Per word, the photo with its attention grid laid over it in red (the no-JS page's heat maps)."""
+    if not attention:
+        return []
+    image = load_image(data).resize((side, side))
+    maps = []
+    for item in attention:
+        grid = np.asarray(item["grid"], np.float32)  # (g, g)
+        grid = grid / max(float(grid.max()), 1e-8)
+        heat = Image.fromarray(np.uint8(255 * grid)).resize((side, side), Image.BILINEAR)
+        red = Image.new("RGB", (side, side), (230, 30, 30))
+        shaded = Image.composite(red, image.point(lambda v: v // 3), heat)  # dim where it did not look
+        maps.append({"word": item["word"], "src": _jpeg_data_url(Image.blend(image, shaded, 0.75))})
+    return maps

@@ -11,6 +11,62 @@
   const caption = document.getElementById("caption");
   const timing = document.getElementById("timing");
   const rows = document.querySelector("#alternatives tbody");
+  const conceptBox = document.getElementById("concepts");
+  const conceptList = document.getElementById("concept-list");
+  const conceptRules = document.getElementById("concept-rules");
+  const heatBox = document.getElementById("heatmaps");
+  const heatList = document.getElementById("heatmap-list");
+
+  function item(text, score, cls) {
+    const li = document.createElement("li");
+    li.textContent = `${text} `;
+    const span = document.createElement("span");
+    span.textContent = score.toFixed(2);
+    li.appendChild(span);
+    if (cls) li.className = cls;
+    return li;
+  }
+
+  function showConcepts(c) {
+    conceptBox.hidden = !c;
+    if (!c) return;
+    conceptList.replaceChildren(
+      ...c.imagenet.map((x) => item(x.word, x.score, c.required.includes(x.word) ? "required" : "")),
+      ...c.detected.map((x) => item(x.concept, x.score, c.blocked.includes(x.concept) ? "blocked" : "")));
+    const blocked = c.blocked.slice(0, 8).join(", ") + (c.blocked.length > 8 ? ", …" : "");
+    conceptRules.textContent = `Must mention: ${c.required.join(", ") || "nothing"} · blocked: ${blocked || "nothing"}`;
+  }
+
+  // one small canvas per word: the photo, dimmed where the attention grid is low, red where it is high
+  function showAttention(attention, image) {
+    heatBox.hidden = !attention || !attention.length;
+    if (heatBox.hidden) return;
+    const side = 160;
+    heatList.replaceChildren(...attention.map((a) => {
+      const figure = document.createElement("figure");
+      figure.className = "heat";
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = side;
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", `attention for ${a.word}`);
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(image, 0, 0, side, side);
+      const g = a.grid.length;
+      const peak = Math.max(...a.grid.flat(), 1e-8);
+      const cell = side / g;
+      for (let y = 0; y < g; y++) for (let x = 0; x < g; x++) {
+        const v = a.grid[y][x] / peak;
+        ctx.fillStyle = `rgba(0,0,0,${0.6 * (1 - v)})`;
+        ctx.fillRect(x * cell, y * cell, cell, cell);
+        ctx.fillStyle = `rgba(230,30,30,${0.45 * v})`;
+        ctx.fillRect(x * cell, y * cell, cell, cell);
+      }
+      const label = document.createElement("figcaption");
+      label.textContent = a.word;
+      figure.append(canvas, label);
+      return figure;
+    }));
+  }
 
   function setStatus(text, isError) {
     status.textContent = "";
@@ -36,6 +92,9 @@
       tr.append(text, score);
       return tr;
     }));
+    showConcepts(data.concepts);
+    if (preview.complete && preview.naturalWidth) showAttention(data.attention, preview);
+    else preview.onload = () => showAttention(data.attention, preview);
     result.hidden = false;
     setStatus("Done.", false);
   }
@@ -43,6 +102,7 @@
   async function send(file) {
     const beam = document.getElementById("beam_size").value;
     const url = urlInput.value.trim();
+    const grounding = document.getElementById("grounding").checked;
     let response, imageSrc;
     button.disabled = true;
     setStatus("Captioning…", false);
@@ -51,6 +111,7 @@
         const body = new FormData();
         body.append("file", file);
         body.append("beam_size", beam);
+        body.append("grounding", grounding);
         imageSrc = URL.createObjectURL(file);
         response = await fetch("/api/caption", { method: "POST", body });
       } else if (url) {
@@ -58,7 +119,7 @@
         response = await fetch("/api/caption-url", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ url, beam_size: Number(beam) }),
+          body: JSON.stringify({ url, beam_size: Number(beam), grounding }),
         });
       } else {
         setStatus("Choose an image file or paste an image URL.", true);

@@ -1,0 +1,47 @@
+"""A small LSTM language model over a decoder's vocabulary, trained on text-only captions.
+
+It knows how people describe everyday scenes ("a plate of broccoli", "a stop sign on a street")
+that Flickr8k's captions never show; beam search can add its log-probabilities to the decoder's
+(shallow fusion, see decoding/fusion.py). It shares the decoder's word ids, so one is trained for
+each vocabulary and saved inside that model's bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class LanguageModelConfig:
+    vocab_size: int
+    embed_dim: int = 128
+    hidden_dim: int = 256
+    dropout: float = 0.3
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, config: LanguageModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(config.embed_dim, config.hidden_dim, batch_first=True)
+        self.drop = nn.Dropout(config.dropout)
+        self.out = nn.Linear(config.hidden_dim, config.vocab_size)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs (B, T) ids -> logits (B, T, V) for the next word at every position."""
+        hidden, _ = self.lstm(self.drop(self.embed(inputs)))  # (B, T, H)
+        return self.out(self.drop(hidden))
+
+    def init_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = torch.zeros(batch, self.config.hidden_dim)  # (B, H)
+        return zeros, zeros.clone()
+
+    def step(self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """tokens (B,) -> log-probabilities (B, V) of the next word, and the new (h, c)."""
+        h, c = state
+        out, (h1, c1) = self.lstm(self.embed(tokens).unsqueeze(1), (h.unsqueeze(0), c.unsqueeze(0)))
+        return torch.log_softmax(self.out(out[:, 0]), dim=-1), (h1[0], c1[0])
