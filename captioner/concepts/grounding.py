@@ -24,7 +24,7 @@ from captioner.metrics.objects import load_object_table, plural_forms
 class GroundingConfig:
     """Defaults chosen with scripts/calibrate_grounding.py on coco-dev and the Flickr8k val split."""
 
-    present_threshold: float = 0.3  # a word is required when its summed ImageNet probability reaches this
+    present_threshold: float = 0.2  # a word is required when its summed ImageNet probability reaches this
     max_constraints: int = 2  # most words one caption is made to mention
     overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
     absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
@@ -39,8 +39,11 @@ class GroundingConfig:
     grounded_absent: float = 0.9
     # Shallow-fusion weight of the model's text-only language model (trained on everyday captions)
     # for unfamiliar photos and for the others.
-    lm_weight: float = 0.3
+    lm_weight: float = 1.0
     lm_weight_familiar: float = 0.0
+    # On unfamiliar photos, a COCO object kind the ImageNet classifier covers (cat: its five cat
+    # classes) is blocked, with all its names, when their summed probability stays under this.
+    unseen_object: float = 0.05
     shown: int = 5  # ImageNet words listed per photo
 
 
@@ -69,6 +72,13 @@ class Grounder:
         self.concept_words = load_concept_words()
         self.config = config or GroundingConfig()
         self.familiar = familiar
+        objects = load_object_table()
+        detector_words = {w for c in self.concept_words.values() for w in c.words}
+        self.object_columns: dict[str, list[int]] = {}  # COCO kind -> table words naming it (not people or dogs)
+        for j, word in enumerate(self.words):
+            kind = objects.get((word,))
+            if kind and word not in detector_words and kind != "person":
+                self.object_columns.setdefault(kind, []).append(j)
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> ImageNet softmax (N, 1000)."""
@@ -120,6 +130,10 @@ class Grounder:
                 absent = detected[n, c] < below or (column >= 0 and word_probs[n, column] < imagenet_below[c])
                 if absent:
                     blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
+            if unfamiliar:
+                for kind, columns in self.object_columns.items():
+                    if word_probs[n, columns].sum() < cfg.unseen_object and not any(j in required for j in columns):
+                        blocked.extend(w for w in sorted(synonyms(self.words[columns[0]])) if w not in blocked)
             results.append(ImageConcepts(
                 words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
                 detected={name: float(detected[n, c]) for c, name in enumerate(names)},

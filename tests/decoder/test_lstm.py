@@ -20,6 +20,8 @@ def test_step_matches_forward(merge):
         for t in range(tokens.shape[1]):
             log_probs, state = decoder.step(tokens[:, t], state)
             torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, t], -1), atol=1e-5, rtol=1e-4)
+            if merge == "attention":  # the state carries the weights the step just used
+                torch.testing.assert_close(decoder.attention(state), alphas[:, t], atol=1e-6, rtol=1e-5)
     assert logits.shape == (3, 6, 40)
     if merge == "attention":
         assert alphas.shape == (3, 6, 7)

@@ -1,0 +1,54 @@
+"""Concept detectors: fitting separates labelled features; files round-trip; bad files are one-line errors."""
+
+import numpy as np
+import pytest
+
+from captioner.concepts.detectors import ConceptDetectors, fit_detectors, shipped_detectors
+from captioner.errors import CaptionerError
+
+
+def _toy(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    labels = np.stack([x[:, 0] > 0.3, x[:, 1] + x[:, 2] < 0], axis=1).astype(np.float32)
+    return x, labels
+
+
+def test_fitted_detectors_separate_the_concepts():
+    x, labels = _toy()
+    detectors = fit_detectors(x, labels, ["a", "b"], "toy")
+    test_x, test_labels = _toy(seed=1)
+    accuracy = ((detectors.predict(test_x) >= 0.5) == (test_labels > 0)).mean(axis=0)
+    assert (accuracy > 0.9).all(), accuracy
+
+
+def test_save_load_round_trip(tmp_path):
+    x, labels = _toy()
+    detectors = fit_detectors(x, labels, ["a", "b"], "toy")
+    detectors.domain_weight, detectors.domain_bias = np.ones(6, np.float32), -1.0
+    path = tmp_path / "d.npz"
+    detectors.save(path)
+    loaded = ConceptDetectors.load(path)
+    assert loaded.concepts == ["a", "b"] and loaded.encoder == "toy"
+    np.testing.assert_allclose(loaded.predict(x), detectors.predict(x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.everyday(x), detectors.everyday(x), rtol=1e-6)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_bad_detector_files(tmp_path):
+    with pytest.raises(CaptionerError, match="concept detector file not found: .*missing.npz"):
+        ConceptDetectors.load(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(CaptionerError, match="junk.npz is corrupt"):
+        ConceptDetectors.load(junk)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, concepts=np.array(["a"]))
+    with pytest.raises(CaptionerError, match="partial.npz is corrupt"):
+        ConceptDetectors.load(partial)
+
+
+def test_the_shipped_detectors_load():
+    detectors = ConceptDetectors.load(shipped_detectors("efficientnet-lite2"))
+    assert "person" in detectors.concepts and detectors.weight.shape == (len(detectors.concepts), 1280)
+    assert detectors.domain_weight is not None

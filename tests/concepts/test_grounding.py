@@ -1,0 +1,66 @@
+"""Grounding on real photos: what must be said, what is blocked, and the constraints the search gets."""
+
+import numpy as np
+import pytest
+
+from captioner.concepts.grounding import ImageConcepts, constraints_for, synonyms
+from captioner.data.images import load_image
+from captioner.data.vocab import SPECIALS, Vocabulary
+
+BEAR, STOP_SIGN, PIZZA_TABLE = "000000000285.jpg", "000000000724.jpg", "000000001425.jpg"
+
+
+def _concepts(captioner, paths):
+    pixels = np.stack([captioner.encoder.preprocess(load_image(p)) for p in paths])
+    pooled, _ = captioner.encoder.encode(pixels)
+    return captioner.grounder.ground(pooled)
+
+
+def test_a_bear_must_be_named_and_dogs_and_people_are_blocked(shipped_captioner, coco_dev):
+    [bear] = _concepts(shipped_captioner, [coco_dev / "images" / BEAR])
+    assert bear.required[0] == "bear" and max(bear.words, key=bear.words.get) == "bear"
+    assert {"dog", "man", "people"} <= set(bear.blocked)
+    assert bear.unfamiliar
+
+
+def test_flickr_photos_keep_their_people_and_dogs(shipped_captioner, flickr_images):
+    concepts = _concepts(shipped_captioner, flickr_images[:3])  # two dogs and a scene with people
+    for c in concepts:
+        assert "dog" not in c.required  # dogs are the decoder's own business, never forced
+        assert not c.unfamiliar
+    assert sum("dog" in c.blocked for c in concepts) <= 1
+    assert all(0.0 <= p <= 1.0 for c in concepts for p in list(c.words.values()) + list(c.detected.values()))
+
+
+def test_constraints_use_synonyms_plurals_and_open_vocabulary():
+    vocab = Vocabulary(list(SPECIALS) + ["a", "dog", "man", "bus", "buses", "zebra", "pizza"])
+    trained = 9  # "zebra" and "pizza" (ids 9, 10) are open-vocabulary words
+    plain = constraints_for(ImageConcepts({}, {}), vocab, trained)
+    assert plain.required == () and plain.banned == {vocab.index["zebra"], vocab.index["pizza"]}
+    c = constraints_for(ImageConcepts({}, {}, required=["zebra", "bus", "giraffe"], blocked=["man", "men"]), vocab, trained)
+    assert c.required == (frozenset({vocab.index["zebra"]}), frozenset({vocab.index["bus"], vocab.index["buses"]}))
+    assert c.banned == {vocab.index["man"], vocab.index["pizza"]}  # "giraffe" cannot be said: dropped
+    assert {"car", "cars", "taxi", "van"} <= synonyms("car")
+    assert synonyms("tricycle") == {"tricycle", "tricycles"}
+
+
+@pytest.mark.parametrize("grounded", [True, False])
+def test_grounded_captions_name_what_the_classifier_sees(shipped_captioner, coco_dev, grounded):
+    images = [load_image(coco_dev / "images" / n) for n in (BEAR, STOP_SIGN)]
+    bear, sign = shipped_captioner.caption(images, grounded=grounded)
+    if grounded:
+        assert "bear" in bear.caption.split() and "dog" not in bear.caption.split()
+        assert "sign" in sign.caption.split()
+        assert bear.concepts["required"][0] == "bear" and bear.timings_ms["concepts"] >= 0
+    else:
+        assert bear.concepts is None and "bear" not in bear.caption.split()
+    for result in (bear, sign):
+        words = result.caption.split()
+        assert words and all(x != y for x, y in zip(words, words[1:]))  # never empty, no word twice in a row
+
+
+def test_attention_maps_one_grid_per_word(shipped_captioner, coco_dev):
+    [result] = shipped_captioner.caption([load_image(coco_dev / "images" / BEAR)], attention=True)
+    assert [a["word"] for a in result.attention] == result.caption.split()
+    grid = np.asarray(result.attention[0]["grid"])
+    assert grid.shape == (9, 9) and abs(grid.sum() - 1.0) < 1e-2

@@ -1,0 +1,46 @@
+"""Shallow fusion with a language model: weight 0 is the decoder alone; a weight adds the LM's log-probs."""
+
+import torch
+
+from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder.language_model import LanguageModel, LanguageModelConfig
+from captioner.decoding import SearchConfig, beam_search
+from captioner.decoding.fusion import fuse, fused_state
+
+
+def _models():
+    torch.manual_seed(0)
+    decoder = CaptionDecoder(DecoderConfig(30, 12, merge="attention", embed_dim=8, hidden_dim=16, attention_dim=8)).eval()
+    lm = LanguageModel(LanguageModelConfig(30, embed_dim=8, hidden_dim=16)).eval()
+    return decoder, lm
+
+
+def test_fused_step_adds_weighted_log_probs_per_image():
+    decoder, lm = _models()
+    pooled, grid = torch.randn(2, 12), torch.randn(2, 5, 12)
+    state = decoder.init_state(pooled, grid)
+    step = fuse(decoder.step, lm.step, len(state))
+    fused = fused_state(state, lm.init_state(2), torch.tensor([0.0, 0.5]))
+    tokens = torch.tensor([1, 1])
+    with torch.no_grad():
+        got, new_state = step(tokens, fused)
+        alone, _ = decoder.step(tokens, state)
+        lm_logp, _ = lm.step(tokens, lm.init_state(2))
+    torch.testing.assert_close(got[0], alone[0])
+    torch.testing.assert_close(got[1], alone[1] + 0.5 * lm_logp[1])
+    assert len(new_state) == len(fused) and new_state[-1] is fused[-1]  # the weights pass through untouched
+    torch.testing.assert_close(decoder.attention(new_state), decoder.attention(decoder.step(tokens, state)[1]))
+
+
+def test_search_with_zero_weight_equals_plain_search():
+    decoder, lm = _models()
+    pooled, grid = torch.randn(3, 12), torch.randn(3, 5, 12)
+    config = SearchConfig(beam_size=3, max_length=8)
+    plain = beam_search(decoder.step, decoder.init_state(pooled, grid), 1, 2, config)
+    state = decoder.init_state(pooled, grid)
+    fused = beam_search(fuse(decoder.step, lm.step, len(state)), fused_state(state, lm.init_state(3), torch.zeros(3)),
+                        1, 2, config)
+    assert [[h.tokens for h in r] for r in plain] == [[h.tokens for h in r] for r in fused]
+    heavy = beam_search(fuse(decoder.step, lm.step, len(state)), fused_state(state, lm.init_state(3), torch.full((3,), 5.0)),
+                        1, 2, config)
+    assert [[h.tokens for h in r] for r in heavy] != [[h.tokens for h in r] for r in plain]
