@@ -60,3 +60,32 @@ def test_json_lines_output(flickr_images, capsys):
     assert main(["caption", "--json", str(flickr_images[0])]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["image"] == str(flickr_images[0]) and record["caption"] and record["timings_ms"]["encode"] > 0
+
+
+def test_evaluate_a_coco_folder_reports_objects(coco_dev, tmp_path, capsys):
+    out = tmp_path / "coco.json"
+    code = main(["evaluate", "--dataset", str(coco_dev), "--split", "all", "--limit", "12", "--modes", "beam",
+                 "--no-meteor", "--no-progress", "--cache-dir", str(tmp_path / "cache"), "--output-json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "grounding on" in text and "halluc." in text and "obj.rec." in text
+    data = json.loads(out.read_text())
+    report, captions = data["report"], data["captions"]
+    assert report["images"] == 12 and report["split"] == "all" and report["grounding"] is True
+    beam = report["results"]["beam"]
+    # the rates are recomputed here from the captions the command wrote
+    from captioner.metrics.objects import object_scores
+
+    again = object_scores({i: c["references"] for i, c in captions.items()}, {i: c["beam"] for i, c in captions.items()})
+    assert beam["hallucinated_captions"] == again["hallucinated_captions"]
+    assert beam["object_recall"] == again["object_recall"]
+    assert 0 <= beam["coco"]["CIDEr"] and beam["coco"]["METEOR"] is None
+
+
+def test_caption_with_and_without_grounding(coco_dev, capsys):
+    bear = str(coco_dev / "images" / "000000000285.jpg")
+    assert main(["caption", bear, "--concepts"]) == 0
+    grounded = capsys.readouterr().out.splitlines()
+    assert "bear" in grounded[0].split(": ", 1)[1].split() and grounded[1].strip().startswith("concepts: bear")
+    assert main(["caption", bear, "--no-grounding", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["concepts"] is None and "bear" not in plain["caption"].split()

@@ -24,26 +24,31 @@ from captioner.metrics.objects import load_object_table, plural_forms
 class GroundingConfig:
     """Defaults chosen with scripts/calibrate_grounding.py on coco-dev and the Flickr8k val split."""
 
-    present_threshold: float = 0.2  # a word is required when its summed ImageNet probability reaches this
+    # Photos unlike the decoder's training photos ("everyday" photos: the everyday-photo classifier,
+    # Flickr8k vs unlabeled COCO photos, gives at least `everyday_threshold`) are grounded fully:
+    # every word whose summed ImageNet probability reaches `present_threshold` may be required. On
+    # Flickr8k-like photos only words the decoder rarely saw (outside its `familiar_words` most
+    # frequent training words) may be, from `familiar_present`: the rest it already says well.
+    present_threshold: float = 0.1
+    familiar_present: float = 0.3
+    everyday_threshold: float = 0.6
+    familiar_words: int = 400
     max_constraints: int = 2  # most words one caption is made to mention
     overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
     absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
-    # A required word the decoder rarely saw (not among the `familiar_words` most frequent words of
-    # its training captions) marks a photo unlike Flickr8k's people-and-dogs world, where the
-    # detectors were trained: there a Flickr8k concept must reach `grounded_absent` to stay allowed
-    # (the person detector says 0.6 for a pizza).
-    # A photo is also unfamiliar when the everyday-photo classifier (Flickr8k vs unlabeled COCO
-    # photos) gives it at least `everyday_threshold`.
-    familiar_words: int = 400
-    everyday_threshold: float = 0.5
-    grounded_absent: float = 0.9
-    # Shallow-fusion weight of the model's text-only language model (trained on everyday captions)
-    # for unfamiliar photos and for the others.
+    # An everyday photo, or one with a required word the decoder rarely saw, is "unfamiliar": there a
+    # Flickr8k concept must reach `grounded_absent` to stay allowed (the person detector says 0.6
+    # for a pizza), a COCO object kind the classifier covers is blocked, with all its names, when
+    # its summed probability stays under `unseen_object`, and the language model trained on
+    # everyday captions joins the search with weight `lm_weight` (`lm_weight_familiar` elsewhere).
+    grounded_absent: float = 0.8
+    unseen_object: float = 0.05
     lm_weight: float = 1.0
     lm_weight_familiar: float = 0.0
-    # On unfamiliar photos, a COCO object kind the ImageNet classifier covers (cat: its five cat
-    # classes) is blocked, with all its names, when their summed probability stays under this.
-    unseen_object: float = 0.05
+    lm_everyday: float = 0.8  # an everyday photo gets the language model from this probability on
+    # and its captions are ranked with this length penalty (shorter than Flickr8k's: COCO captions
+    # are terse), None keeping the search's own
+    unfamiliar_length_penalty: float | None = 0.7
     shown: int = 5  # ImageNet words listed per photo
 
 
@@ -53,12 +58,14 @@ class ImageConcepts:
     detected: dict[str, float]  # Flickr8k concept -> detector probability
     required: list[str] = field(default_factory=list)  # words the caption must mention
     blocked: list[str] = field(default_factory=list)  # words of concepts confidently absent
-    unfamiliar: bool = False  # a required word is one the decoder rarely saw: a photo unlike its training data
+    unfamiliar: bool = False  # an everyday photo, or a required word the decoder rarely saw
+    everyday: float = 0.0  # the everyday-photo classifier's probability
 
     def to_dict(self) -> dict:
         return {"imagenet": [{"word": w, "score": round(p, 4)} for w, p in self.words.items()],
                 "detected": [{"concept": c, "score": round(p, 4)} for c, p in self.detected.items()],
-                "required": self.required, "blocked": self.blocked, "unfamiliar": self.unfamiliar}
+                "required": self.required, "blocked": self.blocked, "unfamiliar": self.unfamiliar,
+                "everyday": round(self.everyday, 4)}
 
 
 class Grounder:
@@ -108,18 +115,21 @@ class Grounder:
         results = []
         for n in range(len(probs)):
             order = np.argsort(-word_probs[n])
+            is_everyday = bool(everyday[n] >= cfg.everyday_threshold)
+            threshold = cfg.present_threshold if is_everyday else cfg.familiar_present
             required: list[int] = []
             for j in order:
-                if word_probs[n, j] < cfg.present_threshold or len(required) >= cfg.max_constraints:
+                if word_probs[n, j] < threshold or len(required) >= cfg.max_constraints:
                     break
                 if self.words[j] in detector_words:  # people and dogs: the decoder's and detectors' own job
+                    continue
+                if not is_everyday and familiar is not None and self.words[j] in familiar:
                     continue
                 shared = max((float((probs[n] * self.matrix[:, i] * self.matrix[:, j]).sum()) for i in required), default=0.0)
                 if shared <= cfg.overlap * word_probs[n, j]:
                     required.append(int(j))
             required_words = [self.words[j] for j in required]
-            unfamiliar = bool(everyday[n] >= cfg.everyday_threshold) or (
-                any(w not in familiar for w in required_words) if familiar is not None else False)
+            unfamiliar = is_everyday or (any(w not in familiar for w in required_words) if familiar is not None else False)
             blocked: list[str] = []
             for c, name in enumerate(names):
                 concept = self.concept_words.get(name)
@@ -137,7 +147,7 @@ class Grounder:
             results.append(ImageConcepts(
                 words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
                 detected={name: float(detected[n, c]) for c, name in enumerate(names)},
-                required=required_words, blocked=blocked, unfamiliar=unfamiliar))
+                required=required_words, blocked=blocked, unfamiliar=unfamiliar, everyday=float(everyday[n])))
         return results
 
 
@@ -154,7 +164,8 @@ def familiar_words(vocab: Vocabulary, trained_size: int, count: int) -> set[str]
     return set(vocab.words[4 : min(trained_size, 4 + count)])
 
 
-def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: int) -> Constraints:
+def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: int,
+                    config: GroundingConfig | None = None) -> Constraints:
     """Token-id constraints: required words (any synonym or plural counts) and banned ids.
 
     Open-vocabulary words (ids >= trained_size) are banned unless a required word asks for them;
@@ -168,12 +179,14 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
     allowed = set().union(*required) if required else set()
     banned = {vocab.index[w] for w in concepts.blocked if w in vocab.index}
     banned |= set(range(trained_size, len(vocab))) - allowed
-    return Constraints(tuple(required), frozenset(banned - allowed))
+    alpha = (config or GroundingConfig()).unfamiliar_length_penalty if concepts.unfamiliar else None
+    return Constraints(tuple(required), frozenset(banned - allowed), alpha)
 
 
 def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[float]:
     """Per photo: the language model's fusion weight (unfamiliar photos get `lm_weight`)."""
-    return [config.lm_weight if c.unfamiliar else config.lm_weight_familiar for c in concepts]
+    return [config.lm_weight if c.unfamiliar and (c.everyday >= config.lm_everyday or c.everyday < config.everyday_threshold)
+            else config.lm_weight_familiar for c in concepts]
 
 
 def load_grounder(encoder, bundle=None, config: GroundingConfig | None = None, detectors_path=None) -> Grounder | None:

@@ -38,10 +38,11 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class Constraints:
-    """What one image's caption must and must not contain, as token ids."""
+    """What one image's caption must and must not contain, as token ids, and how it is ranked."""
 
     required: tuple[frozenset[int], ...] = ()  # each set: any one of these ids satisfies it
     banned: frozenset[int] = frozenset()  # ids never emitted for this image
+    length_penalty: float | None = None  # this image's alpha instead of SearchConfig.length_penalty
 
 
 @dataclass
@@ -124,6 +125,7 @@ def beam_search(
     group_done = [False] * groups
     image_done = [False] * batch
     full = [(1 << n) - 1 for n in n_required]
+    alphas = [config.length_penalty if c.length_penalty is None else c.length_penalty for c in constraints]
     subset = torch.arange(n_states)  # (S,)
     banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
@@ -175,7 +177,7 @@ def beam_search(
                                 past = history[src] if history is not None else alpha.new_zeros(0, alpha.shape[1])
                                 att = past.tolist()
                             finished[g].append(Hypothesis(seqs[src], score, _normalise(score, len(seqs[src]) + 1,
-                                               config.length_penalty), bin(s).count("1"), att))
+                                               alphas[b]), bin(s).count("1"), att))
                         else:
                             next_rows.append(src)
                             next_tokens.append(tok)

@@ -74,7 +74,7 @@ class Captioner:
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
         concepts = self.grounder.ground(pooled) if (grounded and self.grounder) else None
-        constraints = [constraints_for(c, vocab, size) for c in concepts] if concepts else None
+        constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
         t3 = time.perf_counter()
         hyps = caption_features(self.bundle.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,

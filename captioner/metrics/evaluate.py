@@ -61,7 +61,7 @@ class EvalData:
         constraints = weights = None
         if grounding is not None and self.grounder is not None:
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding)
-            constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size) for c in concepts]
+            constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
             weights = lm_weights(concepts, grounding)
         hyps = caption_features(self.bundle.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
                                 constraints=constraints, trained_size=self.bundle.trained_size,

@@ -145,3 +145,10 @@ def test_attention_trace_follows_the_surviving_beams():
     assert best.tokens == [A, C]
     # the word at position i was predicted after reading the token before it: <start>, then A
     assert [row.index(1.0) for row in best.attention] == [BOS, A]
+
+
+def test_a_per_image_length_penalty():
+    long = Constraints(length_penalty=3.0)
+    [short_first], [long_first] = (beam_search(step, (torch.zeros(1, 1),), BOS, EOS, RAW, constraints=[c])
+                                   for c in (Constraints(), long))
+    assert len(short_first[0].tokens) == 1 and len(long_first[0].tokens) > 1

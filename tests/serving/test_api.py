@@ -142,9 +142,29 @@ def test_page_works_without_javascript(client, flickr_images):
     page = client.get("/")
     assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
     assert '<label for="file">' in page.text and '<label for="url">' in page.text
-    posted = client.post("/", files={"file": ("dog.jpg", flickr_images[1].read_bytes(), "image/jpeg")})
+    posted = client.post("/", files={"file": ("dog.jpg", flickr_images[1].read_bytes(), "image/jpeg")},
+                         data={"grounding": "true"})  # the checked box
     assert posted.status_code == 200
     caption = _post(client, flickr_images[1].read_bytes()).json()["caption"]
     assert f'alt="{caption}"' in posted.text and "data:image/jpeg;base64," in posted.text
+    assert posted.text.count('class="heat"') == len(caption.split())  # one heat map per word
+    assert "What the network recognises" in posted.text
     bad = client.post("/", files={"file": ("x.txt", b"text", "text/plain")})
     assert bad.status_code == 415 and "not an image" in bad.text
+
+
+def test_grounding_shows_concepts_and_attention(client, coco_dev):
+    bear = (coco_dev / "images" / "000000000285.jpg").read_bytes()
+    body = _post(client, bear).json()
+    assert "bear" in body["caption"].split()
+    concepts = body["concepts"]
+    assert concepts["required"] == ["bear"] or concepts["required"][0] == "bear"
+    assert concepts["imagenet"][0]["word"] == "bear" and 0 < concepts["imagenet"][0]["score"] <= 1
+    assert {c["concept"] for c in concepts["detected"]} >= {"person", "dog"} and "dog" in concepts["blocked"]
+    words = [a["word"] for a in body["attention"]]
+    assert words == body["caption"].split()
+    assert all(len(a["grid"]) == 9 and len(a["grid"][0]) == 9 for a in body["attention"])
+    plain = _post(client, bear, grounding="false").json()
+    assert plain["concepts"] is None and plain["caption"] != body["caption"] and not plain["cached"]
+    by_url = client.post("/api/caption-url", json={"url": "ftp://x/y.jpg", "grounding": "maybe"})
+    assert by_url.status_code == 422

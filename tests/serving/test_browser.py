@@ -69,7 +69,7 @@ def test_concurrent_requests_over_real_http(live_server, flickr_images):
 
 
 @pytest.mark.browser
-def test_upload_in_headless_chromium(live_server, flickr_images):
+def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
@@ -86,6 +86,11 @@ def test_upload_in_headless_chromium(live_server, flickr_images):
         assert len(caption.split()) >= 3
         assert page.get_attribute("#preview", "alt") == caption
         assert page.locator("#alternatives tbody tr").count() == 5
+        page.set_input_files("#file", str(coco_dev / "images" / "000000000285.jpg"))  # a grizzly bear
+        page.wait_for_function("document.querySelector('#caption').textContent.includes('bear')", timeout=30_000)
+        assert page.locator("#concept-list li.required").first.inner_text().startswith("bear")
+        words = page.inner_text("#caption").split()
+        assert page.locator("#heatmap-list canvas").count() == len(words)
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
         page.fill("#url", "http://127.0.0.1:1/secret.jpg")
         page.set_input_files("#file", [])

@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Latency of one caption, plain beam search vs grounded (constraints + fusion), same process, same images.
+
+    .venv/bin/python scripts/bench_grounding.py '../shared/data/coco-dev/images/*.jpg' --images 40
+
+Loads the model once, then captions each image alone (batch of one, as the web app does), timing
+everything from the decoded RGB image to the finished caption: preprocessing, encoder, concepts
+and search. The two modes alternate per image so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import statistics
+import time
+
+from captioner.data.images import load_image
+from captioner.decoding import SearchConfig
+from captioner.inference.captioner import Captioner
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pattern", help="glob of images")
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--beam-size", type=int, default=SearchConfig().beam_size)
+    args = parser.parse_args()
+    paths = sorted(glob.glob(args.pattern))[: args.images]
+    captioner = Captioner(args.model)
+    search = SearchConfig(beam_size=args.beam_size)
+    images = [load_image(p) for p in paths]
+    captioner.caption(images[:1], search)  # warm up (ONNX Runtime, allocations)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    steps: dict[bool, list[float]] = {False: [], True: []}
+    for image in images:
+        for grounded in (False, True):
+            started = time.perf_counter()
+            [result] = captioner.caption([image], search, grounded=grounded)
+            times[grounded].append(1000 * (time.perf_counter() - started))
+            steps[grounded].append(result.timings_ms["decode"])
+    plain, grounded = statistics.median(times[False]), statistics.median(times[True])
+    print(f"{len(images)} images, beam {search.beam_size}, one image per call")
+    print(f"plain:    median {plain:.1f} ms per caption (search {statistics.median(steps[False]):.1f} ms)")
+    print(f"grounded: median {grounded:.1f} ms per caption (search {statistics.median(steps[True]):.1f} ms)")
+    print(f"ratio grounded / plain: {grounded / plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
