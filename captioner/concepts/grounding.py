@@ -10,10 +10,11 @@ words into token-id constraints for the search, with plurals and synonyms.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from captioner.concepts.detectors import ConceptDetectors
+from captioner.concepts.detectors import ConceptDetectors, matmul
 from captioner.concepts.tables import load_concept_words, load_imagenet_table
 from captioner.data.vocab import Vocabulary
 from captioner.decoding import Constraints
@@ -89,21 +90,21 @@ class Grounder:
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> ImageNet softmax (N, 1000)."""
-        logits = np.asarray(pooled, np.float32) @ self.weight.T + self.bias  # (N, 1000)
+        logits = matmul(pooled, self.weight.T) + self.bias  # (N, 1000)
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)
 
     def word_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> summed ImageNet probability per caption word (N, W)."""
-        return self.class_probabilities(pooled) @ self.matrix
+        return matmul(self.class_probabilities(pooled), self.matrix)
 
     def ground(self, pooled: np.ndarray, config: GroundingConfig | None = None) -> list[ImageConcepts]:
         """Concepts per photo, with `config` instead of the grounder's own settings if given."""
         cfg = config or self.config
         familiar = self.familiar
         probs = self.class_probabilities(pooled)  # (N, 1000)
-        word_probs = probs @ self.matrix  # (N, W)
+        word_probs = matmul(probs, self.matrix)  # (N, W)
         detectors = self.detectors
         names = detectors.concepts if detectors else []
         detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
@@ -151,12 +152,13 @@ class Grounder:
         return results
 
 
-def synonyms(word: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def synonyms(word: str) -> frozenset[str]:
     """The word, its plural, and the other one-word names of its COCO object kind with their plurals."""
     table = load_object_table()
     kind = table.get((word,))
     names = {k[0] for k, v in table.items() if v == kind and len(k) == 1} if kind else set()
-    return plural_forms(word) | names
+    return frozenset(plural_forms(word) | names)
 
 
 def familiar_words(vocab: Vocabulary, trained_size: int, count: int) -> set[str]:

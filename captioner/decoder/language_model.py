@@ -43,5 +43,7 @@ class LanguageModel(nn.Module):
     def step(self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """tokens (B,) -> log-probabilities (B, V) of the next word, and the new (h, c)."""
         h, c = state
-        out, (h1, c1) = self.lstm(self.embed(tokens).unsqueeze(1), (h.unsqueeze(0), c.unsqueeze(0)))
-        return torch.log_softmax(self.out(out[:, 0]), dim=-1), (h1[0], c1[0])
+        lstm = self.lstm  # one cell step with the layer's own weights: much less overhead than nn.LSTM
+        h1, c1 = torch.lstm_cell(self.embed(tokens), (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
+                                 lstm.bias_ih_l0, lstm.bias_hh_l0)  # (B, H) each
+        return torch.log_softmax(self.out(h1), dim=-1), (h1, c1)

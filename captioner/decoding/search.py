@@ -125,15 +125,12 @@ def beam_search(
     group_done = [False] * groups
     image_done = [False] * batch
     full = [(1 << n) - 1 for n in n_required]
+    never_ids = torch.tensor(sorted(set(never)), dtype=torch.long)
     alphas = [config.length_penalty if c.length_penalty is None else c.length_penalty for c in constraints]
     subset = torch.arange(n_states)  # (S,)
     banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
-        previous = state
-        log_probs, state = step(tokens, state)  # (N, V)
-        # a state tensor the step hands back untouched (the image grid) is the same for every row of
-        # an image, as it was when repeated; rows never move between images, so it needs no reordering
-        static = [new is old for new, old in zip(state, previous)] + [False] * (len(state) - len(previous))
+        log_probs, state, static = _live_step(step, tokens, state, beam_scores.view(-1) > NEG_INF)  # (N, V)
         log_probs = log_probs.float().clone()
         vocab = log_probs.shape[1]
         if t == 0:
@@ -142,7 +139,7 @@ def beam_search(
             for b in banned_images:
                 banned[b, 0, [tok for tok in constraints[b].banned if 0 <= tok < vocab]] = True
         if never:
-            log_probs[:, list(never)] = NEG_INF
+            log_probs[:, never_ids] = NEG_INF
         if banned_images:
             log_probs = log_probs.view(batch, rows_per_image, vocab).masked_fill(banned, NEG_INF).view(-1, vocab)
         if t < config.min_length:
@@ -201,6 +198,35 @@ def beam_search(
         seqs = [seqs[r] + [tok] for r, tok in zip(next_rows, next_tokens)]
         beam_scores = torch.tensor(next_scores).view(batch, n_states, k)
     return [_answer(finished[b * n_states : (b + 1) * n_states], k) for b in range(batch)]
+
+
+def _live_step(step: StepFn, tokens: torch.Tensor, state: tuple[torch.Tensor, ...], live: torch.Tensor):
+    """Run `step` on the live rows only (beams of subsets not reached yet, or finished, are dead).
+
+    Returns log-probabilities for every row (-inf for dead ones), the new state for every row, and
+    which state tensors are static: handed back untouched by the step (the image grid), they are
+    the same for every row of an image, as when repeated, and rows never move between images, so
+    they need no reordering.
+    """
+    if bool(live.all()):
+        new_state_all = step(tokens, state)
+        log_probs, new_state = new_state_all
+        return log_probs, new_state, [new is old for new, old in zip(new_state, state)]
+    rows = live.nonzero().squeeze(1)  # (L,)
+    part = tuple(s.index_select(0, rows) for s in state)
+    part_logp, new_part = step(tokens.index_select(0, rows), part)  # (L, V)
+    static = [new is old for new, old in zip(new_part, part)]
+    log_probs = part_logp.new_full((len(tokens), part_logp.shape[1]), NEG_INF)
+    log_probs[rows] = part_logp
+    new_state = []
+    for old, new, keep in zip(state, new_part, static):
+        if keep:
+            new_state.append(old)
+        else:
+            full = old.clone() if old.shape[1:] == new.shape[1:] else new.new_zeros((len(tokens),) + new.shape[1:])
+            full[rows] = new
+            new_state.append(full)
+    return log_probs, tuple(new_state), static
 
 
 def _candidates(total: torch.Tensor, ctoks: torch.Tensor, cmasks: torch.Tensor, subset: torch.Tensor, k: int):

@@ -44,3 +44,14 @@ def test_search_with_zero_weight_equals_plain_search():
     heavy = beam_search(fuse(decoder.step, lm.step, len(state)), fused_state(state, lm.init_state(3), torch.full((3,), 5.0)),
                         1, 2, config)
     assert [[h.tokens for h in r] for r in heavy] != [[h.tokens for h in r] for r in plain]
+
+
+def test_language_model_step_matches_its_forward_pass():
+    _, lm = _models()
+    tokens = torch.randint(4, 30, (3, 5))  # (B, T)
+    with torch.no_grad():
+        logits = lm(tokens)  # (B, T, V)
+        state = lm.init_state(3)
+        for t in range(5):
+            log_probs, state = lm.step(tokens[:, t], state)
+            torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, t], -1), atol=1e-5, rtol=1e-4)
