@@ -18,7 +18,7 @@ from captioner.concepts.detectors import ConceptDetectors, matmul
 from captioner.concepts.tables import load_concept_words, load_imagenet_table
 from captioner.data.vocab import Vocabulary
 from captioner.decoding import Constraints
-from captioner.metrics.objects import load_object_table, plural_forms
+from captioner.data.objects import load_object_table, plural_forms
 
 
 @dataclass

@@ -209,8 +209,7 @@ def _live_step(step: StepFn, tokens: torch.Tensor, state: tuple[torch.Tensor, ..
     they need no reordering.
     """
     if bool(live.all()):
-        new_state_all = step(tokens, state)
-        log_probs, new_state = new_state_all
+        log_probs, new_state = step(tokens, state)
         return log_probs, new_state, [new is old for new, old in zip(new_state, state)]
     rows = live.nonzero().squeeze(1)  # (L,)
     part = tuple(s.index_select(0, rows) for s in state)

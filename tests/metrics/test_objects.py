@@ -1,29 +1,8 @@
-"""Object mentions: the COCO synonym table, longest-phrase matching, hallucination and recall by hand."""
+"""Hallucination and object recall worked out by hand on multi-reference examples."""
 
 import pytest
 
-from captioner.errors import CaptionerError
-from captioner.metrics.objects import load_object_table, object_scores, objects_named, plural_forms
-
-
-def test_synonyms_plurals_and_phrases():
-    assert objects_named("Two men and a puppy near some buses") == {"person", "dog", "bus"}
-    assert objects_named("a teddy bear on a bed") == {"teddy bear", "bed"}  # not the animal
-    assert objects_named("a brown bear in the grass") == {"bear"}
-    assert objects_named("a stop sign by the hot dogs") == {"stop sign", "hot dog"}
-    assert objects_named("an orange shirt on a glass table") == {"dining table"}  # colours and windows are not objects
-    assert objects_named("") == set()
-
-
-def test_plural_forms():
-    assert plural_forms("bus") >= {"bus", "buses"}
-    assert plural_forms("baby") >= {"baby", "babies"}
-    assert plural_forms("teddy bear") >= {"teddy bear", "teddy bears"}
-
-
-def test_every_coco_kind_is_in_the_table():
-    kinds = set(load_object_table().values())
-    assert len(kinds) == 80 and {"person", "giraffe", "toothbrush", "hair drier"} <= kinds
+from captioner.metrics.objects import object_scores
 
 
 def test_hallucination_and_recall_by_hand():
@@ -44,12 +23,3 @@ def test_hallucination_and_recall_by_hand():
     assert scores["images_with_objects"] == 2
     scores = object_scores(references, {"a": "a cat on a bed", "b": "a pizza", "c": "the sea"})
     assert scores["object_recall"] == pytest.approx(0.5)
-
-
-def test_a_broken_table_is_a_one_line_error(tmp_path):
-    bad = tmp_path / "objects.tsv"
-    bad.write_text("person\n")
-    with pytest.raises(CaptionerError, match=r"objects.tsv:1"):
-        load_object_table(bad)
-    with pytest.raises(CaptionerError, match="cannot be read"):
-        load_object_table(tmp_path / "missing.tsv")
