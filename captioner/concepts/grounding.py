@@ -81,11 +81,14 @@ class Grounder:
         self.config = config or GroundingConfig()
         self.familiar = familiar
         objects = load_object_table()
-        detector_words = {w for c in self.concept_words.values() for w in c.words}
+        self.detector_words = {w for c in self.concept_words.values() for w in c.words}
+        # per detector concept, the column of its ImageNet word (-1: none)
+        self.imagenet_column = [self.words.index(w) if w in self.words else -1
+                                for w in (detectors.imagenet_words if detectors else [])]
         self.object_columns: dict[str, list[int]] = {}  # COCO kind -> table words naming it (not people or dogs)
         for j, word in enumerate(self.words):
             kind = objects.get((word,))
-            if kind and word not in detector_words and kind != "person":
+            if kind and word not in self.detector_words and kind != "person":
                 self.object_columns.setdefault(kind, []).append(j)
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
@@ -111,8 +114,6 @@ class Grounder:
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
         everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
-        imagenet_column = [self.words.index(w) if w in self.words else -1 for w in (detectors.imagenet_words if detectors else [])]
-        detector_words = {w for c in self.concept_words.values() for w in c.words}
         results = []
         for n in range(len(probs)):
             order = np.argsort(-word_probs[n])
@@ -122,7 +123,7 @@ class Grounder:
             for j in order:
                 if word_probs[n, j] < threshold or len(required) >= cfg.max_constraints:
                     break
-                if self.words[j] in detector_words:  # people and dogs: the decoder's and detectors' own job
+                if self.words[j] in self.detector_words:  # people and dogs: the decoder's and detectors' own job
                     continue
                 if not is_everyday and familiar is not None and self.words[j] in familiar:
                     continue
@@ -137,7 +138,7 @@ class Grounder:
                 if concept is None or set(concept.words) & set(required_words):
                     continue
                 below = max(absent_below[c], cfg.grounded_absent) if unfamiliar else absent_below[c]
-                column = imagenet_column[c]
+                column = self.imagenet_column[c]
                 absent = detected[n, c] < below or (column >= 0 and word_probs[n, column] < imagenet_below[c])
                 if absent:
                     blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
