@@ -14,7 +14,7 @@ from pathlib import Path
 
 from captioner.errors import CaptionerError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 DEFAULT_DATASET = os.environ.get("CAPTIONER_DATASET", "data/flickr8k")
 DEFAULT_CACHE = os.environ.get("CAPTIONER_CACHE", "cache/features")
 
@@ -147,31 +147,26 @@ def expand_images(patterns: list[str]) -> list[Path]:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
-    from captioner.concepts.grounding import GroundingConfig
-    from captioner.data.images import load_image
-    from captioner.errors import ImageError
-    from captioner.inference.captioner import Captioner
+    from captioner.inference.api import load
 
     started = time.perf_counter()
     paths = expand_images(args.images)
     search = _search_config(args)
-    captioner = Captioner(args.model, args.encoder_weights, grounding=None if args.no_grounding else GroundingConfig())
+    model = load(args.model, grounding=not args.no_grounding, encoder_weights=args.encoder_weights)
     failures = 0
-    for start in range(0, len(paths), 16):
-        chunk, images = [], []
-        for path in paths[start : start + 16]:
-            try:
-                images.append(load_image(path))
-                chunk.append(path)
-            except ImageError as exc:
-                failures += 1
-                print(json.dumps({"image": str(path), "error": str(exc)}) if args.json else f"error: {exc}",
-                      file=sys.stdout if args.json else sys.stderr)
-        results = captioner.caption(images, search, grounded=not args.no_grounding) if images else []
+    for start in range(0, len(paths), 16):  # the Python API's path: same loading, same results
+        chunk = paths[start : start + 16]
+        results = model(chunk, beam_size=search.beam_size, max_length=search.max_length,
+                        length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram,
+                        grounding=not args.no_grounding)
         for path, result in zip(chunk, results):
+            failures += result.error is not None
             if args.json:
-                print(json.dumps({"image": str(path), "caption": result.caption, "alternatives": result.alternatives,
-                                  "concepts": result.concepts, "timings_ms": result.timings_ms}))
+                keep = ("error",) if result.error is not None else ("caption", "alternatives", "concepts", "timings_ms")
+                record = result.to_dict()
+                print(json.dumps({"image": str(path), **{k: record[k] for k in keep}}))
+            elif result.error is not None:
+                print(f"error: {result.error}", file=sys.stderr)
             else:
                 print(f"{path}: {result.caption}")
                 if args.concepts and result.concepts:

@@ -1,8 +1,11 @@
-"""Shared fixtures: the real Flickr8k copy beside the project, and small generated images."""
+"""Shared fixtures: the real Flickr8k and coco-dev copies beside the project, the shipped model, and a local image host."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,69 @@ def shipped_captioner():
     from captioner.inference.captioner import Captioner
 
     return Captioner()
+
+
+# ----- a local HTTP server on 127.0.0.1 that plays the roles a hostile or slow image host can take -----
+class ImageHost(BaseHTTPRequestHandler):
+    photo: bytes = b""
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _send(self, code: int, body: bytes, content_type: str, extra: dict | None = None):
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        path = self.path
+        if path == "/photo.jpg":
+            self._send(200, self.photo, "image/jpeg")
+        elif path == "/photo-no-type":
+            self._send(200, self.photo, "application/octet-stream")
+        elif path.startswith("/hop/"):
+            left = int(path.rsplit("/", 1)[1])
+            target = "/photo.jpg" if left == 0 else f"/hop/{left - 1}"
+            self._send(302, b"", "text/plain", {"Location": target})
+        elif path == "/to-private":
+            self._send(302, b"", "text/plain", {"Location": "http://10.1.2.3/photo.jpg"})
+        elif path == "/to-metadata":
+            self._send(301, b"", "text/plain", {"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif path == "/page.html":
+            self._send(200, b"<html><body>not an image</body></html>", "text/html")
+        elif path == "/missing.jpg":
+            self._send(404, b"nope", "text/plain")
+        elif path == "/slow.jpg":
+            time.sleep(3)
+            self._send(200, self.photo, "image/jpeg")
+        elif path == "/huge.jpg":  # no Content-Length: the size limit must cut the stream
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"\xff" * (256 * 1024))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif path == "/huge-declared.jpg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(50 * 1024 * 1024))
+            self.end_headers()
+        else:
+            self._send(404, b"", "text/plain")
+
+
+@pytest.fixture(scope="session")
+def image_host(flickr_images):
+    ImageHost.photo = flickr_images[0].read_bytes()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ImageHost)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

@@ -21,6 +21,18 @@ MAX_IMAGE_PIXELS = 40_000_000
 BACKGROUND = (255, 255, 255)
 
 
+def _register_heif() -> None:
+    """Phones' HEIC/HEIF photos through pillow-heif, when it is installed (AVIF is in Pillow itself)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # pragma: no cover - it is a dependency; a trimmed install still reads the rest
+        return
+    register_heif_opener()
+
+
+_register_heif()
+
+
 def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode `source` (a path or raw bytes) to an RGB image, or raise `ImageError` saying why."""
     name = "image" if isinstance(source, (bytes, bytearray)) else str(source)
@@ -35,15 +47,7 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(f"{name}: image is too large ({width}x{height} pixels; limit {max_pixels:,})", 413)
-            if getattr(image, "is_animated", False):
-                image.seek(0)  # animated GIF/WebP/APNG: caption the first frame
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return to_rgb(image)
+            return normalise(Image.open(stream), name, max_pixels)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -52,6 +56,49 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
         raise ImageError(f"{name}: image is too large (over Pillow's decompression-bomb limit)", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})", 422) from None
+
+
+def normalise(image: Image.Image, name: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """An opened image -> upright 8-bit RGB: size limit, first frame, EXIF orientation, any mode."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: image is too large ({width}x{height} pixels; limit {max_pixels:,})", 413)
+    if getattr(image, "is_animated", False):
+        image.seek(0)  # animated GIF/WebP/APNG: caption the first frame
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
+
+
+def image_from_pil(image: Image.Image, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """A PIL image of any mode, as `load_image` would have made it from its file."""
+    try:
+        return normalise(image, "image", max_pixels)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"image: unusable PIL image ({exc})", 422) from None
+
+
+def image_from_array(array: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8 0..255 or float 0..1 -> RGB image."""
+    values = np.asarray(array)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[2] not in (3, 4)) or 0 in values.shape:
+        raise ImageError(f"array of shape {values.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)", 422)
+    if values.dtype == np.bool_:
+        values = values.astype(np.uint8) * 255
+    elif np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all():
+            raise ImageError("array image has NaN or infinite values", 422)
+        values = np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif values.dtype != np.uint8:
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ImageError(f"array of dtype {values.dtype} is not an image", 422)
+        top = 65535 if values.max(initial=0) > 255 else 255
+        values = np.clip(values.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return image_from_pil(Image.fromarray(np.ascontiguousarray(values)), max_pixels)  # L, RGB or RGBA
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

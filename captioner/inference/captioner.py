@@ -29,6 +29,12 @@ class CaptionResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     concepts: dict | None = None  # ImageConcepts.to_dict() when grounded
     attention: list[dict] | None = None  # [{"word": str, "grid": [[float]*g]*g}] for attention decoders, if asked
+    error: str | None = None  # why this input could not be captioned (in a list of inputs)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values: caption, alternatives, timings_ms, concepts, attention, error."""
+        return {"caption": self.caption, "alternatives": self.alternatives, "timings_ms": self.timings_ms,
+                "concepts": self.concepts, "attention": self.attention, "error": self.error}
 
 
 class Captioner:

@@ -102,11 +102,10 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
         image = load_image(data)
         decoded = time.perf_counter()
         [result] = captioner.caption([image], search, grounded=grounding, attention=True)
+        record = {k: v for k, v in result.to_dict().items() if k != "error"}  # the Python API's result
         timings = {"decode_image": round(1000 * (decoded - started), 1), **result.timings_ms}
-        return {"caption": result.caption, "alternatives": result.alternatives,
-                "model": captioner.model_path.stem, "encoder": captioner.encoder.name,
-                "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings,
-                "concepts": result.concepts, "attention": result.attention}
+        return {**record, "model": captioner.model_path.stem, "encoder": captioner.encoder.name,
+                "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings}
 
     async def caption_bytes(data: bytes, beam_size: int, max_length: int, grounding: bool = True) -> dict:
         started = time.perf_counter()
@@ -135,12 +134,8 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
                 raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", 415) from None
         return data
 
-    @app.exception_handler(ImageError)
+    @app.exception_handler(ImageError)  # FetchError is an ImageError too
     async def image_error(_: Request, exc: ImageError):
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
-
-    @app.exception_handler(FetchError)
-    async def fetch_error(_: Request, exc: FetchError):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.get("/api/health")
@@ -181,7 +176,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
             context["result"] = await caption_bytes(data, beam_size, 25, grounding)
             context["preview"] = preview_data_url(data)
             context["heatmaps"] = heatmap_data_urls(data, context["result"].get("attention") or [])
-        except (ImageError, FetchError) as exc:
+        except ImageError as exc:  # FetchError included
             context["error"], status = str(exc), exc.status_code
         return templates.TemplateResponse(request, "index.html", context, status_code=status)
 

@@ -16,11 +16,14 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from captioner.errors import ImageError
 
-class FetchError(Exception):
+
+class FetchError(ImageError):
+    """An image URL that cannot be fetched safely; an ImageError, so one handler answers both."""
+
     def __init__(self, message: str, status_code: int = 400):
-        super().__init__(message)
-        self.status_code = status_code
+        super().__init__(message, status_code)
 
 
 @dataclass(frozen=True)
