@@ -49,12 +49,17 @@ CHOICES = {"merge": ["add", "inject", "attention"], "embeddings": ["learned", "g
            "stop_on": ["bleu4", "loss"]}
 
 
-def _add_search_options(parser: argparse.ArgumentParser, beam: int = 5) -> None:
-    parser.add_argument("--beam-size", type=int, default=beam, help=f"beam width; 1 = greedy (default {beam})")
-    parser.add_argument("--max-length", type=int, default=25, help="longest caption in words (default 25)")
-    parser.add_argument("--length-penalty", type=float, default=1.0,
-                        help="beam score = log-prob / length**alpha (default 1.0)")
-    parser.add_argument("--no-repeat-ngram", type=int, default=3, help="forbid repeating n-grams of this size; 0 = off")
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    from captioner.decoding.search import SearchConfig
+
+    d = SearchConfig()  # the one source of the search defaults
+    parser.add_argument("--beam-size", type=int, default=d.beam_size, help=f"beam width; 1 = greedy (default {d.beam_size})")
+    parser.add_argument("--max-length", type=int, default=d.max_length,
+                        help=f"longest caption in words (default {d.max_length})")
+    parser.add_argument("--length-penalty", type=float, default=d.length_penalty,
+                        help=f"beam score = log-prob / length**alpha (default {d.length_penalty})")
+    parser.add_argument("--no-repeat-ngram", type=int, default=d.no_repeat_ngram,
+                        help=f"forbid repeating n-grams of this size; 0 = off (default {d.no_repeat_ngram})")
     parser.add_argument("--no-grounding", action="store_true",
                         help="plain beam search: no visual-concept constraints (default: grounded)")
 

@@ -31,6 +31,8 @@ from captioner.inference.captioner import Captioner
 from captioner.serving.urlfetch import FetchError, FetchPolicy, fetch_image_bytes
 
 HERE = Path(__file__).resolve().parent
+SEARCH = SearchConfig()  # the one source of the search defaults (also the CLI's and the Python API's)
+MAX_BEAM, MAX_WORDS = 10, 50  # what one request may ask for
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
@@ -43,8 +45,8 @@ class ServeSettings:
 
 class UrlRequest(BaseModel):
     url: str = Field(..., max_length=2048, description="http(s) URL of an image")
-    beam_size: int = Field(5, ge=1, le=10)
-    max_length: int = Field(25, ge=1, le=50)
+    beam_size: int = Field(SEARCH.beam_size, ge=1, le=MAX_BEAM)
+    max_length: int = Field(SEARCH.max_length, ge=1, le=MAX_WORDS)
     grounding: bool = Field(True, description="constrain the caption with the photo's visual concepts")
 
 
@@ -148,7 +150,8 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
 
     @app.post("/api/caption", response_model=CaptionResponse)
     async def caption_upload(file: UploadFile = File(..., description="image file"),
-                             beam_size: int = Form(5, ge=1, le=10), max_length: int = Form(25, ge=1, le=50),
+                             beam_size: int = Form(SEARCH.beam_size, ge=1, le=MAX_BEAM),
+                             max_length: int = Form(SEARCH.max_length, ge=1, le=MAX_WORDS),
                              grounding: bool = Form(True, description="constrain the caption with the photo's concepts")):
         return await caption_bytes(await read_upload(file), beam_size, max_length, grounding)
 
@@ -158,13 +161,14 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
 
     @app.get("/", response_class=HTMLResponse)
     async def page(request: Request):
-        return templates.TemplateResponse(request, "index.html", {"result": None, "error": None})
+        return templates.TemplateResponse(request, "index.html", {"result": None, "error": None,
+                                                                   "default_beam": SEARCH.beam_size})
 
     @app.post("/", response_class=HTMLResponse)
     async def page_submit(request: Request, file: UploadFile | None = File(None), url: str = Form(""),
-                          beam_size: int = Form(5, ge=1, le=10), grounding: bool = Form(False)):
+                          beam_size: int = Form(SEARCH.beam_size, ge=1, le=MAX_BEAM), grounding: bool = Form(False)):
         """The no-JavaScript path: the form posts here and the page comes back with the caption."""
-        context: dict = {"result": None, "error": None}
+        context: dict = {"result": None, "error": None, "default_beam": SEARCH.beam_size}
         status = 200
         try:
             if file is not None and file.filename:
@@ -173,7 +177,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
                 data = await fetch(url.strip())
             else:
                 raise ImageError("choose an image file or paste an image URL", 400)
-            context["result"] = await caption_bytes(data, beam_size, 25, grounding)
+            context["result"] = await caption_bytes(data, beam_size, SEARCH.max_length, grounding)
             context["preview"] = preview_data_url(data)
             context["heatmaps"] = heatmap_data_urls(data, context["result"].get("attention") or [])
         except ImageError as exc:  # FetchError included
