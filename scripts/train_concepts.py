@@ -18,7 +18,7 @@ from captioner.encoders import create_encoder
 from captioner.encoders.onnx_runtime import maybe_onnx
 from captioner.data.datasets import load_dataset
 from captioner.training.concepts import train_detectors
-from captioner.training.data import ensure_features
+from captioner.encoders.features import ensure_features
 
 
 def main() -> None:

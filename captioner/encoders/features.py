@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +20,9 @@ from captioner.atomic import atomic_path, write_json
 from captioner.data.images import load_image
 from captioner.encoders.base import Encoder
 from captioner.errors import CaptionerError, ImageError
+
+if TYPE_CHECKING:
+    from captioner.data.datasets import CaptionDataset
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +137,17 @@ class FeatureCache:
                 f"{len(ids) - found} of {len(ids)} images have no cached {self.encoder_name} features in {self.folder}"
             )
         return pooled, grid
+
+
+def ensure_features(dataset: "CaptionDataset", image_ids: list[str], encoder_name: str, cache_dir: str,
+                    encoder_weights: str | None = None, progress: bool = True) -> FeatureCache:
+    """Extract (once) the features of `image_ids` that the cache does not hold yet."""
+    from captioner.encoders.onnx_runtime import maybe_onnx
+    from captioner.encoders.registry import create_encoder
+
+    cache = FeatureCache(cache_dir, encoder_name)
+    missing = set(image_ids) - cache.cached_ids() - set(cache.failed_ids())
+    if missing:
+        encoder = maybe_onnx(create_encoder(encoder_name, encoder_weights))
+        cache.extract(encoder, [(i, dataset.image_path(i)) for i in sorted(missing)], progress=progress)
+    return cache

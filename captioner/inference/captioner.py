@@ -19,7 +19,7 @@ from captioner.decoding import SearchConfig
 from captioner.encoders import create_encoder
 from captioner.encoders.onnx_runtime import maybe_onnx
 from captioner.inference.bundle import load_bundle, resolve_model
-from captioner.inference.decode import caption_features, to_text
+from captioner.decoding.captions import caption_features, to_text
 
 
 @dataclass

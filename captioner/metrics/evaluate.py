@@ -15,10 +15,10 @@ from captioner.data.datasets import CaptionDataset, load_dataset
 from captioner.decoding import SearchConfig
 from captioner.encoders import create_encoder
 from captioner.inference.bundle import ModelBundle, load_bundle, resolve_model
-from captioner.inference.decode import caption_features, to_text
+from captioner.decoding.captions import caption_features, to_text
 from captioner.metrics.objects import object_scores
 from captioner.metrics.scores import coco_scores, nltk_bleu
-from captioner.training.data import ensure_features
+from captioner.encoders.features import ensure_features
 
 ALL = "all"  # the split name for every image of a dataset (e.g. coco-dev)
 

@@ -13,9 +13,7 @@ from captioner.data.cleaning import clean_caption
 from captioner.data.datasets import CaptionDataset, load_dataset
 from captioner.data.sequences import pad_batch
 from captioner.data.vocab import Vocabulary
-from captioner.encoders import create_encoder
-from captioner.encoders.features import FeatureCache
-from captioner.encoders.onnx_runtime import maybe_onnx
+from captioner.encoders.features import FeatureCache, ensure_features
 from captioner.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -28,17 +26,6 @@ class SplitData:
     grid: np.ndarray | None  # (N, L, D) float16
     captions: list[tuple[int, list[int]]]  # (row in pooled, token ids with <start>/<end>)
     references: dict[str, list[str]]  # raw captions, for metrics
-
-
-def ensure_features(dataset: CaptionDataset, image_ids: list[str], encoder_name: str, cache_dir: str,
-                    encoder_weights: str | None = None, progress: bool = True) -> FeatureCache:
-    """Extract (once) the features of `image_ids` that the cache does not hold yet."""
-    cache = FeatureCache(cache_dir, encoder_name)
-    missing = set(image_ids) - cache.cached_ids() - set(cache.failed_ids())
-    if missing:
-        encoder = maybe_onnx(create_encoder(encoder_name, encoder_weights))
-        cache.extract(encoder, [(i, dataset.image_path(i)) for i in sorted(missing)], progress=progress)
-    return cache
 
 
 def load_split(dataset: CaptionDataset, split: str, vocab: Vocabulary, cache: FeatureCache,

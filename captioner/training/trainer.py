@@ -28,7 +28,7 @@ from captioner.decoding import SearchConfig
 from captioner.encoders.features import FeatureCache
 from captioner.errors import CaptionerError
 from captioner.inference.bundle import ModelBundle, save_bundle
-from captioner.inference.decode import caption_features, to_text
+from captioner.decoding.captions import caption_features, to_text
 from captioner.metrics import coco_scores
 from captioner.training.config import TrainConfig
 from captioner.training.data import SplitData, batches, prepare
