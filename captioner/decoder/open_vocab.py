@@ -14,7 +14,7 @@ import torch
 
 from captioner.data.vocab import SPECIALS, Vocabulary
 from captioner.decoder.glove import glove_lookup
-from captioner.decoder.lstm import CaptionDecoder, DecoderConfig
+from captioner.decoder.base import CaptionDecoder, DecoderConfig
 from captioner.errors import CaptionerError
 
 

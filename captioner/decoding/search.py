@@ -34,6 +34,9 @@ class SearchConfig:
     length_penalty: float = 1.0  # alpha; 0 ranks by raw log-probability
     no_repeat_ngram: int = 3  # 0 disables
     block_repeated_word: bool = True  # never the same word twice in a row
+    # Keep searching after k finished captions while a live one may still beat them. Off: the usual
+    # early stop finds less likely captions that score better (val BLEU-4 0.2122 vs 0.2073 exhaustive).
+    exhaustive: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,8 @@ def beam_search(
                             next_tokens.append(tok)
                             next_scores.append(score)
                             chosen += 1
-                    group_done[g] = len(finished[g]) >= k
+                    group_done[g] = _beam_done(finished[g], k, next_scores[len(next_scores) - chosen:], len(seqs[0]) + 1,
+                                               alphas[b], config.exhaustive)
                 for _ in range(k - chosen):  # dead slots keep a placeholder with score -inf
                     next_rows.append(g * k)
                     next_tokens.append(eos_id)
@@ -263,6 +267,18 @@ def _candidates(total: torch.Tensor, ctoks: torch.Tensor, cmasks: torch.Tensor, 
     toks = torch.cat([stay_toks, move_toks.unsqueeze(1).expand(-1, n_states, -1)], dim=2)
     top, index = scores.topk(width, dim=2)  # (B, S, 2K)
     return top, rows.gather(2, index), toks.gather(2, index)
+
+
+def _beam_done(finished: list[Hypothesis], k: int, live_scores: list[float], length: int, alpha: float,
+               exhaustive: bool) -> bool:
+    """A beam is done with k finished hypotheses, unless (exhaustive) a live one may still beat them:
+    its running log-probability, normalised at the current length, above the k-th finished score."""
+    if len(finished) < k:
+        return False
+    if not exhaustive or not live_scores:
+        return True
+    kth = sorted((h.score for h in finished), reverse=True)[k - 1]
+    return max(live_scores) / (max(length, 1) ** alpha) <= kth
 
 
 def _answer(beams: list[list[Hypothesis]], k: int) -> list[Hypothesis]:

@@ -1,0 +1,108 @@
+"""What every caption decoder shares, and the registry that picks one by its style name.
+
+A decoder turns image features and the words so far into next-word scores. `forward` trains on
+whole teacher-forced sequences; `init_state` + `step` drive every search. A state is a tuple of
+tensors whose first dimension is the batch, so search can reorder it. A new style is one module
+with a subclass plus one line in `DECODERS` (or a `register` call): `CaptionDecoder(config)` builds
+the class named by `config.merge`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class DecoderConfig:
+    vocab_size: int
+    feature_dim: int  # pooled vector / grid cell channels (1280 for EfficientNet-Lite, 2048 Inception)
+    merge: str = "attention"  # the decoder style: a key of DECODERS
+    embed_dim: int = 256
+    hidden_dim: int = 512
+    attention_dim: int = 256
+    dropout: float = 0.5
+    embeddings: str = "learned"  # learned | glove-frozen | glove-finetune
+    glove_dim: int = 50
+
+    @property
+    def uses_grid(self) -> bool:
+        """Whether the decoder reads the spatial grid (else only the pooled vector)."""
+        return decoder_class(self.merge).uses_grid
+
+
+class WordEmbedding(nn.Module):
+    """Learned embeddings, or a GloVe table (frozen or tuned) projected to embed_dim."""
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.glove = config.embeddings.startswith("glove")
+        width = config.glove_dim if self.glove else config.embed_dim
+        self.table = nn.Embedding(config.vocab_size, width, padding_idx=0)
+        self.project = nn.Linear(width, config.embed_dim) if self.glove else nn.Identity()
+        if config.embeddings == "glove-frozen":
+            self.table.weight.requires_grad_(False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.project(self.table(tokens))
+
+
+class CaptionDecoder(nn.Module):
+    """Base of every style: word embeddings, the image -> initial (h, c) layers, the output layer."""
+
+    uses_grid = False  # True for styles that attend over the grid
+
+    def __new__(cls, config: DecoderConfig | None = None, *args, **kwargs):
+        if cls is CaptionDecoder and config is not None:  # CaptionDecoder(config) builds the style it names
+            cls = decoder_class(config.merge)
+        return super().__new__(cls)
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = WordEmbedding(c)
+        self.drop = nn.Dropout(c.dropout)
+        self.init_h = nn.Linear(c.feature_dim, c.hidden_dim)
+        self.init_c = nn.Linear(c.feature_dim, c.hidden_dim)
+        self.out = nn.Linear(c.hidden_dim, c.vocab_size)
+
+    def _start(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pooled (B, D) -> initial h, c (B, H) each."""
+        image = self.drop(pooled)
+        return torch.tanh(self.init_h(image)), torch.tanh(self.init_c(image))
+
+    def forward(self, pooled: torch.Tensor, grid: torch.Tensor | None, inputs: torch.Tensor):
+        """pooled (B, D), grid (B, L, D) or None, inputs (B, T) ids -> logits (B, T, V), alphas (B, T, L) | None."""
+        raise NotImplementedError
+
+    def init_state(self, pooled: torch.Tensor, grid: torch.Tensor | None) -> State:
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """tokens (B,) -> log-probabilities (B, V) for the next word, and the new state."""
+        raise NotImplementedError
+
+    def attention(self, state: State) -> torch.Tensor:
+        """(B, L) weights over the grid cells used for the latest step (attention styles only)."""
+        raise ValueError(f"a {self.config.merge!r} decoder has no attention")
+
+
+DECODERS: dict[str, type[CaptionDecoder]] = {}
+
+
+def register(name: str, cls: type[CaptionDecoder]) -> None:
+    """Make a decoder style available by name (to DecoderConfig.merge, training and model files)."""
+    DECODERS[name] = cls
+
+
+def decoder_class(name: str) -> type[CaptionDecoder]:
+    from captioner.decoder import registry  # noqa: F401 - fills DECODERS with the built-in styles
+
+    if name not in DECODERS:
+        raise ValueError(f"merge must be one of {tuple(DECODERS)}, not {name!r}")
+    return DECODERS[name]
