@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from captioner.errors import CaptionerError
@@ -74,8 +74,10 @@ def _search_config(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from captioner.decoder import DecoderConfig
     from captioner.encoders import ENCODER_NAMES
     from captioner.training import TrainConfig
+    from captioner.training.config import DECODER_FIELDS
 
     parser = argparse.ArgumentParser(prog="captioner", description="CNN + LSTM image captioner (Flickr8k).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
@@ -83,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a decoder on cached image features",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in fields(TrainConfig):
-        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else f.default
+    decoder_defaults = TrainConfig().decoder
+    options = [(f, f.default) for f in fields(TrainConfig) if f.name != "decoder"]
+    options += [(f, getattr(decoder_defaults, f.name)) for f in fields(DecoderConfig) if f.name in DECODER_FIELDS]
+    for f, default in options:
+        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else default
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
         choices = CHOICES.get(f.name) or (list(ENCODER_NAMES) if f.name == "encoder" else None)
         train.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
@@ -187,8 +192,11 @@ def cmd_caption(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from captioner.training import TrainConfig, train
+    from captioner.training.config import DECODER_FIELDS
 
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    decoder = replace(TrainConfig().decoder, **{name: getattr(args, name) for name in DECODER_FIELDS})
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "decoder"},
+                         decoder=decoder)
     path = train(config, resume=args.resume, progress=not args.no_progress)
     print(f"best model: {path}")
     return 0
@@ -196,14 +204,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from captioner.concepts.grounding import GroundingConfig
-    from captioner.metrics.evaluate import evaluate, format_report
+    from captioner.metrics.evaluate import EvalConfig, evaluate, format_report
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or set(modes) - {"beam", "greedy"}:
         raise CaptionerError("--modes takes beam, greedy or beam,greedy")
-    report = evaluate(args.model, args.dataset, args.split, args.cache_dir, _search_config(args), modes,
-                      args.output_json, args.limit, not args.no_meteor, args.encoder_weights, not args.no_progress,
-                      grounding=None if args.no_grounding else GroundingConfig())
+    report = evaluate(EvalConfig(
+        model=args.model, dataset=args.dataset, split=args.split, cache_dir=args.cache_dir, search=_search_config(args),
+        modes=modes, grounding=None if args.no_grounding else GroundingConfig(), output_json=args.output_json,
+        limit=args.limit, meteor=not args.no_meteor, encoder_weights=args.encoder_weights, progress=not args.no_progress))
     print(format_report(report))
     if args.output_json:
         print(f"per-image captions: {args.output_json}")

@@ -23,6 +23,7 @@ def main() -> None:
         report = json.loads(report_path.read_text())["report"]
         info = load_bundle(report_path.parent / "model.pt").info
         cfg = info["train_config"]
+        cfg = {**cfg, **cfg.get("decoder", {})}  # runs before the nested decoder config kept its fields flat
         minutes = info.get("trained_seconds", 0) / 60
         for mode, result in report["results"].items():
             label = f"beam {report['beam_size']}" if mode == "beam" else "greedy"

@@ -89,3 +89,14 @@ def test_caption_with_and_without_grounding(coco_dev, capsys):
     assert main(["caption", bear, "--no-grounding", "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)
     assert plain["concepts"] is None and "bear" not in plain["caption"].split()
+
+
+def test_train_flags_fill_the_nested_decoder_config(monkeypatch, tmp_path):
+    import captioner.training as training
+
+    seen = {}
+    monkeypatch.setattr(training, "train", lambda cfg, resume, progress: seen.setdefault("cfg", cfg) and tmp_path)
+    assert main(["train", "--output", str(tmp_path / "r"), "--merge", "add", "--hidden-dim", "64", "--epochs", "3"]) == 0
+    cfg = seen["cfg"]
+    assert cfg.decoder.merge == "add" and cfg.decoder.hidden_dim == 64 and cfg.epochs == 3
+    assert cfg.decoder.embed_dim == training.TrainConfig().decoder.embed_dim  # untouched fields keep the one default

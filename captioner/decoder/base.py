@@ -19,7 +19,7 @@ State = tuple[torch.Tensor, ...]
 
 @dataclass
 class DecoderConfig:
-    vocab_size: int
+    vocab_size: int  # set from the vocabulary when training starts
     feature_dim: int  # pooled vector / grid cell channels (1280 for EfficientNet-Lite, 2048 Inception)
     merge: str = "attention"  # the decoder style: a key of DECODERS
     embed_dim: int = 256

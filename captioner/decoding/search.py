@@ -101,16 +101,17 @@ def beam_search(
     state: tuple[torch.Tensor, ...],
     bos_id: int,
     eos_id: int,
-    config: SearchConfig = SearchConfig(),
+    config: SearchConfig | None = None,
     never: tuple[int, ...] = (),
     constraints: list[Constraints] | None = None,
     trace: TraceFn | None = None,
 ) -> list[list[Hypothesis]]:
-    """Best `beam_size` hypotheses per image, best first.
+    """Best `beam_size` hypotheses per image, best first (config None: the SearchConfig defaults).
 
     never: ids never to emit (pad, unk). constraints: one per image (or None). trace: a function
     of the decoder state giving (rows, cells) attention weights, kept per word when given.
     """
+    config = config or SearchConfig()
     batch = state[0].shape[0]
     k = max(1, config.beam_size)
     constraints = constraints or [Constraints()] * batch
@@ -292,11 +293,11 @@ def greedy_search(
     state: tuple[torch.Tensor, ...],
     bos_id: int,
     eos_id: int,
-    config: SearchConfig = SearchConfig(),
+    config: SearchConfig | None = None,
     never: tuple[int, ...] = (),
     constraints: list[Constraints] | None = None,
     trace: TraceFn | None = None,
 ) -> list[Hypothesis]:
     """Most likely next word at every step (a beam of one per satisfied subset), one hypothesis per image."""
-    greedy = replace(config, beam_size=1, length_penalty=0.0)
+    greedy = replace(config or SearchConfig(), beam_size=1, length_penalty=0.0)
     return [hyps[0] for hyps in beam_search(step, state, bos_id, eos_id, greedy, never, constraints, trace)]

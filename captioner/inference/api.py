@@ -105,5 +105,4 @@ def load(model: str | os.PathLike | None = None, *, grounding: GroundingConfig |
     grounding: True (the calibrated settings), False (never ground), or a GroundingConfig.
     backend: "auto" runs the encoder in ONNX Runtime where it can, "torch" never does.
     """
-    config = GroundingConfig() if grounding is True else (None if grounding is False else grounding)
-    return CaptionModel(Captioner(None if model is None else str(model), encoder_weights, backend, config))
+    return CaptionModel(Captioner(None if model is None else str(model), encoder_weights, backend, grounding))

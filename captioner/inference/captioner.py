@@ -39,14 +39,16 @@ class CaptionResult:
 
 class Captioner:
     def __init__(self, model: str | None = None, encoder_weights: str | None = None, backend: str = "auto",
-                 grounding: GroundingConfig | None = GroundingConfig()):
+                 grounding: GroundingConfig | bool = True):
         """backend: "auto" runs the encoder in ONNX Runtime where it can (faster), "torch" never does.
-        grounding: concept settings, or None to never ground (no concept detectors needed)."""
+        grounding: True (the calibrated settings), a GroundingConfig, or False to never ground
+        (then no concept detectors are needed)."""
         started = time.perf_counter()
         self.model_path = resolve_model(model)
         self.bundle = load_bundle(self.model_path)
         self.encoder = create_encoder(self.bundle.encoder["name"], encoder_weights)
-        self.grounder = load_grounder(self.encoder, self.bundle, grounding) if grounding is not None else None
+        config = GroundingConfig() if grounding is True else (grounding or None)
+        self.grounder = load_grounder(self.encoder, self.bundle, config) if config is not None else None
         if backend == "auto":
             self.encoder = maybe_onnx(self.encoder)
         self.load_ms = 1000 * (time.perf_counter() - started)
@@ -65,13 +67,14 @@ class Captioner:
             "trained_epochs": info.get("epoch"),
         }
 
-    def caption(self, images: list[Image.Image], search: SearchConfig = SearchConfig(), grounded: bool = True,
+    def caption(self, images: list[Image.Image], search: SearchConfig | None = None, grounded: bool = True,
                 attention: bool = False) -> list[CaptionResult]:
         """RGB images (see data.images.load_image) -> one result per image, alternatives ranked.
 
         grounded: constrain the search with the photo's concepts (when the model has a grounder).
         attention: also return, per word, where an attention decoder looked (a grid of weights).
         """
+        search = search or SearchConfig()
         t0 = time.perf_counter()
         pixels = np.stack([self.encoder.preprocess(image) for image in images])  # (B, H, W, 3)
         t1 = time.perf_counter()

@@ -4,7 +4,7 @@ recall, diversity, per-image captions. Works on Flickr8k and on any COCO-format 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,44 +75,47 @@ def score_captions(data: EvalData, texts: dict[str, str], meteor: bool = True) -
             **diversity(list(texts.values()))}
 
 
-def evaluate(
-    model: str | None,
-    dataset_path: str,
-    split: str = "test",
-    cache_dir: str = "cache/features",
-    search: SearchConfig = SearchConfig(),
-    modes: tuple[str, ...] = ("beam", "greedy"),
-    output_json: str | None = None,
-    limit: int | None = None,
-    meteor: bool = True,
-    encoder_weights: str | None = None,
-    progress: bool = True,
-    grounding: GroundingConfig | None = GroundingConfig(),
-) -> dict:
-    """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked.
+@dataclass
+class EvalConfig:
+    """What `evaluate` scores and how (the CLI's evaluate options)."""
 
-    grounding: the concept settings for constrained search, or None for plain search.
-    """
-    data = EvalData.prepare(model, load_dataset(dataset_path), split, cache_dir, limit, encoder_weights, progress)
-    grounded = grounding is not None and data.grounder is not None
-    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "split": split,
-                    "images": len(data.ids), "beam_size": search.beam_size, "grounding": grounded, "scale": "0-1",
+    model: str | None = None  # shipped name or .pt path; None: the default
+    dataset: str = "data/flickr8k"
+    split: str = "test"  # train, val, test, or ALL
+    cache_dir: str = "cache/features"
+    search: SearchConfig = field(default_factory=SearchConfig)
+    modes: tuple[str, ...] = ("beam", "greedy")
+    grounding: GroundingConfig | None = field(default_factory=GroundingConfig)  # None: plain search
+    output_json: str | None = None  # per-image captions and the report
+    limit: int | None = None  # first N images of the split
+    meteor: bool = True
+    encoder_weights: str | None = None
+    progress: bool = True
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked."""
+    c = config
+    data = EvalData.prepare(c.model, load_dataset(c.dataset), c.split, c.cache_dir, c.limit, c.encoder_weights, c.progress)
+    grounded = c.grounding is not None and data.grounder is not None
+    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "split": c.split,
+                    "images": len(data.ids), "beam_size": c.search.beam_size, "grounding": grounded, "scale": "0-1",
                     "results": {}}
     per_image: dict[str, dict] = {i: {"references": data.references[i]} for i in data.ids}
-    for mode in modes:
+    for mode in c.modes:
         started = time.time()
-        texts = data.captions(search, greedy=(mode == "greedy"), grounding=grounding)
+        texts = data.captions(c.search, greedy=(mode == "greedy"), grounding=c.grounding)
         seconds = time.time() - started
-        scores = score_captions(data, texts, meteor)
-        tokens_refs = {i: [clean_caption(c) for c in data.references[i]] for i in data.ids}
+        scores = score_captions(data, texts, c.meteor)
+        tokens_refs = {i: [clean_caption(r) for r in data.references[i]] for i in data.ids}
         scores_nltk = nltk_bleu(tokens_refs, {i: t.split() for i, t in texts.items()})
         coco = {k: scores.pop(k) for k in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")}
         report["results"][mode] = {"coco": coco, "nltk": scores_nltk, **scores,
                                    "decode_ms_per_image": 1000 * seconds / max(len(data.ids), 1)}
         for i in data.ids:
             per_image[i][mode] = texts[i]
-    if output_json:
-        write_json(output_json, {"report": report, "captions": per_image})
+    if c.output_json:
+        write_json(c.output_json, {"report": report, "captions": per_image})
     return report
 
 

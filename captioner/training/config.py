@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from captioner.decoder.base import DecoderConfig
+
+# the decoder fields a run chooses; vocab_size and feature_dim come from the data when it starts
+DECODER_FIELDS = ("merge", "embed_dim", "hidden_dim", "attention_dim", "dropout", "embeddings")
 
 
 @dataclass
@@ -12,13 +17,8 @@ class TrainConfig:
     encoder: str = "efficientnet-lite2"
     encoder_weights: str | None = None
     cache_dir: str = "cache/features"
-    # decoder
-    merge: str = "attention"  # add | inject | attention
-    embed_dim: int = 256
-    hidden_dim: int = 512
-    attention_dim: int = 256
-    dropout: float = 0.5
-    embeddings: str = "learned"  # learned | glove-frozen | glove-finetune
+    # decoder: the one source of its fields and defaults (see captioner.decoder.base.DecoderConfig)
+    decoder: DecoderConfig = field(default_factory=lambda: DecoderConfig(vocab_size=0, feature_dim=0))
     # data
     min_count: int = 5
     max_caption_length: int = 30  # words kept per training caption

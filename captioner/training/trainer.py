@@ -13,7 +13,7 @@ import io
 import logging
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json, write_text
 from captioner.data.sequences import teacher_forcing_pair
-from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder import CaptionDecoder
 from captioner.decoder.glove import glove_matrix
 from captioner.decoding import SearchConfig
 from captioner.encoders.features import FeatureCache
@@ -68,12 +68,8 @@ def validation_bleu(decoder: CaptionDecoder, vocab, split: SplitData) -> float:
 
 
 def build_decoder(cfg: TrainConfig, vocab_words: list[str], feature_dim: int) -> CaptionDecoder:
-    config = DecoderConfig(
-        vocab_size=len(vocab_words), feature_dim=feature_dim, merge=cfg.merge, embed_dim=cfg.embed_dim,
-        hidden_dim=cfg.hidden_dim, attention_dim=cfg.attention_dim, dropout=cfg.dropout, embeddings=cfg.embeddings,
-    )
-    decoder = CaptionDecoder(config)
-    if cfg.embeddings.startswith("glove"):
+    decoder = CaptionDecoder(replace(cfg.decoder, vocab_size=len(vocab_words), feature_dim=feature_dim))
+    if cfg.decoder.embeddings.startswith("glove"):
         matrix, found = glove_matrix(vocab_words, cfg.seed)
         decoder.embed.table.weight.data.copy_(torch.from_numpy(matrix))
         log.info("GloVe covers %d of %d vocabulary words", found, len(vocab_words))
@@ -122,7 +118,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     out.mkdir(parents=True, exist_ok=True)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    with_grid = cfg.merge == "attention"
+    with_grid = cfg.decoder.uses_grid
     dataset, vocab, train_split, val_split = prepare(cfg, with_grid, progress)
     decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1])
     optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)

@@ -7,6 +7,7 @@ import torch
 
 from captioner.cli import main
 from captioner.inference.bundle import load_bundle
+from captioner.decoder import DecoderConfig
 from captioner.training import TrainConfig, train
 
 
@@ -14,8 +15,8 @@ from captioner.training import TrainConfig, train
 def tiny_run(tmp_path_factory, flickr_root):
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(dataset=str(flickr_root), output=str(out / "run"), cache_dir=str(out / "cache"),
-                      merge="attention", limit_images=20, epochs=2, batch_size=16, min_count=2,
-                      embed_dim=32, hidden_dim=64, attention_dim=32, threads=2)
+                      limit_images=20, epochs=2, batch_size=16, min_count=2, threads=2,
+                      decoder=DecoderConfig(0, 0, merge="attention", embed_dim=32, hidden_dim=64, attention_dim=32))
     return cfg, train(cfg, progress=False)
 
 
