@@ -8,7 +8,7 @@ import argparse
 
 from captioner.data.datasets import load_dataset
 from captioner.metrics.objects import object_scores
-from captioner.metrics.scores import coco_scores
+from captioner.scores import coco_scores
 
 
 def main() -> None:

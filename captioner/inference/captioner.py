@@ -31,6 +31,11 @@ class CaptionResult:
     attention: list[dict] | None = None  # [{"word": str, "grid": [[float]*g]*g}] for attention decoders, if asked
     error: str | None = None  # why this input could not be captioned (in a list of inputs)
 
+    @property
+    def timings(self) -> dict[str, float]:
+        """Milliseconds per stage (preprocess, encode, concepts, decode), per image."""
+        return self.timings_ms
+
     def to_dict(self) -> dict:
         """Plain JSON-able values: caption, alternatives, timings_ms, concepts, attention, error."""
         return {"caption": self.caption, "alternatives": self.alternatives, "timings_ms": self.timings_ms,

@@ -1,5 +1,5 @@
-"""Metrics: coco-caption BLEU-1..4, METEOR, ROUGE-L, CIDEr, plus nltk corpus BLEU for tutorial comparison."""
+"""Metrics: the evaluation report (coco-caption scores from captioner.scores, object hallucination and recall)."""
 
-from captioner.metrics.scores import coco_scores, nltk_bleu
+from captioner.metrics.objects import object_scores
 
-__all__ = ["coco_scores", "nltk_bleu"]
+__all__ = ["object_scores"]

@@ -17,7 +17,7 @@ from captioner.encoders import create_encoder
 from captioner.inference.bundle import ModelBundle, load_bundle, resolve_model
 from captioner.decoding.captions import caption_features, to_text
 from captioner.metrics.objects import object_scores
-from captioner.metrics.scores import coco_scores, nltk_bleu
+from captioner.scores import coco_scores, nltk_bleu
 from captioner.encoders.features import ensure_features
 
 ALL = "all"  # the split name for every image of a dataset (e.g. coco-dev)

@@ -29,7 +29,7 @@ from captioner.encoders.features import FeatureCache
 from captioner.errors import CaptionerError
 from captioner.inference.bundle import ModelBundle, save_bundle
 from captioner.decoding.captions import caption_features, to_text
-from captioner.metrics import coco_scores
+from captioner.scores import coco_scores
 from captioner.training.config import TrainConfig
 from captioner.training.data import SplitData, batches, prepare
 

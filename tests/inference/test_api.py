@@ -109,6 +109,7 @@ def test_options_and_results(model, coco_dev):
     bear = coco_dev / "images" / "000000000285.jpg"
     grounded = model(bear, attention=True)
     assert "bear" in grounded.caption.split() and grounded.concepts["required"][0] == "bear"
+    assert grounded.timings == grounded.timings_ms and grounded.timings["encode"] > 0
     assert [a["word"] for a in grounded.attention] == grounded.caption.split()
     plain = model(bear, grounding=False, beam_size=1, max_length=4)
     assert plain.concepts is None and len(plain.caption.split()) <= 4 and len(plain.alternatives) == 1

@@ -1,4 +1,5 @@
-"""Caption metrics with the coco-caption definitions (pycocoevalcap), all on a 0-1 scale.
+"""Caption scores with the coco-caption definitions (pycocoevalcap), all on a 0-1 scale; shared by
+training (validation BLEU-4) and the evaluation report (captioner.metrics).
 
 Captions are tokenised by coco-caption's PTB tokenizer (Java) when Java is present, else by a
 Python equivalent (lowercase, punctuation removed). METEOR needs Java and is None without it.

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from captioner.metrics import coco_scores, nltk_bleu
+from captioner.scores import coco_scores, nltk_bleu
 
 REFS = {"1": ["the cat is on the mat"], "2": ["a dog runs fast"]}
 
