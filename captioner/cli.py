@@ -60,6 +60,8 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help=f"beam score = log-prob / length**alpha (default {d.length_penalty})")
     parser.add_argument("--no-repeat-ngram", type=int, default=d.no_repeat_ngram,
                         help=f"forbid repeating n-grams of this size; 0 = off (default {d.no_repeat_ngram})")
+    parser.add_argument("--exhaustive", action="store_true",
+                        help="keep searching after beam-size finished captions while a live one may beat them")
     parser.add_argument("--no-grounding", action="store_true",
                         help="plain beam search: no visual-concept constraints (default: grounded)")
 
@@ -69,8 +71,8 @@ def _search_config(args: argparse.Namespace):
 
     if args.beam_size < 1 or args.max_length < 1:
         raise CaptionerError("--beam-size and --max-length must be at least 1")
-    return SearchConfig(beam_size=args.beam_size, max_length=args.max_length,
-                        length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram)
+    return SearchConfig(beam_size=args.beam_size, max_length=args.max_length, length_penalty=args.length_penalty,
+                        no_repeat_ngram=args.no_repeat_ngram, exhaustive=args.exhaustive)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,7 +170,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         chunk = paths[start : start + 16]
         results = model(chunk, beam_size=search.beam_size, max_length=search.max_length,
                         length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram,
-                        grounding=not args.no_grounding)
+                        exhaustive=search.exhaustive, grounding=not args.no_grounding)
         for path, result in zip(chunk, results):
             failures += result.error is not None
             if args.json:

@@ -68,17 +68,19 @@ class CaptionModel:
 
     def __call__(self, images: ImageInput | list[ImageInput], *, beam_size: int = SearchConfig.beam_size,
                  max_length: int = SearchConfig.max_length, length_penalty: float = SearchConfig.length_penalty,
-                 no_repeat_ngram: int = SearchConfig.no_repeat_ngram, grounding: bool = True,
+                 no_repeat_ngram: int = SearchConfig.no_repeat_ngram, exhaustive: bool = SearchConfig.exhaustive,
+                 grounding: bool = True,
                  attention: bool = False, batch_size: int = 16) -> CaptionResult | list[CaptionResult]:
         """Caption one image (returns a result) or a list (returns a list, bad inputs with `error`).
 
         Options have the CLI's names: beam_size (1 = greedy), max_length, length_penalty,
-        no_repeat_ngram; grounding=False gives the plain caption; attention=True adds per-word grids.
+        no_repeat_ngram, exhaustive; grounding=False gives the plain caption; attention=True adds
+        per-word grids.
         """
         if beam_size < 1 or max_length < 1 or batch_size < 1:
             raise CaptionerError("beam_size, max_length and batch_size must be at least 1")
         search = replace(SearchConfig(), beam_size=beam_size, max_length=max_length, length_penalty=length_penalty,
-                         no_repeat_ngram=no_repeat_ngram)
+                         no_repeat_ngram=no_repeat_ngram, exhaustive=exhaustive)
         single = not isinstance(images, (list, tuple))
         sources = [images] if single else list(images)
         results: list[CaptionResult | None] = [None] * len(sources)
