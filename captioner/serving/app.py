@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -115,6 +116,13 @@ async def image_error(_: Request, exc: ImageError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
 
+async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 without echoing the input: a NaN or 1e400 in the body could not be written as JSON."""
+    detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def create_app(model: str | None = None, captioner: Captioner | None = None,
                settings: ServeSettings | None = None) -> FastAPI:
     app = FastAPI(title="captioner", version="0.1.0",
@@ -123,6 +131,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
     app.state.service = CaptionService(captioner or Captioner(model), settings or ServeSettings())
     app.state.captioner, app.state.settings = app.state.service.captioner, app.state.service.settings
     app.add_exception_handler(ImageError, image_error)  # FetchError is an ImageError too
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
     return app

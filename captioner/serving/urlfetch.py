@@ -86,12 +86,15 @@ def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[by
     deadline = time.monotonic() + policy.total_timeout
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for _ in range(policy.max_redirects + 1):
-            scheme, host, port = _check_url(url)
-            address = resolve_checked(host, port, policy.allow_loopback)
-            parts = urlsplit(url)
-            netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-            pinned = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-            headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*", "User-Agent": "captioner"}
+            try:  # urlsplit and IDNA raise ValueError/UnicodeError on "http://[::1/" and the like
+                scheme, host, port = _check_url(url)
+                address = resolve_checked(host, port, policy.allow_loopback)
+                parts = urlsplit(url)
+                netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+                pinned = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+                headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*", "User-Agent": "captioner"}
+            except (ValueError, UnicodeError) as exc:
+                raise FetchError(f"malformed URL ({str(exc)[:80]})", 400) from None
             try:
                 with client.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as response:
                     if response.is_redirect:
@@ -115,6 +118,8 @@ def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[by
                     return bytes(body), response.headers.get("content-type", "")
             except httpx.TimeoutException:
                 raise FetchError("the image URL timed out", 408) from None
+            except (ValueError, UnicodeError) as exc:  # a malformed redirect Location
+                raise FetchError(f"malformed URL ({str(exc)[:80]})", 400) from None
             except httpx.HTTPError as exc:
                 raise FetchError(f"cannot fetch the image URL ({type(exc).__name__})", 400) from None
     raise FetchError(f"too many redirects (more than {policy.max_redirects})", 400)

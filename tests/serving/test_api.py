@@ -168,3 +168,22 @@ def test_grounding_shows_concepts_and_attention(client, coco_dev):
     assert plain["concepts"] is None and plain["caption"] != body["caption"] and not plain["cached"]
     by_url = client.post("/api/caption-url", json={"url": "ftp://x/y.jpg", "grounding": "maybe"})
     assert by_url.status_code == 422
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://[127.0.0.1]/", "http://[zz]/", "http://]/", "http://é..com/",
+                                 "http://" + "é" * 64 + ".com/"])
+def test_malformed_urls_are_400_not_500(client, url, flickr_images):
+    response = client.post("/api/caption-url", json={"url": url})
+    assert response.status_code == 400, response.text
+    assert "malformed URL" in response.json()["detail"] or "refused" in response.json()["detail"]
+    page = client.post("/", data={"url": url})
+    assert page.status_code == 400 and "error" in page.text
+    assert _post(client, flickr_images[0].read_bytes()).status_code == 200  # and the server goes on
+
+
+@pytest.mark.parametrize("body", ['{"url": "ftp://x", "beam_size": NaN}', '{"url": "ftp://x", "beam_size": 1e400}',
+                                  '{"url": "ftp://x", "max_length": -Infinity}'])
+def test_nan_and_infinity_in_json_are_422(client, body):
+    response = client.post("/api/caption-url", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][-1] in ("beam_size", "max_length")
