@@ -39,8 +39,12 @@ class FetchPolicy:
 def refusal(address: str, allow_loopback: bool = False) -> str | None:
     """Why this IP address may not be fetched, or None if it may."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:  # fec0::/10, deprecated but still routed inside some networks
+            return "site-local"
+        embedded = ip.ipv4_mapped or ip.sixtofour  # ::ffff:a.b.c.d and 6to4 2002:AABB:CCDD::
+        if embedded is not None:
+            ip = embedded
     if ip.is_loopback:
         return None if allow_loopback else "loopback"
     for kind in ("private", "link_local", "multicast", "reserved", "unspecified"):

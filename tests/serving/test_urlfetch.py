@@ -26,13 +26,19 @@ LOOPBACK_OK = FetchPolicy(allow_loopback=True, read_timeout=1.0, max_bytes=2 * 1
         ("240.0.0.1", "private"),
         ("100.64.0.1", "non-public"),
         ("fc00::1", "private"),
+        ("2002:a9fe:a9fe::1", "private"),  # 6to4 of 169.254.169.254 (link-local, which Python counts as private)
+        ("2002:a00:1::1", "private"),  # 6to4 of 10.0.0.1
+        ("2002:7f00:1::1", "loopback"),  # 6to4 of 127.0.0.1
+        ("fec0::1", "site-local"),
+        ("64:ff9b::a00:1", "reserved"),  # NAT64
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "private"),  # Teredo
     ],
 )
 def test_non_public_addresses_are_refused_by_default(address, why):
     assert refusal(address) == why
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "151.101.1.69", "2606:4700:4700::1111"])
+@pytest.mark.parametrize("address", ["8.8.8.8", "151.101.1.69", "2606:4700:4700::1111", "2002:808:808::1"])
 def test_public_addresses_are_allowed(address):
     assert refusal(address) is None
 
