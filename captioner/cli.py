@@ -1,4 +1,4 @@
-"""The `captioner` command: train, evaluate, caption, extract-features, serve, models."""
+"""The `captioner` command: train, self-critical, evaluate, caption, extract-features, serve, models."""
 
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ TRAIN_HELP = {
     "max_steps": "stop after this many optimiser steps (smoke tests)",
     "seed": "random seed",
     "threads": "torch CPU threads (default: all cores)",
+}
+SELF_CRITICAL_HELP = {
+    "model": "the trained model to fine-tune: shipped name or .pt path",
+    "output": "run folder for last.pt, history.json and the best model.pt",
+    "epochs": "maximum number of self-critical epochs",
+    "batch_images": "images per optimiser step",
+    "samples": "captions sampled per image (their mean reward is each one's baseline)",
+    "lr": "Adam learning rate",
+    "max_length": "words per sampled caption",
+    "patience": "stop after this many epochs without a better validation CIDEr",
 }
 CHOICES = {"merge": ["add", "inject", "attention"], "embeddings": ["learned", "glove-frozen", "glove-finetune"],
            "stop_on": ["bleu4", "loss"]}
@@ -98,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
                            choices=choices, help=TRAIN_HELP[f.name])
     train.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    critical = sub.add_parser("self-critical", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                              help="fine-tune a trained model on its own samples' CIDEr-D (self-critical training)")
+    from captioner.training.self_critical import SelfCriticalConfig
+
+    for f in fields(SelfCriticalConfig):
+        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else f.default
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        critical.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                              help=SELF_CRITICAL_HELP.get(f.name) or TRAIN_HELP[f.name])
+    critical.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
+    critical.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     evaluate = sub.add_parser("evaluate", help="score a model on a dataset split (BLEU-1..4, METEOR, ROUGE-L, CIDEr)")
     evaluate.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
@@ -204,6 +226,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_self_critical(args: argparse.Namespace) -> int:
+    from captioner.training.self_critical import SelfCriticalConfig, finetune
+
+    config = SelfCriticalConfig(**{f.name: getattr(args, f.name) for f in fields(SelfCriticalConfig)})
+    path = finetune(config, resume=args.resume, progress=not args.no_progress)
+    print(f"best model: {path}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from captioner.concepts.grounding import GroundingConfig
     from captioner.metrics.evaluate import EvalConfig, evaluate, format_report
@@ -261,7 +292,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "caption": cmd_caption,
+COMMANDS = {"train": cmd_train, "self-critical": cmd_self_critical, "evaluate": cmd_evaluate, "caption": cmd_caption,
             "extract-features": cmd_extract, "serve": cmd_serve, "models": cmd_models}
 
 

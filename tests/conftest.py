@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 import time
@@ -48,6 +49,13 @@ def shipped_captioner():
 # ----- a local HTTP server on 127.0.0.1 that plays the roles a hostile or slow image host can take -----
 class ImageHost(BaseHTTPRequestHandler):
     photo: bytes = b""
+    _bomb: bytes = b""
+
+    @classmethod
+    def bomb(cls) -> bytes:
+        if not cls._bomb:
+            cls._bomb = gzip.compress(gzip.compress(bytes(64 * 1024 * 1024), 9), 9)
+        return cls._bomb
 
     def log_message(self, *args):  # keep test output quiet
         pass
@@ -91,6 +99,23 @@ class ImageHost(BaseHTTPRequestHandler):
                     self.wfile.write(b"\xff" * (256 * 1024))
             except (BrokenPipeError, ConnectionResetError):
                 pass
+        elif path == "/gzip.jpg":  # the photo, gzip-encoded by the server
+            self._send(200, gzip.compress(self.photo), "image/jpeg", {"Content-Encoding": "gzip"})
+        elif path == "/gzip-bomb.jpg":  # 64 MiB of zeros, gzip inside gzip: a few kB on the wire
+            self._send(200, ImageHost.bomb(), "image/jpeg", {"Content-Encoding": "gzip, gzip"})
+        elif path == "/brotli.jpg":
+            self._send(200, b"not really brotli", "image/jpeg", {"Content-Encoding": "br"})
+        elif path == "/drip-headers.jpg":  # one header byte every 0.3 s for up to 30 s
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                self.wfile.flush()
+                for _ in range(100):
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
         elif path == "/huge-declared.jpg":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")

@@ -76,3 +76,17 @@ def check_trained_size(vocab: Vocabulary, trained_size: int | None) -> int:
     if not 4 <= size <= len(vocab):
         raise CaptionerError(f"model file is inconsistent: trained_vocab_size {size} with {len(vocab)} words")
     return size
+
+
+@torch.no_grad()
+def trim_vocabulary(decoder: CaptionDecoder, vocab: Vocabulary, size: int) -> tuple[CaptionDecoder, Vocabulary]:
+    """A copy of `decoder` and `vocab` that keep only the first `size` words (the trained ones):
+    the inverse of `extend_vocabulary`, for training a model that was shipped extended."""
+    if size >= len(vocab):
+        return decoder, vocab
+    config = DecoderConfig(**{**vars(decoder.config), "vocab_size": size})
+    smaller = CaptionDecoder(config)
+    state = {key: value[:size] if key in ("embed.table.weight", "out.weight", "out.bias") else value
+             for key, value in decoder.state_dict().items()}
+    smaller.load_state_dict(state)
+    return smaller, Vocabulary(list(vocab.words[:size]))

@@ -3,7 +3,9 @@
 Rules: http/https only; every address the host resolves to must be public (no loopback, private,
 link-local, multicast, reserved or unspecified, IPv4-mapped IPv6 included); the connection goes to
 the address we checked (no second DNS lookup to rebind); redirects are followed by hand, at most
-three, each checked again; connect/read timeouts; reading stops past a size limit.
+three, each checked again; connect/read timeouts and one deadline for the whole fetch, headers
+included (a server dripping a byte at a time cannot hold a worker); reading stops past a size
+limit, and a compressed body (gzip/deflate, nested too) is inflated by us, never past that limit.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from captioner.errors import ImageError
@@ -84,11 +88,87 @@ def _check_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write stops at one deadline (headers and body alike)."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float):
+        self.stream, self.deadline = stream, deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the fetch ran past its total time limit")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, self._left(timeout)), self.deadline)
+
+    def get_extra_info(self, info: str):
+        return self.stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("the fetch ran past its total time limit")
+        timeout = left if timeout is None else min(timeout, left)
+        return _DeadlineStream(super().connect_tcp(host, port, timeout, local_address, socket_options), self.deadline)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport with a connection pool whose connections share one deadline."""
+
+    def __init__(self, deadline: float):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                             network_backend=_DeadlineBackend(deadline))
+
+
+_INFLATE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def inflate(body: bytes, encodings: str, limit: int) -> bytes:
+    """Undo Content-Encoding (e.g. "gzip, gzip": applied in that order) without ever holding more than
+    `limit` + 1 decoded bytes; FetchError 413 past the limit, 415 for an unknown coding, 422 if corrupt."""
+    for coding in reversed([c.strip().lower() for c in encodings.split(",") if c.strip()]):
+        if coding == "identity":
+            continue
+        if coding not in _INFLATE:
+            raise FetchError(f"unsupported content encoding {coding[:20]!r}", 415)
+        if coding == "deflate" and body[:1] and (body[0] & 0x0F) != 8:
+            wbits = -zlib.MAX_WBITS  # raw deflate without the zlib header, as some servers send
+        else:
+            wbits = _INFLATE[coding]
+        try:
+            inflater = zlib.decompressobj(wbits)
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            raise FetchError(f"corrupt {coding} body", 422) from None
+        if len(out) > limit:
+            raise FetchError(f"image decompresses to more than {limit:,} bytes", 413)
+        body = out
+    return body
+
+
 def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[bytes, str]:
     """GET `url` under `policy`; returns (body, content type). Raises FetchError with a 4xx status."""
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     deadline = time.monotonic() + policy.total_timeout
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    transport = _DeadlineTransport(deadline)
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport) as client:
         for _ in range(policy.max_redirects + 1):
             try:  # urlsplit and IDNA raise ValueError/UnicodeError on "http://[::1/" and the like
                 scheme, host, port = _check_url(url)
@@ -96,7 +176,8 @@ def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[by
                 parts = urlsplit(url)
                 netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
                 pinned = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-                headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*", "User-Agent": "captioner"}
+                headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*", "User-Agent": "captioner",
+                           "Accept-Encoding": "identity"}
             except (ValueError, UnicodeError) as exc:
                 raise FetchError(f"malformed URL ({str(exc)[:80]})", 400) from None
             try:
@@ -113,13 +194,14 @@ def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[by
                     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
                         raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", 413)
                     body = bytearray()
-                    for chunk in response.iter_bytes():
+                    for chunk in response.iter_raw():  # still compressed: inflated below, within the limit
                         body.extend(chunk)
                         if len(body) > policy.max_bytes:
                             raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", 413)
                         if time.monotonic() > deadline:
                             raise FetchError("the image URL timed out", 408)
-                    return bytes(body), response.headers.get("content-type", "")
+                    body = inflate(bytes(body), response.headers.get("content-encoding", ""), policy.max_bytes)
+                    return body, response.headers.get("content-type", "")
             except httpx.TimeoutException:
                 raise FetchError("the image URL timed out", 408) from None
             except (ValueError, UnicodeError) as exc:  # a malformed redirect Location

@@ -152,3 +152,30 @@ def test_a_per_image_length_penalty():
     [short_first], [long_first] = (beam_search(step, (torch.zeros(1, 1),), BOS, EOS, RAW, constraints=[c])
                                    for c in (Constraints(), long))
     assert len(short_first[0].tokens) == 1 and len(long_first[0].tokens) > 1
+
+
+def test_sampling_draws_captions_with_the_model_probabilities():
+    from captioner.decoding import sample_search
+
+    rows = 4000
+    gen = torch.Generator().manual_seed(0)
+    out = sample_search(step, (torch.zeros(rows, 1),), BOS, EOS, max_length=5, generator=gen)  # (rows, 6)
+    first = out[:, 0]
+    assert abs((first == A).float().mean().item() - 0.6) < 0.03  # P(A | <start>) = 0.6
+    after_b = out[first == B, 1]
+    assert abs((after_b == EOS).float().mean().item() - 0.9) < 0.03  # P(<end> | B) = 0.9
+    for seq in out.tolist():  # every row ends in <end>, padded with 0 after it, never empty
+        end = seq.index(EOS)
+        assert end >= 1 and all(t == PAD for t in seq[end + 1:]) and EOS not in seq[:end]
+
+
+def test_sampling_respects_never_and_max_length():
+    from captioner.decoding import sample_search
+
+    gen = torch.Generator().manual_seed(1)
+    out = sample_search(step, (torch.ones(500, 1),), BOS, EOS, max_length=2, never=(C,), generator=gen)
+    assert out.shape == (500, 3)
+    assert not (out == C).any()
+    assert (out[:, :2] != EOS).any(dim=1).all()  # a word before <end>
+    assert ((out == EOS).sum(1) == 1).all()  # <end> is forced at the last step when not drawn before
+    assert (out[:, 0] == B).float().mean() > 0.5  # image kind 1 swaps A and B: P(B | <start>) = 0.6

@@ -89,3 +89,43 @@ def test_hostile_responses_are_refused(image_host, path, status, message):
     with pytest.raises(FetchError, match=message) as info:
         fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
     assert info.value.status_code == status
+
+
+def test_a_gzip_encoded_image_is_inflated(image_host, flickr_images):
+    body, _ = fetch_image_bytes(f"{image_host}/gzip.jpg", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes()
+
+
+def test_nested_gzip_bomb_is_refused_without_inflating_it(image_host):
+    import tracemalloc
+
+    from tests.conftest import ImageHost
+
+    ImageHost.bomb()  # built before measuring: the server runs in this process
+    policy = FetchPolicy(max_bytes=1024 * 1024, allow_loopback=True)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError, match="decompresses to more than") as info:
+            fetch_image_bytes(f"{image_host}/gzip-bomb.jpg", policy)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.status_code == 413
+    assert peak < 8 * policy.max_bytes  # never the 64 MiB the bomb holds
+
+
+def test_unknown_content_encoding_is_refused(image_host):
+    with pytest.raises(FetchError, match="content encoding") as info:
+        fetch_image_bytes(f"{image_host}/brotli.jpg", LOOPBACK_OK)
+    assert info.value.status_code == 415
+
+
+def test_total_timeout_holds_while_headers_drip(image_host):
+    import time
+
+    policy = FetchPolicy(read_timeout=5.0, total_timeout=1.5, allow_loopback=True)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="timed out") as info:
+        fetch_image_bytes(f"{image_host}/drip-headers.jpg", policy)
+    assert info.value.status_code == 408
+    assert time.monotonic() - started < 3.0

@@ -1,0 +1,209 @@
+"""Self-critical sequence training (Rennie et al. 2017): fine-tune a trained decoder on the CIDEr-D
+of its own sampled captions, with the mean reward of the image's other samples as the baseline
+(Luo 2020, "a better variant of self-critical sequence training").
+
+Per batch of images: draw `samples` captions per image from the decoder (no dropout), score each
+against the image's references (CIDEr-D, document frequencies of the training references), and
+raise the log-probability of captions that beat their siblings' mean, lower the others:
+
+    loss = - sum_t (r_i - mean_{j != i} r_j) * log p(w_t | w_<t, image) / tokens
+
+The best epoch by validation CIDEr (greedy, fast tokenizer) is saved as a bundle with the starting
+model's open vocabulary and language model restored, ready for scripts/ship_model.py.
+Files in the output folder (atomic): model.pt, history.json, last.pt (for --resume).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from captioner.atomic import atomic_path, write_json
+from captioner.data.cleaning import clean_caption
+from captioner.data.datasets import load_dataset
+from captioner.decoder.open_vocab import extend_vocabulary, trim_vocabulary
+from captioner.decoding import SearchConfig, sample_search
+from captioner.decoding.captions import caption_features, to_text
+from captioner.encoders.features import ensure_features
+from captioner.errors import CaptionerError
+from captioner.inference.bundle import ModelBundle, load_bundle, save_bundle
+from captioner.scores import coco_scores
+from captioner.training.data import SplitData, load_split
+from captioner.training.rewards import CiderD
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SelfCriticalConfig:
+    model: str = "default"  # the trained model to start from: shipped name or .pt path
+    dataset: str = "data/flickr8k"
+    output: str = "runs/self-critical"
+    cache_dir: str = "cache/features"
+    epochs: int = 5
+    batch_images: int = 32  # images per step; each gets `samples` captions
+    samples: int = 5
+    lr: float = 5e-5
+    grad_clip: float = 2.0
+    max_length: int = 16  # words per sampled caption
+    patience: int = 2  # epochs without a better validation CIDEr before stopping
+    limit_images: int | None = None  # per split, for quick runs and tests
+    max_steps: int | None = None  # stop after this many optimiser steps (tests)
+    seed: int = 0
+    threads: int | None = None
+
+
+def sequence_log_probs(decoder, pooled, grid, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """tokens (N, T) sampled ids ending in <end>, 0-padded -> summed log-probabilities (N,), token counts (N,)."""
+    inputs = torch.cat([torch.full_like(tokens[:, :1], 1), tokens[:, :-1]], dim=1)  # (N, T): <start> w1 .. w_T-1
+    logits, _ = decoder(pooled, grid, inputs)  # (N, T, V)
+    log_probs = torch.log_softmax(logits, dim=-1).gather(2, tokens.unsqueeze(2)).squeeze(2)  # (N, T)
+    mask = (tokens != 0).float()  # (N, T): words and the <end>
+    return (log_probs * mask).sum(1), mask.sum(1)
+
+
+def self_critical_loss(rewards: torch.Tensor, log_probs: torch.Tensor, lengths: torch.Tensor, samples: int) -> torch.Tensor:
+    """rewards, log_probs, lengths (N,) with `samples` consecutive rows per image -> scalar loss."""
+    per_image = rewards.view(-1, samples)  # (B, S)
+    baseline = (per_image.sum(1, keepdim=True) - per_image) / max(samples - 1, 1)  # (B, S) the others' mean
+    advantage = (per_image - baseline).view(-1)  # (N,)
+    return -(advantage * log_probs).sum() / lengths.sum()
+
+
+def validation_scores(decoder, vocab, split: SplitData) -> dict[str, float]:
+    hyps = caption_features(decoder, vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
+    hypotheses = {i: to_text(vocab, h[0]) for i, h in zip(split.image_ids, hyps)}
+    return coco_scores(split.references, hypotheses, meteor=False, fast=True)
+
+
+def _features(split: SplitData, rows: list[int], with_grid: bool):
+    pooled = torch.from_numpy(split.pooled[rows].astype(np.float32))  # (B, D)
+    grid = torch.from_numpy(split.grid[rows].astype(np.float32)) if with_grid else None  # (B, L, D)
+    return pooled, grid
+
+
+def self_critical_step(decoder, optimizer, split: SplitData, rows: list[int], references: dict[str, list[list[str]]],
+                       cider: CiderD, vocab, cfg: SelfCriticalConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One optimiser step on the images at `rows` of `split`; returns the sampled captions' rewards (B*S,)."""
+    decoder.eval()  # no dropout: samples and their log-probabilities come from the same distribution
+    pooled, grid = _features(split, rows, decoder.config.uses_grid)
+    pooled = pooled.repeat_interleave(cfg.samples, 0)  # (B*S, D)
+    grid = grid.repeat_interleave(cfg.samples, 0) if grid is not None else None  # (B*S, L, D)
+    with torch.no_grad():
+        tokens = sample_search(decoder.step, decoder.init_state(pooled, grid), vocab.bos_id, vocab.eos_id,
+                               cfg.max_length, (vocab.pad_id, vocab.bos_id, vocab.unk_id), generator)  # (B*S, T)
+    image_ids = [split.image_ids[r] for r in rows for _ in range(cfg.samples)]
+    rewards = torch.tensor([cider.score(vocab.decode(seq), references[i], key=i)
+                            for seq, i in zip(tokens.tolist(), image_ids)])  # (B*S,)
+    log_probs, lengths = sequence_log_probs(decoder, pooled, grid, tokens)  # (B*S,) each
+    loss = self_critical_loss(rewards, log_probs, lengths, cfg.samples)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(decoder.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return rewards
+
+
+def with_open_vocabulary(decoder, vocab, start: ModelBundle):
+    """The fine-tuned (trained-words-only) decoder given back the open-vocabulary words of `start`,
+    in the same ids, with rows made afresh from the fine-tuned neighbours' rows."""
+    open_words = list(start.vocab.words[start.trained_size:])
+    if not open_words:
+        return decoder, vocab
+    extended, full_vocab, _ = extend_vocabulary(decoder, vocab, open_words)
+    if list(full_vocab.words) != list(start.vocab.words):
+        raise CaptionerError("the open vocabulary could not be restored in the same order")
+    return extended, full_vocab
+
+
+def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Fine-tune `cfg.model` by self-critical training; returns the path of the best bundle."""
+    if cfg.samples < 2:
+        raise CaptionerError("self-critical training needs samples >= 2 (the baseline is the other samples' mean)")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    start = load_bundle(cfg.model)
+    decoder, vocab = trim_vocabulary(start.decoder, start.vocab, start.trained_size)
+    with_grid = decoder.config.uses_grid
+    dataset = load_dataset(cfg.dataset)
+    if cfg.limit_images:
+        dataset = dataset.subset(cfg.limit_images, cfg.seed)
+    train_ids, val_ids = dataset.split("train"), dataset.split("val")
+    cache = ensure_features(dataset, train_ids + val_ids, start.encoder["name"], cfg.cache_dir, progress=progress)
+    if cache.encoder_info().get("name") != start.encoder["name"]:
+        raise CaptionerError(f"{cfg.cache_dir} holds {cache.encoder_info().get('name')} features, the model needs {start.encoder['name']}")
+    train_split = load_split(dataset, "train", vocab, cache, with_grid, 30)
+    val_split = load_split(dataset, "val", vocab, cache, with_grid, 30)
+    references = {i: [clean_caption(c) for c in refs] for i, refs in train_split.references.items()}
+    cider = CiderD(references.values())
+    optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
+    history: list[dict] = []
+    step, first_epoch = 0, 1
+    checkpoint = out / "last.pt"
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        decoder.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, step, first_epoch = state["history"], state["step"], state["epoch"] + 1
+    elif checkpoint.is_file():
+        raise CaptionerError(f"{out} already has a run; pass --resume to continue it or choose another --output")
+    if not history:
+        before = validation_scores(decoder, vocab, val_split)
+        history.append({"epoch": 0, "step": 0, "mean_reward": None, "val_cider": round(before["CIDEr"], 4),
+                        "val_bleu4": round(before["BLEU-4"], 4), "seconds": 0.0, "best": True})
+        log.info("start: val CIDEr %.4f, BLEU-4 %.4f (greedy)", before["CIDEr"], before["BLEU-4"])
+    best = max(h["val_cider"] for h in history if h["best"])
+    n_images = len(train_split.image_ids)
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        since_best = len(history) - 1 - max(i for i, h in enumerate(history) if h["best"])
+        if since_best >= cfg.patience or (cfg.max_steps and step >= cfg.max_steps):
+            break
+        order = list(range(n_images))
+        random.Random(cfg.seed + epoch).shuffle(order)
+        started, reward_sum, reward_count = time.time(), 0.0, 0
+        chunks = [order[s : s + cfg.batch_images] for s in range(0, n_images, cfg.batch_images)]
+        bar = tqdm(chunks, desc=f"self-critical epoch {epoch}", unit="batch", disable=not progress)
+        for rows in bar:
+            rewards = self_critical_step(decoder, optimizer, train_split, rows, references, cider, vocab, cfg, generator)
+            step += 1
+            reward_sum += float(rewards.sum())
+            reward_count += len(rewards)
+            bar.set_postfix(reward=f"{reward_sum / reward_count:.3f}")
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        seconds = time.time() - started
+        scores = validation_scores(decoder, vocab, val_split)
+        improved = scores["CIDEr"] > best
+        if improved:
+            best = scores["CIDEr"]
+            extended, full_vocab = with_open_vocabulary(decoder, vocab, start)
+            info = {**start.info, "self_critical": {"config": asdict(cfg), "epoch": epoch, "val_cider_greedy": scores["CIDEr"],
+                                                    "val_bleu4_greedy": scores["BLEU-4"]}}
+            info.pop("test_scores", None)
+            info.pop("test_scores_greedy", None)
+            save_bundle(out / "model.pt", ModelBundle(extended, full_vocab, start.encoder, info, start.language_model))
+            decoder.eval()
+        history.append({"epoch": epoch, "step": step, "mean_reward": round(reward_sum / max(reward_count, 1), 4),
+                        "val_cider": round(scores["CIDEr"], 4), "val_bleu4": round(scores["BLEU-4"], 4),
+                        "seconds": round(seconds, 1), "best": improved})
+        log.info("epoch %d: mean reward %.3f, val CIDEr %.4f, BLEU-4 %.4f%s (%.0fs)", epoch,
+                 reward_sum / max(reward_count, 1), scores["CIDEr"], scores["BLEU-4"], " *" if improved else "", seconds)
+        write_json(out / "history.json", history)
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"model": decoder.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                        "step": step, "history": history}, tmp)
+    if not (out / "model.pt").is_file():
+        raise CaptionerError(f"no epoch beat the starting model's validation CIDEr {best:.4f}; nothing saved in {out}")
+    return out / "model.pt"
