@@ -55,6 +55,24 @@ SELF_CRITICAL_HELP = {
     "max_length": "words per sampled caption",
     "patience": "stop after this many epochs without a better validation CIDEr",
 }
+SERVE_HELP = {
+    "max_upload_bytes": "largest request body in bytes, refused (413) as it arrives",
+    "max_pixels": "largest image in pixels, refused (413) before decoding (Pillow's bomb check follows it)",
+    "max_queue": "requests that may wait for the model; more get 503",
+    "body_timeout": "seconds to receive a request body (408 after)",
+    "header_timeout": "seconds to receive a request head; slower connections are closed",
+    "keep_alive": "seconds an idle kept-alive connection stays open",
+    "max_connections": "concurrent connections; more get 503",
+    "max_fetches": "image URLs fetched at once",
+    "cache_entries": "answers kept in the result cache",
+}
+FETCH_HELP = {
+    "max_bytes": "largest image URL body in bytes, after decompression",
+    "total_timeout": "seconds for a whole URL fetch, headers included",
+    "connect_timeout": "seconds to connect to an image URL",
+    "read_timeout": "seconds between bytes from an image URL",
+    "max_redirects": "redirects followed per URL",
+}
 CHOICES = {"merge": ["add", "inject", "attention"], "embeddings": ["learned", "glove-frozen", "glove-finetune"],
            "stop_on": ["bleu4", "loss"]}
 
@@ -158,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--model", default=None, help="shipped model name or .pt path")
+    from captioner.serving.service import ServeSettings
+    from captioner.serving.urlfetch import FetchPolicy
+
+    bounds = serve.add_argument_group("resource bounds (see the README's Web service section)")
+    for f in fields(ServeSettings):
+        if f.name in SERVE_HELP:
+            bounds.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=f.default,
+                                type=int if isinstance(f.default, int) else float, help=f"{SERVE_HELP[f.name]} (default {f.default})")
+    for f in fields(FetchPolicy):
+        if f.name in FETCH_HELP:
+            bounds.add_argument("--fetch-" + f.name.replace("_", "-"), dest="fetch_" + f.name, default=f.default,
+                                type=int if isinstance(f.default, int) else float, help=f"{FETCH_HELP[f.name]} (default {f.default})")
 
     sub.add_parser("models", help="list the shipped models with their test scores")
     return parser
@@ -273,11 +303,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from captioner.serving.server import serve
+    from captioner.serving.service import ServeSettings
+    from captioner.serving.urlfetch import FetchPolicy
 
-    from captioner.serving.app import create_app
-
-    uvicorn.run(create_app(args.model), host=args.host, port=args.port)
+    fetch = FetchPolicy(**{f.name: getattr(args, "fetch_" + f.name) for f in fields(FetchPolicy) if f.name in FETCH_HELP})
+    settings = ServeSettings(**{f.name: getattr(args, f.name) for f in fields(ServeSettings) if f.name in SERVE_HELP},
+                             fetch=fetch)
+    bad = [f"--{k.replace('_', '-')}" for k, v in vars(settings).items() if k != "fetch" and v <= 0]
+    bad += [f"--fetch-{k.replace('_', '-')}" for k, v in vars(fetch).items() if k != "allow_loopback" and v < 0]
+    if bad:
+        raise CaptionerError(f"{', '.join(bad)} must be positive")
+    serve(args.model, settings, args.host, args.port)
     return 0
 
 

@@ -5,9 +5,16 @@ class CaptionerError(Exception):
     """A user-facing error: bad input, missing file, missing weights."""
 
 
-class ImageError(CaptionerError):
+class RequestRefused(CaptionerError):
+    """A request the web service answers with a 4xx/5xx status and this one-line message."""
+
+    def __init__(self, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ImageError(RequestRefused):
     """The bytes given are not an image we can caption (corrupt, too large, unknown format)."""
 
     def __init__(self, message: str, status_code: int = 422):
-        super().__init__(message)
-        self.status_code = status_code
+        super().__init__(message, status_code)

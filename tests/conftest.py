@@ -89,7 +89,10 @@ class ImageHost(BaseHTTPRequestHandler):
             self._send(404, b"nope", "text/plain")
         elif path == "/slow.jpg":
             time.sleep(3)
-            self._send(200, self.photo, "image/jpeg")
+            try:
+                self._send(200, self.photo, "image/jpeg")
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up first, as it should
+                pass
         elif path == "/huge.jpg":  # no Content-Length: the size limit must cut the stream
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")

@@ -16,9 +16,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from captioner.errors import ImageError
 
-# Pixels above this are refused before decoding (a 20000x20000 PNG is 400 M pixels).
+# Pixels above this are refused before decoding (a 20000x20000 PNG is 400 M pixels), and so is a
+# side longer than MAX_SIDE (a 1x40,000,000 strip is within the pixel count but not a photo).
 MAX_IMAGE_PIXELS = 40_000_000
+MAX_SIDE = 30_000
 BACKGROUND = (255, 255, 255)
+# Pillow's own bomb check uses the same limit: it also guards images inside containers (an ICO or
+# ICNS whose directory says 256x256 but whose embedded PNG is 9000x9000) before they are decoded.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 def _register_heif() -> None:
@@ -44,6 +49,8 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
         stream = Path(source)
         if not stream.is_file():
             raise ImageError(f"{name}: no such file", 400)
+    if Image.MAX_IMAGE_PIXELS != max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # process-wide: Pillow checks images inside containers with it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -60,14 +67,20 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
 
 def normalise(image: Image.Image, name: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """An opened image -> upright 8-bit RGB: size limit, first frame, EXIF orientation, any mode."""
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageError(f"{name}: image is too large ({width}x{height} pixels; limit {max_pixels:,})", 413)
+    _check_size(image, name, max_pixels)
     if getattr(image, "is_animated", False):
         image.seek(0)  # animated GIF/WebP/APNG: caption the first frame
     image.load()
+    _check_size(image, name, max_pixels)  # a container may hold a larger image than its header says
     image = ImageOps.exif_transpose(image)
     return to_rgb(image)
+
+
+def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels or max(width, height) > MAX_SIDE:
+        raise ImageError(f"{name}: image is too large ({width}x{height} pixels; limit {max_pixels:,} "
+                         f"and {MAX_SIDE:,} a side)", 413)
 
 
 def image_from_pil(image: Image.Image, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -16,9 +17,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from captioner.decoding import SearchConfig
-from captioner.errors import ImageError
+from captioner.errors import ImageError, RequestRefused
 from captioner.inference.captioner import Captioner
-from captioner.serving.pictures import heatmap_data_urls, preview_data_url
+from captioner.serving.guards import RequestGuard
+from captioner.serving import pictures
 from captioner.serving.service import CaptionService, ServeSettings
 
 HERE = Path(__file__).resolve().parent
@@ -61,7 +63,7 @@ router = APIRouter()
 
 @router.get("/api/health")
 async def health(service: CaptionService = Depends(get_service)) -> dict:
-    return {"status": "ok", "model": service.captioner.model_path.stem}
+    return {"status": "ok", "model": service.captioner.model_path.stem, "queue": service.waiting, **service.stats}
 
 
 @router.get("/api/model")
@@ -70,17 +72,20 @@ async def model_info(service: CaptionService = Depends(get_service)) -> dict:
 
 
 @router.post("/api/caption", response_model=CaptionResponse)
-async def caption_upload(file: UploadFile = File(..., description="image file"),
+async def caption_upload(request: Request, file: UploadFile = File(..., description="image file"),
                          beam_size: int = Form(SEARCH.beam_size, ge=1, le=MAX_BEAM),
                          max_length: int = Form(SEARCH.max_length, ge=1, le=MAX_WORDS),
                          grounding: bool = Form(True, description="constrain the caption with the photo's concepts"),
                          service: CaptionService = Depends(get_service)):
-    return await service.caption(await service.read_upload(file), beam_size, max_length, grounding)
+    return await service.caption(await service.read_upload(file), beam_size, max_length, grounding,
+                                 request.is_disconnected)
 
 
 @router.post("/api/caption-url", response_model=CaptionResponse)
-async def caption_url(body: UrlRequest, service: CaptionService = Depends(get_service)):
-    return await service.caption(await service.fetch(body.url), body.beam_size, body.max_length, body.grounding)
+async def caption_url(body: UrlRequest, request: Request, service: CaptionService = Depends(get_service)):
+    return await service.caption(await service.fetch(body.url), body.beam_size, body.max_length, body.grounding,
+                                 request.is_disconnected)
+
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -103,35 +108,54 @@ async def page_submit(request: Request, file: UploadFile | None = File(None), ur
             data = await service.fetch(url.strip())
         else:
             raise ImageError("choose an image file or paste an image URL", 400)
-        context["result"] = await service.caption(data, beam_size, SEARCH.max_length, grounding)
-        context["preview"] = preview_data_url(data)
-        context["heatmaps"] = heatmap_data_urls(data, context["result"].get("attention") or [])
-    except ImageError as exc:  # FetchError included
+        context["result"] = await service.caption(data, beam_size, SEARCH.max_length, grounding,
+                                                  request.is_disconnected)
+        context["preview"], context["heatmaps"] = await anyio.to_thread.run_sync(
+            pictures.page_pictures, data, context["result"].get("attention") or [], limiter=service.picture_limiter)
+    except RequestRefused as exc:  # bad image, bad URL (FetchError), busy
         context["error"], status = str(exc), exc.status_code
     return TEMPLATES.TemplateResponse(request, "index.html", context, status_code=status)
 
 
-async def image_error(_: Request, exc: ImageError) -> JSONResponse:
-    """Every refusal (bad image, bad URL) is a 4xx JSON {"detail": "..."}."""
-    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+@router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+async def docs(request: Request):
+    """Swagger UI from files installed with the package (no CDN; works offline)."""
+    return TEMPLATES.TemplateResponse(request, "docs.html", {})
 
 
-async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 without echoing the input: a NaN or 1e400 in the body could not be written as JSON."""
+async def refused(_: Request, exc: RequestRefused) -> JSONResponse:
+    """Every refusal (bad image, bad URL, busy) is a JSON {"detail": "..."} with its status."""
+    headers = {"Retry-After": "2"} if exc.status_code == 503 else None
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError):
+    """422 without echoing the input (a NaN or 1e400 could not be written as JSON); the form's
+    page gets the page back with the message."""
     detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
               for e in exc.errors()]
+    if request.url.path == "/" and request.method == "POST":
+        message = "; ".join(f"{d['loc'][-1] if d['loc'] else 'form'}: {d['msg']}" for d in detail)
+        return TEMPLATES.TemplateResponse(request, "index.html", {"result": None, "error": message,
+                                                                  "default_beam": SEARCH.beam_size}, status_code=422)
     return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app(model: str | None = None, captioner: Captioner | None = None,
                settings: ServeSettings | None = None) -> FastAPI:
-    app = FastAPI(title="captioner", version="0.1.0",
+    import fastapi_offline
+
+    app = FastAPI(title="captioner", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Caption an image (upload or URL) with a CNN + LSTM model trained on Flickr8k, "
                               "grounded in what the CNN recognises.")
-    app.state.service = CaptionService(captioner or Captioner(model), settings or ServeSettings())
+    settings = settings or ServeSettings()
+    app.state.service = CaptionService(captioner or Captioner(model), settings)
     app.state.captioner, app.state.settings = app.state.service.captioner, app.state.service.settings
-    app.add_exception_handler(ImageError, image_error)  # FetchError is an ImageError too
+    app.add_exception_handler(RequestRefused, refused)  # ImageError and FetchError are refusals too
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_middleware(RequestGuard, max_body=settings.max_upload_bytes + 64 * 1024, body_timeout=settings.body_timeout)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.mount("/docs-static", StaticFiles(directory=str(Path(fastapi_offline.__file__).parent / "static")),
+              name="docs-static")
     app.include_router(router)
     return app

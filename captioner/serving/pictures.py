@@ -17,18 +17,24 @@ def _jpeg_data_url(image: Image.Image) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def preview_data_url(data: bytes, side: int = 512) -> str:
-    """A small JPEG of the image as a data: URL, so the no-JS page can show what was captioned."""
+def page_pictures(data: bytes, attention: list[dict]) -> tuple[str, list[dict]]:
+    """The no-JS page's preview and heat maps, from one decoding of the image (slow: not on the event loop)."""
     image = load_image(data)
+    return preview_data_url(image), heatmap_data_urls(image, attention)
+
+
+def preview_data_url(image: Image.Image, side: int = 512) -> str:
+    """A small JPEG of the (RGB) image as a data: URL, so the no-JS page can show what was captioned."""
+    image = image.copy()
     image.thumbnail((side, side))
     return _jpeg_data_url(image)
 
 
-def heatmap_data_urls(data: bytes, attention: list[dict], side: int = 160) -> list[dict]:
+def heatmap_data_urls(image: Image.Image, attention: list[dict], side: int = 160) -> list[dict]:
     """Per word, the photo with its attention grid laid over it in red (the no-JS page's heat maps)."""
     if not attention:
         return []
-    image = load_image(data).resize((side, side))
+    image = image.resize((side, side))
     maps = []
     for item in attention:
         grid = np.asarray(item["grid"], np.float32)  # (g, g)

@@ -87,3 +87,35 @@ def test_decompression_bomb_is_refused_before_decoding():
     with pytest.raises(ImageError, match="too large") as info:
         load_image(bomb)
     assert info.value.status_code == 413
+
+
+def _ico_holding(png: bytes) -> bytes:
+    """An .ico whose directory says 256x256 (0 means 256) around the given PNG."""
+    import struct
+
+    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+
+
+def test_icon_hiding_a_huge_png_is_refused_before_decoding_it():
+    png = io.BytesIO()
+    Image.new("1", (9000, 9000), 1).save(png, "PNG")  # 81 M pixels in 28 kB
+    with pytest.raises(ImageError, match="too large") as info:
+        load_image(_ico_holding(png.getvalue()))
+    assert info.value.status_code == 413
+
+
+def test_a_long_strip_is_refused_by_its_side():
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = 40_000_000  # 1 x 40 M RGB: within the pixel count, 120 MB decoded
+    raw = zlib.compressobj(9)
+    body = raw.compress(b"\x00\x00\x00\x00" * rows) + raw.flush()
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, rows, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError, match="a side") as info:
+        load_image(png)
+    assert info.value.status_code == 413

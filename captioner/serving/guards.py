@@ -1,0 +1,153 @@
+"""Guards around the web app that act before a handler runs.
+
+`RequestGuard` (ASGI middleware): refuses a request that declares both Content-Length and
+Transfer-Encoding (400, a smuggling risk behind a proxy), a declared or streamed body over the
+limit (413, counted as it arrives, so nothing over the limit reaches memory or disk) and a body
+that takes too long (408); adds security headers to every answer.
+
+`guarded_protocol` (uvicorn): an HTTP/1.1 protocol that closes a connection whose request head is
+not complete within `header_timeout` seconds of connecting (or of its previous answer): idle and
+header-dripping connections (slowloris) cannot pile up.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin")]
+
+
+class RequestGuard:
+    def __init__(self, app, max_body: int, body_timeout: float):
+        self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        names = [name.lower() for name, _ in scope.get("headers", [])]
+        values = {name.lower(): value for name, value in scope.get("headers", [])}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            return await _refuse(send, 400, "a request may not have both Content-Length and Transfer-Encoding")
+        if names.count(b"content-length") > 1:
+            return await _refuse(send, 400, "more than one Content-Length header")
+        if b"content-length" in values:
+            declared = values[b"content-length"].strip()
+            if not declared.isdigit():
+                return await _refuse(send, 400, "invalid Content-Length header")
+            if int(declared) > self.max_body:
+                return await _refuse(send, 413, f"request body is larger than {self.max_body:,} bytes")
+        docs = scope.get("path", "").startswith("/docs")
+        refused: tuple[int, str] | None = None
+        body_done, received, started = False, 0, False
+        deadline = time.monotonic() + self.body_timeout
+
+        async def guarded_receive():
+            nonlocal refused, body_done, received
+            if refused is not None:
+                return {"type": "http.disconnect"}
+            if body_done:
+                return await receive()  # later reads (is_disconnected) are not timed
+            try:
+                with anyio.fail_after(max(deadline - time.monotonic(), 0.001)):
+                    message = await receive()
+            except TimeoutError:
+                refused = (408, f"the request body did not arrive within {self.body_timeout:g} s")
+                return {"type": "http.disconnect"}
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+                if received > self.max_body:
+                    refused = (413, f"request body is larger than {self.max_body:,} bytes")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if refused is not None and not started:
+                return  # the app's answer to a refused body is replaced by the refusal below
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": _with_security_headers(message.get("headers", []), docs)}
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        except Exception:
+            if refused is None or started:
+                raise
+        if refused is not None and not started:
+            await _refuse(send, *refused)
+
+
+def _with_security_headers(headers, docs: bool) -> list:
+    present = {name.lower() for name, _ in headers}
+    extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+    if b"content-security-policy" not in present:
+        extra.append((b"content-security-policy", (DOCS_POLICY if docs else PAGE_POLICY).encode()))
+    return list(headers) + extra
+
+
+async def _refuse(send, status: int, message: str) -> None:
+    import json
+
+    body = json.dumps({"detail": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": _with_security_headers(headers, False)})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _GuardedH11(H11Protocol):
+    header_timeout = 10.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._head_timer = None
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _waiting_for_head(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiting_for_head():
+            self._arm()
+        super().data_received(data)
+        if not self._waiting_for_head():
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # uvicorn's keep-alive timer closes an idle connection
+        if self._waiting_for_head() and not self.transport.is_closing():
+            self._disarm()
+            self._arm()
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._waiting_for_head() and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def guarded_protocol(header_timeout: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on every request head (pass as uvicorn's `http=`)."""
+    return type("GuardedH11Protocol", (_GuardedH11,), {"header_timeout": header_timeout})
