@@ -302,8 +302,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from captioner.serving.server import serve
+def serve_settings(args: argparse.Namespace):
+    """The resource-bound flags of `captioner serve` as ServeSettings (one-line error if not positive)."""
     from captioner.serving.service import ServeSettings
     from captioner.serving.urlfetch import FetchPolicy
 
@@ -314,7 +314,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     bad += [f"--fetch-{k.replace('_', '-')}" for k, v in vars(fetch).items() if k != "allow_loopback" and v < 0]
     if bad:
         raise CaptionerError(f"{', '.join(bad)} must be positive")
-    serve(args.model, settings, args.host, args.port)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from captioner.serving.server import serve
+
+    serve(args.model, serve_settings(args), args.host, args.port)
     return 0
 
 

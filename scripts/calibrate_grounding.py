@@ -6,7 +6,7 @@
         --grid present_threshold=0.2,0.3 lm_weight=0,0.3,0.5
 
 Prints, per setting, coco-dev CIDEr, hallucinated captions and object recall, and Flickr8k val
-CIDEr (beam search, default width; METEOR skipped for speed). Never reads a test split.
+CIDEr (beam search, default width); --meteor adds METEOR (Java; slower). Never reads a test split.
 """
 
 import argparse
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2",
                         help="GroundingConfig fields and the values to try (every combination)")
     parser.add_argument("--no-plain", action="store_true", help="skip the ungrounded baseline")
+    parser.add_argument("--meteor", action="store_true", help="also METEOR (needs Java)")
     args = parser.parse_args()
     flickr = load_dataset(args.flickr)
     sets = {"coco-dev": EvalData.prepare(args.model, load_dataset(args.coco), "all", args.cache_dir),
@@ -45,8 +46,9 @@ def main() -> None:
     for cfg in settings:
         row = {"grounding": "off" if cfg is None else {k: getattr(cfg, k) for k, _ in axes}}
         for name, data in sets.items():
-            scores = score_captions(data, data.captions(SearchConfig(), grounding=cfg), meteor=False)
-            row[name] = {k: round(v, 4) for k, v in scores.items() if k in ("CIDEr", "BLEU-4", "hallucinated_captions", "object_recall")}
+            scores = score_captions(data, data.captions(SearchConfig(), grounding=cfg), meteor=args.meteor)
+            row[name] = {k: round(v, 4) for k, v in scores.items()
+                         if k in ("CIDEr", "BLEU-4", "METEOR", "hallucinated_captions", "object_recall") and v is not None}
         print(json.dumps(row), flush=True)
 
 

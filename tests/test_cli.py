@@ -13,7 +13,7 @@ from captioner.errors import CaptionerError
 def test_every_option_has_help():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(subparsers) == {"train", "evaluate", "caption", "extract-features", "serve", "models"}
+    assert set(subparsers) == {"train", "self-critical", "evaluate", "caption", "extract-features", "serve", "models"}
     for name, sub in subparsers.items():
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
@@ -100,3 +100,27 @@ def test_train_flags_fill_the_nested_decoder_config(monkeypatch, tmp_path):
     cfg = seen["cfg"]
     assert cfg.decoder.merge == "add" and cfg.decoder.hidden_dim == 64 and cfg.epochs == 3
     assert cfg.decoder.embed_dim == training.TrainConfig().decoder.embed_dim  # untouched fields keep the one default
+
+
+def test_serve_flags_become_the_service_bounds():
+    from captioner.cli import serve_settings
+    from captioner.serving.service import ServeSettings
+
+    args = build_parser().parse_args(["serve", "--max-queue", "3", "--max-upload-bytes", "1000", "--header-timeout", "2.5",
+                                      "--fetch-total-timeout", "4", "--max-pixels", "1000000"])
+    settings = serve_settings(args)
+    assert (settings.max_queue, settings.max_upload_bytes, settings.header_timeout) == (3, 1000, 2.5)
+    assert settings.fetch.total_timeout == 4.0 and settings.max_pixels == 1_000_000
+    assert settings.keep_alive == ServeSettings().keep_alive and not settings.fetch.allow_loopback
+    with pytest.raises(CaptionerError, match="--max-queue must be positive"):
+        serve_settings(build_parser().parse_args(["serve", "--max-queue", "0"]))
+
+
+def test_self_critical_flags_fill_its_config(monkeypatch, tmp_path):
+    import captioner.training.self_critical as self_critical
+
+    seen = {}
+    monkeypatch.setattr(self_critical, "finetune", lambda cfg, resume, progress: seen.setdefault("cfg", cfg) and tmp_path)
+    assert main(["self-critical", "--output", str(tmp_path / "r"), "--lr", "1e-5", "--samples", "4", "--epochs", "2"]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.lr, cfg.samples, cfg.epochs, cfg.model) == (1e-5, 4, 2, "default")

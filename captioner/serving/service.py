@@ -34,7 +34,7 @@ class ServeSettings:
     max_upload_bytes: int = MAX_UPLOAD_BYTES  # the whole request body, checked as it arrives
     max_pixels: int = MAX_IMAGE_PIXELS  # larger images are refused before decoding (413)
     cache_entries: int = 256
-    max_queue: int = 16  # requests waiting for the model; one more gets 503
+    max_queue: int = 64  # requests waiting for the model; one more gets 503
     body_timeout: float = 30.0  # seconds to receive a request body
     header_timeout: float = 10.0  # seconds from connecting to a complete request head (slowloris)
     keep_alive: float = 5.0  # idle seconds a kept-alive connection stays open
