@@ -12,14 +12,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CAPTIONER_CI") == "1"  # set by .ci/run: there nothing may be skipped
+
+
+def needs(available: bool, what: str) -> None:
+    """Skip with a reason when `what` is missing here; fail in CI, which installs everything."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is missing in CI (.ci/run installs it)")
+    pytest.skip(f"{what} is missing (CI installs it)")
 FLICKR = Path(os.environ.get("CAPTIONER_DATASET", ROOT.parent / "shared" / "data" / "flickr8k"))
 COCO_DEV = Path(os.environ.get("CAPTIONER_COCO_DEV", ROOT.parent / "shared" / "data" / "coco-dev"))
 
 
 @pytest.fixture(scope="session")
 def flickr_root() -> Path:
-    if not (FLICKR / "Flickr8k.token.txt").is_file():
-        pytest.skip(f"Flickr8k not found at {FLICKR} (set CAPTIONER_DATASET)")
+    needs((FLICKR / "Flickr8k.token.txt").is_file(), f"Flickr8k at {FLICKR} (set CAPTIONER_DATASET)")
     return FLICKR
 
 
@@ -33,8 +42,7 @@ def flickr_images(flickr_root: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def coco_dev() -> Path:
     """The 169 everyday COCO photos with their captions (set CAPTIONER_COCO_DEV to move it)."""
-    if not (COCO_DEV / "captions.json").is_file():
-        pytest.skip(f"coco-dev not found at {COCO_DEV} (set CAPTIONER_COCO_DEV)")
+    needs((COCO_DEV / "captions.json").is_file(), f"coco-dev at {COCO_DEV} (set CAPTIONER_COCO_DEV)")
     return COCO_DEV
 
 

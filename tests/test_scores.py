@@ -5,6 +5,7 @@ import math
 import pytest
 
 from captioner.scores import coco_scores, nltk_bleu
+from tests.conftest import needs
 
 REFS = {"1": ["the cat is on the mat"], "2": ["a dog runs fast"]}
 
@@ -30,8 +31,7 @@ def test_identical_caption_scores_one_on_rouge_and_bleu():
 def test_meteor_runs_with_java():
     import shutil
 
-    if not shutil.which("java"):
-        pytest.skip("METEOR needs Java")
+    needs(shutil.which("java") is not None, "Java (for METEOR)")
     good = coco_scores(REFS, {"1": "the cat is on the mat", "2": "a dog runs fast"})["METEOR"]
     bad = coco_scores(REFS, {"1": "green ideas sleep", "2": "furiously tonight"})["METEOR"]
     assert good > 0.9 and bad < 0.1
@@ -41,3 +41,27 @@ def test_nltk_corpus_bleu_same_hand_values():
     scores = nltk_bleu({"1": [REFS["1"][0].split()]}, {"1": "the cat sat on the mat".split()})
     assert scores["BLEU-1"] == pytest.approx(5 / 6, abs=1e-6)
     assert scores["BLEU-2"] == pytest.approx(math.sqrt(0.5), abs=1e-6)
+
+
+MULTI = {"1": ["the cat sat on the mat", "a cat is on the mat"]}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_every_reference_counts(fast):
+    # the hypothesis is the second reference word for word: a perfect match
+    scores = coco_scores(MULTI, {"1": "a cat is on the mat"}, meteor=False, fast=fast)
+    assert scores["BLEU-4"] == pytest.approx(1.0, abs=1e-6) and scores["ROUGE-L"] == pytest.approx(1.0)
+    # clipping takes the most a single reference has: "the" twice in the first, so 2 of 6 count
+    scores = coco_scores(MULTI, {"1": "the the the the the the"}, meteor=False, fast=fast)
+    assert scores["BLEU-1"] == pytest.approx(2 / 6, abs=1e-4)
+
+
+def test_cider_worked_by_hand():
+    # Two images, one reference each. Document frequency over the 2 images: "a" is in both (idf 0),
+    # every other n-gram in one (idf log 2). Image 1's hypothesis is its reference: cosine 1 for
+    # n = 1, 2, 3 and no 4-grams, so CIDEr-D = 10 * (1 + 1 + 1 + 0) / 4 = 7.5. Image 2's shares only
+    # "runs" among weighted unigrams: cosine log2^2 / (sqrt2 log2)^2 = 1/2 and nothing longer, so
+    # 10 * 0.5 / 4 = 1.25. The corpus score is the mean: 4.375.
+    refs = {"1": ["a cat sits"], "2": ["a dog runs"]}
+    scores = coco_scores(refs, {"1": "a cat sits", "2": "a cat runs"}, meteor=False, fast=True)
+    assert scores["CIDEr"] == pytest.approx(4.375, abs=1e-6)

@@ -138,6 +138,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     elif checkpoint.is_file():
         raise CaptionerError(f"{out} already has a run; pass --resume to continue it or choose another --output")
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
+    if resume and checkpoint.is_file():  # the same learning-rate schedule and dropout masks as without a stop
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
     for epoch in range(start_epoch, cfg.epochs + 1):
         if bad_epochs >= cfg.patience or (cfg.max_steps and step >= cfg.max_steps):
             break
@@ -179,6 +182,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         write_history(history, out)
         with atomic_path(checkpoint) as tmp:
             torch.save({"model": decoder.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                         "step": step, "history": history, "best": best, "bad_epochs": bad_epochs,
                         "vocab": vocab.words, "train_config": asdict(cfg),
                         "decoder_config": asdict(decoder.config)}, tmp)

@@ -60,6 +60,34 @@ def test_exif_orientation_is_applied():
     assert image.size == (20, 40)
 
 
+@pytest.mark.parametrize("orientation, top, bottom", [
+    (1, "red", "red"),  # as stored: red left, blue right (top and bottom rows both start red)
+    (6, "red", "blue"),  # turned clockwise to display: the left side goes to the top
+    (8, "blue", "red"),  # turned counter-clockwise: the right side goes to the top
+    (3, "blue", "blue"),  # upside down: blue is now on the left
+])
+def test_exif_rotation_goes_the_right_way(orientation, top, bottom):
+    image = Image.new("RGB", (40, 20), (220, 0, 0))
+    image.paste((0, 0, 220), (20, 0, 40, 20))  # left half red, right half blue
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    loaded = np.asarray(load_image(_bytes(image, "PNG", exif=exif.tobytes())))
+
+    def colour(pixel):
+        return "red" if pixel[0] > pixel[2] else "blue"
+
+    assert colour(loaded[0, 0]) == top and colour(loaded[-1, 0]) == bottom
+
+
+def test_palette_transparency_is_composited_on_white():
+    image = Image.new("P", (10, 10), 1)
+    image.putpalette([0, 0, 0, 200, 30, 30] + [0, 0, 0] * 254)  # index 0 black, index 1 red
+    image.paste(0, (0, 0, 5, 10))  # left half index 0, which is transparent
+    loaded = np.asarray(load_image(_bytes(image, "PNG", transparency=0)))
+    assert loaded[5, 2].tolist() == [255, 255, 255]  # transparent black shows the white background
+    assert loaded[5, 7].tolist() == [200, 30, 30]
+
+
 @pytest.mark.parametrize(
     "data, status",
     [

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from captioner.decoding import Constraints, SearchConfig, beam_search, greedy_search
@@ -179,3 +180,69 @@ def test_sampling_respects_never_and_max_length():
     assert (out[:, :2] != EOS).any(dim=1).all()  # a word before <end>
     assert ((out == EOS).sum(1) == 1).all()  # <end> is forced at the last step when not drawn before
     assert (out[:, 0] == B).float().mean() > 0.5  # image kind 1 swaps A and B: P(B | <start>) = 0.6
+
+
+# ----- a decoder whose next word depends on its state: search must carry each beam's own state -----
+def stateful_step(tokens, state):
+    """The state counts the B words so far; after one B, <end> is likely; after two, only <end>."""
+    (count,) = state  # (batch, 1)
+    count = count + (tokens == B).float().unsqueeze(1)
+    logp = torch.full((len(tokens), 7), -1e9)
+    for row, c in enumerate(count[:, 0].tolist()):
+        probs = {A: 0.5, B: 0.3, C: 0.2} if c == 0 else ({EOS: 0.6, A: 0.3, C: 0.1} if c == 1 else {EOS: 1.0})
+        for tok, p in probs.items():
+            logp[row, tok] = math.log(p)
+    return logp, (count,)
+
+
+def _replay(step_fn, state, tokens):
+    """The log-probability of `tokens` + <end>, stepping the decoder from scratch (independent of search)."""
+    total, prev = 0.0, torch.tensor([BOS])
+    for tok in tokens + [EOS]:
+        logp, state = step_fn(prev, state)
+        total += float(logp[0, tok])
+        prev = torch.tensor([tok])
+    return total
+
+
+def test_every_hypothesis_scores_what_its_own_state_gives():
+    config = SearchConfig(beam_size=3, length_penalty=0.0, no_repeat_ngram=0, block_repeated_word=False, max_length=6)
+    [ranked] = beam_search(stateful_step, (torch.zeros(1, 1),), BOS, EOS, config)
+    assert len(ranked) == 3
+    for hyp in ranked:
+        assert hyp.log_prob == pytest.approx(_replay(stateful_step, (torch.zeros(1, 1),), hyp.tokens), abs=1e-4)
+    # worked by hand: "B <end>" = 0.3 * 0.6 = 0.18 beats "A B <end>" = 0.5 * 0.3 * 0.6 = 0.09
+    assert ranked[0].tokens == [B] and ranked[0].log_prob == pytest.approx(math.log(0.18), abs=1e-4)
+
+
+def test_length_penalty_counts_the_end_token():
+    alpha = 0.7
+    [ranked] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, SearchConfig(beam_size=3, length_penalty=alpha))
+    assert ranked
+    for hyp in ranked:
+        assert hyp.score == pytest.approx(hyp.log_prob / (len(hyp.tokens) + 1) ** alpha)
+
+
+def test_min_length_keeps_the_end_away():
+    config = SearchConfig(beam_size=2, min_length=3, no_repeat_ngram=0, block_repeated_word=False)
+    [ranked] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, config)
+    assert ranked and all(len(h.tokens) >= 3 for h in ranked)
+    [greedy] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, config)
+    assert len(greedy.tokens) >= 3
+
+
+def test_real_decoder_hypotheses_replay_to_their_log_probabilities():
+    from captioner.inference.bundle import load_bundle
+
+    bundle = load_bundle("default")
+    decoder = bundle.decoder.eval()
+    gen = torch.Generator().manual_seed(3)
+    pooled, grid = torch.rand(2, 1280, generator=gen), torch.rand(2, 81, 1280, generator=gen)
+    never = (0, 1, 3) + tuple(range(bundle.trained_size, len(bundle.vocab)))
+    found = beam_search(decoder.step, decoder.init_state(pooled, grid), 1, 2, SearchConfig(beam_size=4), never)
+    for b, ranked in enumerate(found):
+        assert len(ranked) == 4
+        for hyp in ranked:
+            with torch.no_grad():
+                replayed = _replay(decoder.step, decoder.init_state(pooled[b:b + 1], grid[b:b + 1]), hyp.tokens)
+            assert hyp.log_prob == pytest.approx(replayed, abs=2e-3)

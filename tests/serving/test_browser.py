@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 
 from captioner.serving.app import create_app
+from tests.conftest import needs
 
 ARTIFACTS = Path(os.environ.get("CAPTIONER_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -70,8 +71,7 @@ def test_concurrent_requests_over_real_http(live_server, flickr_images):
 
 @pytest.mark.browser
 def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    needs(CHROMIUM is not None, "Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

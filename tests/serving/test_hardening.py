@@ -226,3 +226,33 @@ def test_real_server_refuses_content_length_with_transfer_encoding(live):
                      b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_health_answers_while_inference_runs(live, app, flickr_images, monkeypatch):
+    service = app.state.service
+    real = service._run_model
+    running = threading.Event()
+
+    def slow_model(*args):  # the model's worker-thread call, made slow: the loop must stay free
+        running.set()
+        time.sleep(2.0)
+        return real(*args)
+
+    monkeypatch.setattr(service, "_run_model", slow_model)
+    done = {}
+
+    def upload():
+        photo = flickr_images[4].read_bytes()
+        done["status"] = httpx.post(f"http://127.0.0.1:{live}/api/caption", files={"file": ("a.jpg", photo)},
+                                    data={"beam_size": "2"}, timeout=30).status_code
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    assert running.wait(10)
+    started = time.monotonic()
+    health = httpx.get(f"http://127.0.0.1:{live}/api/health", timeout=10)
+    answered_in = time.monotonic() - started
+    assert health.status_code == 200 and health.json()["queue"] == 1  # the upload is still being computed
+    assert "status" not in done and answered_in < 1.5
+    thread.join()
+    assert done["status"] == 200

@@ -1,6 +1,7 @@
 """Train a tiny model for a few steps on real Flickr8k images, then caption through the CLI."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -34,14 +35,22 @@ def test_training_writes_checkpoint_history_and_model(tiny_run):
     assert not list(run.glob("*.partial"))
 
 
-def test_resume_continues_from_last_epoch(tiny_run):
-    cfg, _ = tiny_run
-    cfg.epochs = 3
-    train(cfg, resume=True, progress=False)
-    history = json.loads((model_dir := __import__("pathlib").Path(cfg.output)).joinpath("history.json").read_text())
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_run, tmp_path):
+    cfg, _ = tiny_run  # reuses its feature cache; the fixture's own run is left alone
+    whole = replace(cfg, output=str(tmp_path / "whole"), epochs=3, patience=10)
+    train(whole, progress=False)
+    stopped = replace(whole, output=str(tmp_path / "stopped"), epochs=1)
+    train(stopped, progress=False)
+    train(replace(stopped, epochs=3), resume=True, progress=False)
+    history = json.loads((tmp_path / "stopped" / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3]
-    state = torch.load(model_dir / "last.pt", weights_only=False)
-    assert state["epoch"] == 3
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "stopped" / "last.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 3 and a["step"] == b["step"]
+    assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
+    for key in a["model"]:
+        assert torch.allclose(a["model"][key], b["model"][key], atol=1e-6), key
+    assert [h["train_loss"] for h in history] == [h["train_loss"] for h in a["history"]]
 
 
 def test_existing_run_needs_resume_flag(tiny_run):

@@ -1,0 +1,35 @@
+"""Atomic writes: an interrupted write leaves the old file whole and no temporary file behind."""
+
+import json
+
+import pytest
+
+from captioner.atomic import atomic_path, write_json, write_text
+
+
+def test_a_write_interrupted_mid_file_keeps_the_old_file(tmp_path):
+    target = tmp_path / "history.json"
+    write_json(target, {"epoch": 1})
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            with open(tmp, "w") as handle:
+                handle.write('{"epoch": 2, "half')  # half of the new content is on disk ...
+                handle.flush()
+                raise KeyboardInterrupt  # ... when the run is interrupted
+    assert json.loads(target.read_text()) == {"epoch": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
+
+
+def test_a_finished_write_replaces_the_file_and_creates_folders(tmp_path):
+    target = tmp_path / "a" / "b" / "notes.txt"
+    write_text(target, "first")
+    write_text(target, "second")
+    assert target.read_text() == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["notes.txt"]
+
+
+def test_the_temporary_file_is_beside_the_target(tmp_path):
+    with atomic_path(tmp_path / "x.bin") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".partial")  # same file system: rename is atomic
+        tmp.write_bytes(b"1")
+    assert (tmp_path / "x.bin").read_bytes() == b"1"
