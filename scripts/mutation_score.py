@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Mutation testing of the core modules with mutmut (configured in pyproject.toml [tool.mutmut]):
+plant small bugs one at a time, run the tests that cover them, and print killed / total per module.
+
+    .venv/bin/python scripts/mutation_score.py [--max-children 2] [--only captioner/decoding/search.py ...]
+    .venv/bin/python scripts/mutation_score.py --report   # the last run's results, without running
+
+A mutant counts as caught when a test fails or times out; "survived" ones are listed with
+`mutmut results` and shown with `mutmut show NAME`. The data the tests read is found through
+CAPTIONER_DATASET / CAPTIONER_COCO_DEV (set here from ../shared when unset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CAUGHT = {"killed", "timeout", "caught by type check"}
+SKIPPED = {"skipped", "not checked", "no tests"}
+
+
+def results() -> dict[str, collections.Counter]:
+    out = subprocess.run([str(ROOT / ".venv/bin/mutmut"), "results", "--all", "true"], cwd=ROOT, capture_output=True,
+                         text=True).stdout
+    per_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for line in out.splitlines():
+        match = re.match(r"\s*([\w.]+?)\.x_\w+__mutmut_\d+: (.+)$", line.strip())
+        if match:
+            per_module[match.group(1)][match.group(2).strip()] += 1
+    return per_module
+
+
+def report() -> float:
+    per_module = results()
+    if not per_module:
+        raise SystemExit("no mutmut results: run this script without --report first")
+    total_caught = total = 0
+    print(f"{'module':<36} {'caught':>7} {'total':>6} {'score':>7}  other")
+    for module, counts in sorted(per_module.items()):
+        caught = sum(v for k, v in counts.items() if k in CAUGHT)
+        counted = sum(v for k, v in counts.items() if k not in SKIPPED)
+        total_caught, total = total_caught + caught, total + counted
+        other = {k: v for k, v in counts.items() if k not in CAUGHT}
+        print(f"{module:<36} {caught:>7} {counted:>6} {caught / max(counted, 1):>7.1%}  {other or ''}")
+    print(f"{'all core modules':<36} {total_caught:>7} {total:>6} {total_caught / max(total, 1):>7.1%}")
+    return total_caught / max(total, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2, help="mutants tested in parallel")
+    parser.add_argument("--report", action="store_true", help="only print the last run's results")
+    parser.add_argument("mutants", nargs="*", help="mutant name patterns to run (default: all)")
+    args = parser.parse_args()
+    shared = ROOT.parent / "shared" / "data"
+    os.environ.setdefault("CAPTIONER_DATASET", str(shared / "flickr8k"))
+    os.environ.setdefault("CAPTIONER_COCO_DEV", str(shared / "coco-dev"))
+    if not args.report:
+        command = [str(ROOT / ".venv/bin/mutmut"), "run", "--max-children", str(args.max_children), *args.mutants]
+        subprocess.run(command, cwd=ROOT, check=False)
+    report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
