@@ -38,7 +38,10 @@ def main() -> None:
     sets = {"coco-dev": EvalData.prepare(args.model, load_dataset(args.coco), "all", args.cache_dir),
             "flickr-val": EvalData.prepare(args.model, flickr, "val", args.cache_dir, limit=args.flickr_images)}
     fields = {k: type(v) for k, v in vars(GroundingConfig()).items()}
-    axes = [(key, [fields[key](float(v)) for v in values.split(",")])
+    def parse(key, value):
+        return value.lower() in ("1", "true", "yes") if fields[key] is bool else fields[key](float(value))
+
+    axes = [(key, [parse(key, v) for v in values.split(",")])
             for key, _, values in (item.partition("=") for item in args.grid)]
     settings = [] if args.no_plain else [None]
     settings += [replace(GroundingConfig(), **dict(zip([k for k, _ in axes], combo)))

@@ -2,7 +2,12 @@
 """Copy a trained run's best model into the package as a shipped model, with its test scores.
 
     .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] \
-        [--report runs/NAME/test-captions.json] [--open-vocabulary]
+        [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA]
+
+--interpolate OTHER ALPHA ships the weight-space average (1 - ALPHA) * OTHER + ALPHA * MODEL of two
+models with the same vocabulary, e.g. a self-critical fine-tune and the model it started from
+(WiSE-FT, Wortsman et al. 2022: keeps most of the fine-tune's gain where it was tuned and more of
+the start's behaviour elsewhere).
 
 --open-vocabulary adds the concept words of captioner/concepts/imagenet_words.tsv that the
 model's vocabulary lacks (rows from their GloVe neighbours; see captioner/decoder/open_vocab.py).
@@ -25,8 +30,18 @@ def main() -> None:
     parser.add_argument("--precision", choices=["float16", "int8"], default="float16")
     parser.add_argument("--report", help="the JSON that `captioner evaluate --output-json` wrote for this model")
     parser.add_argument("--open-vocabulary", action="store_true", help="add the ImageNet concept words it lacks")
+    parser.add_argument("--interpolate", nargs=2, metavar=("OTHER", "ALPHA"),
+                        help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
     bundle = load_bundle(args.model)
+    if args.interpolate:
+        other, alpha = load_bundle(args.interpolate[0]), float(args.interpolate[1])
+        if other.vocab.words != bundle.vocab.words or other.decoder.config != bundle.decoder.config:
+            raise SystemExit("--interpolate needs two models with the same vocabulary and decoder")
+        mine, theirs = bundle.decoder.state_dict(), other.decoder.state_dict()
+        bundle.decoder.load_state_dict({k: (1 - alpha) * theirs[k] + alpha * mine[k] for k in mine})
+        bundle.info["interpolated"] = {"other": str(args.interpolate[0]), "alpha": alpha,
+                                       "other_train_config": other.info.get("train_config")}
     if args.open_vocabulary:
         trained = bundle.trained_size
         words, _ = load_imagenet_table()

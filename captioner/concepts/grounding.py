@@ -30,7 +30,7 @@ class GroundingConfig:
     # every word whose summed ImageNet probability reaches `present_threshold` may be required. On
     # Flickr8k-like photos only words the decoder rarely saw (outside its `familiar_words` most
     # frequent training words) may be, from `familiar_present`: the rest it already says well.
-    present_threshold: float = 0.1
+    present_threshold: float = 0.085
     familiar_present: float = 0.3
     everyday_threshold: float = 0.6
     familiar_words: int = 400
@@ -43,6 +43,9 @@ class GroundingConfig:
     # its summed probability stays under `unseen_object`, and the language model trained on
     # everyday captions joins the search with weight `lm_weight` (`lm_weight_familiar` elsewhere).
     grounded_absent: float = 0.8
+    # Whether a Flickr8k-like photo with a required word the decoder rarely saw is "unfamiliar" too
+    # (False: only everyday photos are; such a photo keeps its required word and nothing else changes)
+    unfamiliar_from_words: bool = True
     unseen_object: float = 0.05
     lm_weight: float = 1.0
     lm_weight_familiar: float = 0.0
@@ -131,7 +134,8 @@ class Grounder:
                 if shared <= cfg.overlap * word_probs[n, j]:
                     required.append(int(j))
             required_words = [self.words[j] for j in required]
-            unfamiliar = is_everyday or (any(w not in familiar for w in required_words) if familiar is not None else False)
+            rare_word = any(w not in familiar for w in required_words) if familiar is not None else False
+            unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word)
             blocked: list[str] = []
             for c, name in enumerate(names):
                 concept = self.concept_words.get(name)

@@ -72,12 +72,14 @@ def test_concurrent_requests_over_real_http(live_server, flickr_images):
 @pytest.mark.browser
 def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
     needs(CHROMIUM is not None, "Debian's chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 900, "height": 1000})
+        console_errors = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         page.goto(live_server + "/")
         assert page.title().startswith("captioner")
         page.set_input_files("#file", str(flickr_images[1]))  # the change event submits
@@ -87,7 +89,7 @@ def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
         assert page.get_attribute("#preview", "alt") == caption
         assert page.locator("#alternatives tbody tr").count() == 5
         page.set_input_files("#file", str(coco_dev / "images" / "000000000285.jpg"))  # a grizzly bear
-        page.wait_for_function("document.querySelector('#caption').textContent.includes('bear')", timeout=30_000)
+        expect(page.locator("#caption")).to_contain_text("bear", timeout=30_000)
         assert page.locator("#concept-list li.required").first.inner_text().startswith("bear")
         words = page.inner_text("#caption").split()
         assert page.locator("#heatmap-list canvas").count() == len(words)
@@ -97,5 +99,6 @@ def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
         page.click("#submit")
         page.wait_for_selector("#status .error", timeout=30_000)
         assert "loopback" in page.inner_text("#status")
+        assert not [e for e in console_errors if "Content Security Policy" in e]  # the page works under its CSP
         browser.close()
     assert (ARTIFACTS / "web-page.png").stat().st_size > 10_000
