@@ -256,3 +256,41 @@ def test_health_answers_while_inference_runs(live, app, flickr_images, monkeypat
     assert "status" not in done and answered_in < 1.5
     thread.join()
     assert done["status"] == 200
+
+
+def test_slow_image_urls_cannot_take_every_worker_thread(shipped_captioner, image_host):
+    settings = ServeSettings(max_fetches=8, fetch=FetchPolicy(allow_loopback=True, total_timeout=2.0))
+    app = create_app(captioner=shipped_captioner, settings=settings)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(server_config(app, settings, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{base}/api/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    statuses = []
+
+    def slow_url():
+        statuses.append(httpx.post(f"{base}/api/caption-url", json={"url": f"{image_host}/drip-headers.jpg"},
+                                   timeout=60).status_code)
+
+    try:
+        clients = [threading.Thread(target=slow_url) for _ in range(45)]  # more than anyio's 40 worker threads
+        for client in clients:
+            client.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert httpx.get(f"{base}/static/style.css", timeout=10).status_code == 200  # files are served from threads too
+        assert time.monotonic() - started < 1.0
+        for client in clients:
+            client.join()
+        assert statuses == [408] * 45  # each one cut by the total fetch deadline, 8 at a time
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
