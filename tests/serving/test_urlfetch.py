@@ -129,3 +129,29 @@ def test_total_timeout_holds_while_headers_drip(image_host):
         fetch_image_bytes(f"{image_host}/drip-headers.jpg", policy)
     assert info.value.status_code == 408
     assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize("addresses", [
+    ["93.184.216.34", "10.0.0.5"],  # a private address after a public one
+    ["127.0.0.1", "93.184.216.34"],
+    ["2606:2800:220:1::1", "::ffff:169.254.169.254"],
+])
+def test_every_resolved_address_is_checked(monkeypatch, addresses):
+    import socket
+
+    def fake(host, port, *args, **kwargs):
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with pytest.raises(FetchError, match="refused") as info:
+        resolve_checked("mixed.example", 80, allow_loopback=False)
+    assert info.value.status_code == 403
+
+
+def test_a_host_with_only_public_addresses_is_pinned_to_one_of_them(monkeypatch):
+    import socket
+
+    addresses = ["93.184.216.34", "93.184.216.35"]
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (x, port)) for x in addresses])
+    assert resolve_checked("public.example", 80, allow_loopback=False) in addresses
