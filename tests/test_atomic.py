@@ -33,3 +33,12 @@ def test_the_temporary_file_is_beside_the_target(tmp_path):
         assert tmp.parent == tmp_path and tmp.name.endswith(".partial")  # same file system: rename is atomic
         tmp.write_bytes(b"1")
     assert (tmp_path / "x.bin").read_bytes() == b"1"
+
+
+def test_json_is_indented_utf8_with_a_final_newline(tmp_path):
+    target = tmp_path / "h.json"
+    write_json(target, {"caption": "un café à côté", "n": [1, 2]})
+    text = target.read_bytes().decode("utf-8")
+    assert text == '{\n  "caption": "un café à côté",\n  "n": [\n    1,\n    2\n  ]\n}\n'
+    write_text(target, "ünïcode")
+    assert target.read_bytes() == "ünïcode".encode("utf-8")

@@ -65,3 +65,16 @@ def test_cider_worked_by_hand():
     refs = {"1": ["a cat sits"], "2": ["a dog runs"]}
     scores = coco_scores(refs, {"1": "a cat sits", "2": "a cat runs"}, meteor=False, fast=True)
     assert scores["CIDEr"] == pytest.approx(4.375, abs=1e-6)
+
+
+def test_nltk_bleu_3_and_4_by_hand():
+    # hypothesis "the cat sat on the mat" vs reference "the cat is on the mat" (same length: BP 1):
+    # 1-grams 5/6, 2-grams 3/5 (the cat, on the, the mat), 3-grams 1/4 (on the mat), 4-grams 0/3
+    scores = nltk_bleu({"1": [REFS["1"][0].split()]}, {"1": "the cat sat on the mat".split()})
+    assert scores["BLEU-3"] == pytest.approx((5 / 6 * 3 / 5 * 1 / 4) ** (1 / 3), abs=1e-6)
+    assert scores["BLEU-4"] == pytest.approx(0.0, abs=1e-6)
+    perfect = nltk_bleu({"1": ["a b c d e".split()]}, {"1": "a b c d e".split()})
+    assert [perfect[f"BLEU-{n}"] for n in range(1, 5)] == pytest.approx([1.0, 1.0, 1.0, 1.0])
+    # 4-grams 1/2 and everything else matched: BLEU-4 = (1 * 1 * 1 * 1/2) ** (1/4)
+    half = nltk_bleu({"1": ["a b c d e".split()]}, {"1": "a b c d x".split()})
+    assert half["BLEU-4"] == pytest.approx((4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** 0.25, abs=1e-6)

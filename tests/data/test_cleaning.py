@@ -15,3 +15,8 @@ def test_possessive_and_hyphen():
 
 def test_empty_caption_gives_no_tokens():
     assert clean_caption(" .. 123 !") == []
+
+
+def test_possessives_and_hyphens():
+    assert clean_caption("The dog's ball is red-and-white") == ["the", "dog", "ball", "is", "red", "and", "white"]
+    assert clean_caption("A BOY'S T-SHIRT") == ["a", "boy", "shirt"]  # "t" alone is dropped

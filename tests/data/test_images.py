@@ -1,6 +1,7 @@
 """Every odd image a user may send decodes to correct RGB pixels or raises ImageError."""
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -147,3 +148,46 @@ def test_a_long_strip_is_refused_by_its_side():
     with pytest.raises(ImageError, match="a side") as info:
         load_image(png)
     assert info.value.status_code == 413
+
+
+def test_refusals_say_why_with_their_status(tmp_path, flickr_images):
+    cases = []
+    for source in (b"", tmp_path / "missing.jpg", _bytes(Image.new("RGB", (50, 50), (1, 2, 3)), "PNG")[:60], flickr_images[0].read_bytes()[:500],
+                   b"plain text, not a picture"):
+        with pytest.raises(ImageError) as info:
+            load_image(source)
+        cases.append((str(info.value), info.value.status_code))
+    assert cases[0] == ("empty file: no image data", 400)
+    assert cases[1] == (f"{tmp_path / 'missing.jpg'}: no such file", 400)
+    assert cases[2][0].startswith("image: corrupt or truncated image (") and cases[2][1] == 422
+    assert cases[3][0].startswith("image: corrupt or truncated image (") and cases[3][1] == 422
+    assert cases[4] == ("image: not an image (unknown or unsupported format)", 415)
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(flickr_images[0].read_bytes()[:500])
+    with pytest.raises(ImageError, match=f"^{truncated}: corrupt or truncated image"):
+        load_image(truncated)  # a file's refusal names the file
+
+
+@pytest.mark.parametrize("mode, raw, expected", [
+    ("I;16", (32768).to_bytes(2, "little"), 128),  # half of 16 bits is mid grey, not clipped to white
+    ("I;16L", (32768).to_bytes(2, "little"), 128),
+    ("I;16B", (32768).to_bytes(2, "big"), 128),
+    ("I;16N", (32768).to_bytes(2, "little"), 128),
+    ("I", (32768).to_bytes(4, "little", signed=True), 128),  # 32-bit integers above 255: rescaled from 16 bits
+    ("I", (200).to_bytes(4, "little", signed=True), 200),  # within 0..255: taken as 8-bit
+    ("F", struct.pack("<f", 30000.0), 117),  # float above 255: rescaled from 16 bits
+    ("F", struct.pack("<f", 100.0), 100),
+])
+def test_wide_modes_are_rescaled_not_clipped(mode, raw, expected):
+    from captioner.data.images import to_rgb
+
+    image = Image.frombytes(mode, (2, 2), raw * 4)
+    rgb = np.asarray(to_rgb(image))
+    assert rgb.shape == (2, 2, 3) and rgb[0, 0].tolist() == [expected] * 3
+
+
+def test_rgb_is_returned_as_is():
+    from captioner.data.images import to_rgb
+
+    image = Image.new("RGB", (3, 3), (10, 20, 30))
+    assert to_rgb(image) is image

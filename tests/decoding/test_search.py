@@ -246,3 +246,13 @@ def test_real_decoder_hypotheses_replay_to_their_log_probabilities():
             with torch.no_grad():
                 replayed = _replay(decoder.step, decoder.init_state(pooled[b:b + 1], grid[b:b + 1]), hyp.tokens)
             assert hyp.log_prob == pytest.approx(replayed, abs=2e-3)
+
+
+def test_greedy_ranks_by_raw_log_probability_and_passes_constraints_and_trace():
+    [hyp] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, SearchConfig(length_penalty=2.0))
+    assert hyp.score == pytest.approx(hyp.log_prob)  # greedy ignores the length penalty
+    [forced] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, None, (), [Constraints(required=(frozenset({C}),))])
+    assert C in forced.tokens and forced.satisfied == 1
+    [traced] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, None, (), None,
+                             lambda state: torch.full((state[0].shape[0], 2), 0.5))
+    assert traced.attention is not None and len(traced.attention) == len(traced.tokens)  # one grid per word

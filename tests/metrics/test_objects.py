@@ -23,3 +23,12 @@ def test_hallucination_and_recall_by_hand():
     assert scores["images_with_objects"] == 2
     scores = object_scores(references, {"a": "a cat on a bed", "b": "a pizza", "c": "the sea"})
     assert scores["object_recall"] == pytest.approx(0.5)
+
+
+def test_a_single_mention_and_a_single_image_count_fully():
+    scores = object_scores({"a": ["a dog on the grass"]}, {"a": "a cat on the grass"})
+    assert scores["hallucinated_mentions"] == pytest.approx(1.0)  # 1 of 1 mention is wrong
+    assert scores["hallucinated_captions"] == pytest.approx(1.0)
+    assert scores["object_recall"] == pytest.approx(0.0) and scores["images_with_objects"] == 1
+    scores = object_scores({"a": ["a dog on the grass", "a puppy"]}, {"a": "a puppy"})
+    assert scores["hallucinated_mentions"] == 0.0 and scores["object_recall"] == pytest.approx(1.0)

@@ -29,3 +29,10 @@ def test_embedded_ipv4_is_judged_like_the_ipv4(a, b):
     mapped = ipaddress.IPv6Address(f"::ffff:{v4}")
     sixtofour = ipaddress.IPv6Address(f"2002:{int(v4) >> 16:04x}:{int(v4) & 0xFFFF:04x}::1")
     assert refusal(str(v4)) == refusal(str(mapped)) == refusal(str(sixtofour)) == "private"
+
+
+def test_refusal_names_the_kind_of_address():
+    assert refusal("10.0.0.1") == "private"
+    assert refusal("fe80::1%eth0") == "private"  # a zone id is ignored (Python counts link-local as private)
+    assert refusal("224.0.0.1") == "multicast"
+    assert refusal("8.8.8.8") is None

@@ -155,3 +155,56 @@ def test_a_host_with_only_public_addresses_is_pinned_to_one_of_them(monkeypatch)
     monkeypatch.setattr(socket, "getaddrinfo",
                         lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (x, port)) for x in addresses])
     assert resolve_checked("public.example", 80, allow_loopback=False) in addresses
+
+
+@pytest.mark.parametrize("url, message, status", [
+    ("ftp://example.com/a.jpg", "only http and https URLs are allowed, not 'ftp'", 400),
+    ("//example.com/a.jpg", "only http and https URLs are allowed, not 'no scheme'", 400),
+    ("http:///a.jpg", "URL has no host", 400),
+    ("http://user:pw@example.com/a.jpg", "URLs with credentials are not allowed", 400),
+    ("http://example.com:99999/a.jpg", "URL has an invalid port", 400),
+])
+def test_url_refusals_say_why_with_their_status(url, message, status):
+    from captioner.serving.urlfetch import _check_url
+
+    with pytest.raises(FetchError) as info:
+        _check_url(url)
+    assert str(info.value) == message and info.value.status_code == status
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://example.com/a.jpg", ("http", "example.com", 80)),
+    ("https://example.com/a.jpg", ("https", "example.com", 443)),
+    ("https://example.com:8443/a.jpg", ("https", "example.com", 8443)),
+    ("http://EXAMPLE.com:81", ("http", "example.com", 81)),
+])
+def test_default_ports(url, expected):
+    from captioner.serving.urlfetch import _check_url
+
+    assert _check_url(url) == expected
+
+
+def test_inflate_every_coding_and_the_limit():
+    import gzip
+    import zlib
+
+    from captioner.serving.urlfetch import inflate
+
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw_deflate = raw.compress(data) + raw.flush()
+    assert inflate(data, "", 10_240) == data and inflate(data, "identity", 10_240) == data
+    assert inflate(gzip.compress(data), "gzip", 10_240) == data
+    assert inflate(gzip.compress(data), "X-GZip", 10_240) == data
+    assert inflate(zlib.compress(data), "deflate", 10_240) == data  # zlib-wrapped, as the RFC says
+    assert inflate(raw_deflate, "deflate", 10_240) == data  # raw, as some servers send
+    assert inflate(zlib.compress(gzip.compress(data)), "gzip, deflate", 10_240) == data  # gzip applied first
+    with pytest.raises(FetchError, match="decompresses to more than 10,239 bytes") as info:
+        inflate(gzip.compress(data), "gzip", 10_239)  # one byte over
+    assert info.value.status_code == 413
+    with pytest.raises(FetchError) as info:
+        inflate(b"\x1f\x8b not gzip at all", "gzip", 10_240)
+    assert (str(info.value), info.value.status_code) == ("corrupt gzip body", 422)
+    with pytest.raises(FetchError) as info:
+        inflate(data, "compress-" + "x" * 40, 10_240)
+    assert info.value.status_code == 415 and str(info.value) == f"unsupported content encoding {('compress-' + 'x' * 40)[:20]!r}"
