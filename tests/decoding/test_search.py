@@ -65,7 +65,9 @@ def test_max_length_forces_an_end():
         return logp, state
 
     config = SearchConfig(beam_size=2, max_length=6, no_repeat_ngram=0)
-    for hyp in beam_search(chatter, (torch.zeros(2, 1),), BOS, EOS, config)[0]:
+    ranked = beam_search(chatter, (torch.zeros(2, 1),), BOS, EOS, config)[0]
+    assert len(ranked) == 2 and len(ranked[0].tokens) == 6  # it wanted to go on: cut at exactly 6 words
+    for hyp in ranked:
         assert len(hyp.tokens) <= 6
         assert all(x != y for x, y in zip(hyp.tokens, hyp.tokens[1:]))  # no word twice in a row
 
