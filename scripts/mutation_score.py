@@ -30,7 +30,7 @@ def results() -> dict[str, collections.Counter]:
                          text=True).stdout
     per_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for line in out.splitlines():
-        match = re.match(r"\s*([\w.]+?)\.x_\w+__mutmut_\d+: (.+)$", line.strip())
+        match = re.match(r"\s*([\w.]+?)\.x(?:_|ǁ)\S*__mutmut_\d+: (.+)$", line.strip())
         if match:
             per_module[match.group(1)][match.group(2).strip()] += 1
     return per_module
@@ -49,6 +49,10 @@ def report() -> float:
         other = {k: v for k, v in counts.items() if k not in CAUGHT}
         print(f"{module:<36} {caught:>7} {counted:>6} {caught / max(counted, 1):>7.1%}  {other or ''}")
     print(f"{'all core modules':<36} {total_caught:>7} {total:>6} {total_caught / max(total, 1):>7.1%}")
+    uncovered = sum(c.get("no tests", 0) for c in per_module.values())
+    if uncovered:
+        print(f"('no tests': {uncovered} mutants in code no selected test runs; counted as survivors the score is "
+              f"{total_caught / (total + uncovered):.1%})")
     return total_caught / max(total, 1)
 
 
