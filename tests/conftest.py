@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
+from contextlib import contextmanager
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +46,35 @@ def coco_dev() -> Path:
     """The 169 everyday COCO photos with their captions (set CAPTIONER_COCO_DEV to move it)."""
     needs((COCO_DEV / "captions.json").is_file(), f"coco-dev at {COCO_DEV} (set CAPTIONER_COCO_DEV)")
     return COCO_DEV
+
+
+@contextmanager
+def running_server(app, settings=None, log_level: str = "warning"):
+    """Serve `app` with uvicorn on a free 127.0.0.1 port, under the service's bounds (the guarded
+    protocol), in a thread; yields the port once /api/health answers."""
+    import httpx
+    import uvicorn
+
+    from captioner.serving.server import server_config
+    from captioner.serving.service import ServeSettings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(server_config(app, settings or ServeSettings(), port=port, log_level=log_level))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

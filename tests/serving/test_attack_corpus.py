@@ -2,18 +2,15 @@
 protocol, the service's bounds): no 5xx, no reset, each answer in bounded time, and the server
 still captions a real photo afterwards."""
 
-import socket
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 
 from captioner.serving.app import create_app
-from captioner.serving.server import server_config
 from captioner.serving.service import ServeSettings
 from captioner.serving.urlfetch import FetchPolicy
+from tests.conftest import running_server
 from tests.serving.attack_corpus import attack_corpus
 
 TIME_BOUND = 10.0  # seconds per answer; the slowest cases are URLs cut by the 2 s total fetch limit
@@ -24,23 +21,9 @@ def server(shipped_captioner):
     settings = ServeSettings(max_upload_bytes=4 * 1024 * 1024, body_timeout=5.0, header_timeout=5.0,
                              fetch=FetchPolicy(allow_loopback=True, read_timeout=1.0, total_timeout=2.0,
                                                max_bytes=4 * 1024 * 1024))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(captioner=shipped_captioner, settings=settings)
-    server = uvicorn.Server(server_config(app, settings, port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_server(app, settings, log_level="critical") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_the_whole_corpus(server, image_host, flickr_images):

@@ -10,16 +10,14 @@ import time
 import anyio
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from captioner.errors import RequestRefused
 from captioner.serving import pictures
 from captioner.serving.app import create_app
-from captioner.serving.guards import RequestGuard
-from captioner.serving.server import server_config
 from captioner.serving.service import CaptionService, ClientGone, ServeSettings
 from captioner.serving.urlfetch import FetchPolicy
+from tests.conftest import running_server
 
 CAP = 1024 * 1024
 
@@ -174,22 +172,8 @@ def test_a_full_queue_answers_busy_and_a_gone_client_is_not_computed(shipped_cap
 
 @pytest.fixture(scope="module")
 def live(app):
-    settings = ServeSettings(header_timeout=1.0, keep_alive=1.0)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(server_config(app, settings, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_server(app, ServeSettings(header_timeout=1.0, keep_alive=1.0)) as port:
+        yield port
 
 
 def _closed_within(sock: socket.socket, seconds: float, drip: bytes = b"") -> bool:
@@ -261,26 +245,14 @@ def test_health_answers_while_inference_runs(live, app, flickr_images, monkeypat
 def test_slow_image_urls_cannot_take_every_worker_thread(shipped_captioner, image_host):
     settings = ServeSettings(max_fetches=8, fetch=FetchPolicy(allow_loopback=True, total_timeout=2.0))
     app = create_app(captioner=shipped_captioner, settings=settings)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(server_config(app, settings, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
     statuses = []
 
     def slow_url():
         statuses.append(httpx.post(f"{base}/api/caption-url", json={"url": f"{image_host}/drip-headers.jpg"},
                                    timeout=60).status_code)
 
-    try:
+    with running_server(app, settings) as port:
+        base = f"http://127.0.0.1:{port}"
         clients = [threading.Thread(target=slow_url) for _ in range(45)]  # more than anyio's 40 worker threads
         for client in clients:
             client.start()
@@ -291,6 +263,3 @@ def test_slow_image_urls_cannot_take_every_worker_thread(shipped_captioner, imag
         for client in clients:
             client.join()
         assert statuses == [408] * 45  # each one cut by the total fetch deadline, 8 at a time
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
