@@ -22,7 +22,7 @@ TRAIN_HELP = {
     "dataset": "Flickr8k folder, Kaggle folder (Images/ + captions.txt) or COCO-style JSON (env CAPTIONER_DATASET)",
     "output": "run folder for checkpoints, history.csv/json, loss_curve.png and the best model.pt",
     "encoder": "image encoder whose cached features train the decoder",
-    "encoder_weights": "explicit encoder weight file (default: the installed package, $CAPTIONER_WEIGHTS_DIR or Keras cache)",
+    "encoder_weights": "explicit encoder weight file, or random (untrained: smoke tests, benchmarks) (default: the installed package, $CAPTIONER_WEIGHTS_DIR or Keras cache)",
     "cache_dir": "feature cache root; features are extracted once per encoder (env CAPTIONER_CACHE)",
     "merge": "how the image conditions the LSTM: add (merge model), inject (initial state) or attention (grid)",
     "embed_dim": "word embedding size",

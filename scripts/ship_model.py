@@ -34,6 +34,8 @@ def main() -> None:
                         help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
     bundle = load_bundle(args.model)
+    if bundle.encoder.get("weights") == "random":
+        raise SystemExit(f"{args.model} was trained on features of an untrained (random-weight) encoder: not shipped")
     if args.interpolate:
         other, alpha = load_bundle(args.interpolate[0]), float(args.interpolate[1])
         if other.vocab.words != bundle.vocab.words or other.decoder.config != bundle.decoder.config:

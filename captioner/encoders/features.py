@@ -146,6 +146,10 @@ def ensure_features(dataset: "CaptionDataset", image_ids: list[str], encoder_nam
     from captioner.encoders.registry import create_encoder
 
     cache = FeatureCache(cache_dir, encoder_name)
+    random_wanted = str(encoder_weights) == "random"
+    if (cache.folder / "encoder.json").is_file() and (cache.encoder_info().get("weights") == "random") != random_wanted:
+        raise CaptionerError(f"{cache.folder} holds features of {'random' if not random_wanted else 'trained'} weights, "
+                             f"not {'random' if random_wanted else 'trained'} ones: use another --cache-dir")
     missing = set(image_ids) - cache.cached_ids() - set(cache.failed_ids())
     if missing:
         encoder = maybe_onnx(create_encoder(encoder_name, encoder_weights))

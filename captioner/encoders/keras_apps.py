@@ -1,7 +1,10 @@
 """The originals' Keras encoders (Xception, InceptionV3, DenseNet201), head removed, average-pooled.
 
-Optional extra: `pip install captioner[keras]` (tensorflow-cpu). Weights come from the standard
-Keras file name found locally, or from Keras' usual download where the internet is reachable.
+Keras 3 on the PyTorch backend (no TensorFlow): optional extra `pip install 'captioner[keras]'`
+(keras, h5py). captioner sets KERAS_BACKEND=torch before importing keras unless the user chose a
+backend. Weights come from the standard Keras file name (explicit path, $CAPTIONER_WEIGHTS_DIR,
+~/.keras/models), else Keras' usual download where the internet is reachable; `weights="random"`
+builds the network untrained (smoke tests, benchmarks), marked as such in `describe()`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ SPECS = {
     ),
     "densenet201": KerasSpec("DenseNet201", "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5", 224, 1920, 7, "torch"),
 }
+RANDOM = "random"  # weights value: an untrained network
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -44,25 +48,28 @@ class KerasEncoder(Encoder):
         spec = SPECS[name]
         self.name, self.spec = name, spec
         self.input_size, self.feature_dim, self.grid_size = spec.input_size, spec.feature_dim, spec.grid_size
-        try:
-            from tensorflow import keras  # noqa: PLC0415 - optional, heavy
-        except ImportError:
-            raise CaptionerError(
-                f"encoder {name!r} needs TensorFlow: pip install 'captioner[keras]' (tensorflow-cpu)"
-            ) from None
+        keras = import_keras(name)
+        self.random = str(weights) == RANDOM
+        constructor = getattr(keras.applications, spec.constructor)
+        shape = (spec.input_size, spec.input_size, 3)
+        if self.random:
+            keras.utils.set_random_seed(0)  # the same untrained network every time
+            self.model = constructor(include_top=False, weights=None, input_shape=shape)
+            return
         keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         path = find_weights(spec.weights_file, weights, [keras_cache])
         if path is None and not allow_download:
             raise CaptionerError(
                 f"{name} weights {spec.weights_file} not found (give --encoder-weights or set CAPTIONER_WEIGHTS_DIR)"
             )
-        constructor = getattr(keras.applications, spec.constructor)
         try:
-            self.model = constructor(include_top=False, weights=str(path) if path else "imagenet", pooling=None)
-        except Exception as exc:  # network failure or bad file: keras raises many types
+            self.model = constructor(include_top=False, weights=str(path) if path else "imagenet", input_shape=shape)
+        except Exception as exc:  # network failure or bad file: keras and h5py raise many types
+            where = f"file {path}" if path else "download"
             raise CaptionerError(
-                f"cannot load {name} weights ({'file ' + str(path) if path else 'download'} failed: {exc}); "
-                f"put {spec.weights_file} in $CAPTIONER_WEIGHTS_DIR or ~/.keras/models"
+                f"cannot load {name} weights ({where}: {type(exc).__name__}: {str(exc)[:100]}); it needs "
+                f"{spec.weights_file} (keras.applications.{spec.constructor}, no top) in $CAPTIONER_WEIGHTS_DIR "
+                f"or ~/.keras/models"
             ) from None
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
@@ -70,7 +77,27 @@ class KerasEncoder(Encoder):
             return pixels / 127.5 - 1.0
         return (pixels / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
 
+    def describe(self) -> dict:
+        return {**super().describe(), **({"weights": RANDOM} if self.random else {})}
+
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grid = np.asarray(self.model(batch, training=False), dtype=np.float32)  # (B, g, g, D)
+        import keras
+        import torch
+
+        with torch.no_grad():
+            grid = keras.ops.convert_to_numpy(self.model(batch, training=False)).astype(np.float32)  # (B, g, g, D)
         cells = grid.reshape(grid.shape[0], -1, grid.shape[-1])  # (B, g*g, D)
         return cells.mean(axis=1), cells
+
+
+def import_keras(name: str):
+    """Keras 3, on the PyTorch backend unless KERAS_BACKEND says otherwise; a one-line error if missing."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras  # noqa: PLC0415 - optional, heavy
+    except ImportError as exc:  # keras missing, or a chosen backend that is not installed
+        raise CaptionerError(f"encoder {name!r} needs Keras 3: pip install 'captioner[keras]' (keras, h5py; runs on "
+                             f"PyTorch, no TensorFlow) [{exc}]") from None
+    if not keras.__version__.startswith("3"):
+        raise CaptionerError(f"encoder {name!r} needs Keras 3, found {keras.__version__}")
+    return keras

@@ -1,0 +1,106 @@
+"""The originals' Keras encoders on Keras 3's PyTorch backend (the `keras` extra; CI installs it):
+random weights end to end, the standard weight-file lookup proven with a saved file, bad files."""
+
+import numpy as np
+import pytest
+
+from captioner.errors import CaptionerError
+from tests.conftest import needs
+
+try:
+    from captioner.encoders.keras_apps import import_keras
+
+    import_keras("test")  # sets KERAS_BACKEND=torch first, as the encoders do
+    HAVE_KERAS = True
+except CaptionerError:
+    HAVE_KERAS = False
+
+SHAPES = {"xception": (2048, 10), "keras-inception-v3": (2048, 8), "densenet201": (1920, 7)}
+
+
+@pytest.fixture(autouse=True)
+def _keras():
+    needs(HAVE_KERAS, "Keras 3 (pip install '.[keras]')")
+
+
+def _batch(encoder, flickr_images):
+    from captioner.data.images import load_image
+
+    return np.stack([encoder.preprocess(load_image(p)) for p in flickr_images[:2]])
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_random_weights_give_features_of_the_right_shape(name, flickr_images):
+    from captioner.encoders import create_encoder
+
+    encoder = create_encoder(name, "random")
+    dim, grid = SHAPES[name]
+    pooled, cells = encoder.encode(_batch(encoder, flickr_images))
+    assert pooled.shape == (2, dim) and cells.shape == (2, grid * grid, dim)
+    assert np.allclose(pooled, cells.mean(axis=1), atol=1e-5) and np.isfinite(cells).all()
+    assert encoder.describe() == {"name": name, "input_size": encoder.input_size, "feature_dim": dim,
+                                  "grid_size": grid, "weights": "random"}
+
+
+def _save_standard_file(encoder, folder):
+    """Write the encoder's weights under its standard Keras file name, in the legacy HDF5 layout."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    path = folder / encoder.spec.weights_file
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, encoder.model)
+    return path
+
+
+def test_the_standard_weight_file_is_found_and_loaded(tmp_path, monkeypatch, flickr_images):
+    from captioner.encoders import create_encoder
+
+    source = create_encoder("keras-inception-v3", "random")
+    _save_standard_file(source, tmp_path)
+    monkeypatch.setenv("CAPTIONER_WEIGHTS_DIR", str(tmp_path))
+    loaded = create_encoder("keras-inception-v3")  # found through $CAPTIONER_WEIGHTS_DIR by its standard name
+    assert "weights" not in loaded.describe()
+    batch = _batch(source, flickr_images)
+    assert np.allclose(loaded.encode(batch)[0], source.encode(batch)[0], atol=1e-4)
+
+
+def test_wrong_or_truncated_weight_files_are_one_line_errors(tmp_path):
+    from captioner.encoders import create_encoder
+
+    inception = create_encoder("keras-inception-v3", "random")
+    wrong = _save_standard_file(inception, tmp_path)
+    xception_name = tmp_path / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    wrong.rename(xception_name)  # InceptionV3's weights under Xception's name
+    with pytest.raises(CaptionerError) as info:
+        create_encoder("xception", xception_name)
+    message = str(info.value)
+    assert str(xception_name) in message and "xception_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert "\n" not in message
+    truncated = tmp_path / "cut.h5"
+    truncated.write_bytes(xception_name.read_bytes()[:5000])
+    with pytest.raises(CaptionerError, match="cannot load densenet201 weights"):
+        create_encoder("densenet201", truncated)
+
+
+def test_train_and_caption_with_a_random_keras_encoder(tmp_path, flickr_root, flickr_images):
+    from captioner.decoder import DecoderConfig
+    from captioner.inference.api import load
+    from captioner.training import TrainConfig, train
+
+    cfg = TrainConfig(dataset=str(flickr_root), output=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"),
+                      encoder="keras-inception-v3", encoder_weights="random", limit_images=6, epochs=1, batch_size=8,
+                      min_count=1, threads=2, decoder=DecoderConfig(0, 0, merge="add", embed_dim=16, hidden_dim=32))
+    path = train(cfg, progress=False)
+    model = load(str(path), grounding=False, encoder_weights="random")
+    result = model(flickr_images[0])
+    assert result.caption and result.error is None
+    import torch
+
+    assert torch.load(path, weights_only=True)["encoder"]["weights"] == "random"  # marked in the model file
+    with pytest.raises(CaptionerError, match="random"):  # a cache of random features is not mixed with trained ones
+        from captioner.data.datasets import load_dataset
+        from captioner.encoders.features import ensure_features
+
+        dataset = load_dataset(str(flickr_root)).subset(6, 0)
+        ensure_features(dataset, dataset.split("train"), "keras-inception-v3", str(tmp_path / "cache"), None, False)
