@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices = CHOICES.get(f.name) or (list(ENCODER_NAMES) if f.name == "encoder" else None)
         train.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
                            choices=choices, help=TRAIN_HELP[f.name])
+    from captioner.training.config import PRESETS
+
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="an original system's recipe (encoder and merge); explicit flags override it")
     train.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -246,7 +250,13 @@ def cmd_caption(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from captioner.training import TrainConfig, train
-    from captioner.training.config import DECODER_FIELDS
+    from captioner.training.config import DECODER_FIELDS, PRESETS
+
+    if args.preset:
+        given = {a.split("=", 1)[0] for a in args.argv if a.startswith("--")}
+        for key, value in PRESETS[args.preset].items():
+            if "--" + key.replace("_", "-") not in given:  # a flag given explicitly keeps its value
+                setattr(args, key, value)
 
     decoder = replace(TrainConfig().decoder, **{name: getattr(args, name) for name in DECODER_FIELDS})
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "decoder"},
@@ -340,7 +350,9 @@ COMMANDS = {"train": cmd_train, "self-critical": cmd_self_critical, "evaluate": 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if args.verbose:
         logging.getLogger("captioner").setLevel(logging.INFO)

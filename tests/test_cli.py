@@ -124,3 +124,16 @@ def test_self_critical_flags_fill_its_config(monkeypatch, tmp_path):
     assert main(["self-critical", "--output", str(tmp_path / "r"), "--lr", "1e-5", "--samples", "4", "--epochs", "2"]) == 0
     cfg = seen["cfg"]
     assert (cfg.lr, cfg.samples, cfg.epochs, cfg.model) == (1e-5, 4, 2, "default")
+
+
+def test_presets_set_the_originals_recipes_and_flags_still_win(monkeypatch, tmp_path):
+    import captioner.training as training
+
+    seen = []
+    monkeypatch.setattr(training, "train", lambda cfg, resume, progress: seen.append(cfg) or tmp_path)
+    assert main(["train", "--preset", "seed-densenet-concat", "--output", str(tmp_path / "a")]) == 0
+    assert (seen[0].encoder, seen[0].decoder.merge) == ("densenet201", "inject")
+    assert main(["train", "--preset", "seed-xception", "--merge", "attention", "--output", str(tmp_path / "b")]) == 0
+    assert (seen[1].encoder, seen[1].decoder.merge) == ("xception", "attention")
+    assert main(["train", "--preset", "seed-inception-add", "--output", str(tmp_path / "c")]) == 0
+    assert (seen[2].encoder, seen[2].decoder.merge) == ("keras-inception-v3", "add")

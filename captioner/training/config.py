@@ -35,3 +35,12 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps (tests)
     seed: int = 0
     threads: int | None = None
+
+
+# The three original systems' recipes (encoder + how the image meets the text), as `captioner train
+# --preset NAME`; explicit flags still win. They need the standard Keras weight files (README).
+PRESETS: dict[str, dict[str, str]] = {
+    "seed-xception": {"encoder": "xception", "merge": "add"},  # the Flask original: Xception + LSTM merge model
+    "seed-inception-add": {"encoder": "keras-inception-v3", "merge": "add"},  # the FastAPI original: 2048-d, add
+    "seed-densenet-concat": {"encoder": "densenet201", "merge": "inject"},  # the Streamlit original: 1920-d, concatenated
+}
