@@ -36,11 +36,12 @@ def main() -> None:
     parser.add_argument("folder")
     parser.add_argument("--encoders", nargs="+", default=["efficientnet-lite2", "efficientnet-lite0", "inception-v3"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--weights", default=None, help="weight file, or random (an untrained network: same speed)")
     args = parser.parse_args()
     images = [load_image(p) for p in sorted(Path(args.folder).glob("*.jpg"))[:32]]
     print(f"torch threads {torch.get_num_threads()}; ms per image (median of {args.repeats})")
     for name in args.encoders:
-        encoder = create_encoder(name)
+        encoder = create_encoder(name, args.weights)
         runtimes = [("pytorch", encoder)]
         fast = maybe_onnx(encoder)
         if fast is not encoder:

@@ -83,13 +83,14 @@ def test_wrong_or_truncated_weight_files_are_one_line_errors(tmp_path):
         create_encoder("densenet201", truncated)
 
 
-def test_train_and_caption_with_a_random_keras_encoder(tmp_path, flickr_root, flickr_images):
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_train_and_caption_with_a_random_keras_encoder(name, tmp_path, flickr_root, flickr_images):
     from captioner.decoder import DecoderConfig
     from captioner.inference.api import load
     from captioner.training import TrainConfig, train
 
     cfg = TrainConfig(dataset=str(flickr_root), output=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"),
-                      encoder="keras-inception-v3", encoder_weights="random", limit_images=6, epochs=1, batch_size=8,
+                      encoder=name, encoder_weights="random", limit_images=6, epochs=1, batch_size=8,
                       min_count=1, threads=2, decoder=DecoderConfig(0, 0, merge="add", embed_dim=16, hidden_dim=32))
     path = train(cfg, progress=False)
     model = load(str(path), grounding=False, encoder_weights="random")
@@ -103,4 +104,4 @@ def test_train_and_caption_with_a_random_keras_encoder(tmp_path, flickr_root, fl
         from captioner.encoders.features import ensure_features
 
         dataset = load_dataset(str(flickr_root)).subset(6, 0)
-        ensure_features(dataset, dataset.split("train"), "keras-inception-v3", str(tmp_path / "cache"), None, False)
+        ensure_features(dataset, dataset.split("train"), name, str(tmp_path / "cache"), None, False)
