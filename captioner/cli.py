@@ -103,6 +103,15 @@ def _search_config(args: argparse.Namespace):
                         no_repeat_ngram=args.no_repeat_ngram, exhaustive=args.exhaustive)
 
 
+def _add_config_options(parser: argparse.ArgumentParser, options: list, helps: dict, choices: dict) -> None:
+    """One --flag per dataclass field (field, default); dataset and cache folders from the environment."""
+    for f, default in options:
+        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else default
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                            choices=choices.get(f.name), help=helps[f.name])
+
+
 def build_parser() -> argparse.ArgumentParser:
     from captioner.decoder import DecoderConfig
     from captioner.encoders import ENCODER_NAMES
@@ -118,12 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     decoder_defaults = TrainConfig().decoder
     options = [(f, f.default) for f in fields(TrainConfig) if f.name != "decoder"]
     options += [(f, getattr(decoder_defaults, f.name)) for f in fields(DecoderConfig) if f.name in DECODER_FIELDS]
-    for f, default in options:
-        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else default
-        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-        choices = CHOICES.get(f.name) or (list(ENCODER_NAMES) if f.name == "encoder" else None)
-        train.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
-                           choices=choices, help=TRAIN_HELP[f.name])
+    _add_config_options(train, options, TRAIN_HELP, {**CHOICES, "encoder": list(ENCODER_NAMES)})
     from captioner.training.config import PRESETS
 
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -135,11 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="fine-tune a trained model on its own samples' CIDEr-D (self-critical training)")
     from captioner.training.self_critical import SelfCriticalConfig
 
-    for f in fields(SelfCriticalConfig):
-        default = DEFAULT_DATASET if f.name == "dataset" else DEFAULT_CACHE if f.name == "cache_dir" else f.default
-        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-        critical.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
-                              help=SELF_CRITICAL_HELP.get(f.name) or TRAIN_HELP[f.name])
+    _add_config_options(critical, [(f, f.default) for f in fields(SelfCriticalConfig)],
+                        {**TRAIN_HELP, **SELF_CRITICAL_HELP}, {})
     critical.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
     critical.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -20,6 +20,7 @@ import json
 
 from captioner.concepts.tables import load_imagenet_table
 from captioner.decoder.open_vocab import extend_vocabulary
+from captioner.encoders.base import RANDOM_WEIGHTS
 from captioner.inference.bundle import SHIPPED_DIR, load_bundle, save_bundle
 
 
@@ -34,7 +35,7 @@ def main() -> None:
                         help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
     bundle = load_bundle(args.model)
-    if bundle.encoder.get("weights") == "random":
+    if bundle.encoder.get("weights") == RANDOM_WEIGHTS:
         raise SystemExit(f"{args.model} was trained on features of an untrained (random-weight) encoder: not shipped")
     if args.interpolate:
         other, alpha = load_bundle(args.interpolate[0]), float(args.interpolate[1])

@@ -13,6 +13,7 @@ from captioner.data.images import resize_square
 from captioner.errors import CaptionerError
 
 WEIGHTS_DIR_ENV = "CAPTIONER_WEIGHTS_DIR"
+RANDOM_WEIGHTS = "random"  # the weights value for an untrained network, marked as such in describe()
 
 
 class Encoder(ABC):

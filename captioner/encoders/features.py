@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json
 from captioner.data.images import load_image
-from captioner.encoders.base import Encoder
+from captioner.encoders.base import RANDOM_WEIGHTS, Encoder
 from captioner.errors import CaptionerError, ImageError
 
 if TYPE_CHECKING:
@@ -146,8 +146,8 @@ def ensure_features(dataset: "CaptionDataset", image_ids: list[str], encoder_nam
     from captioner.encoders.registry import create_encoder
 
     cache = FeatureCache(cache_dir, encoder_name)
-    random_wanted = str(encoder_weights) == "random"
-    if (cache.folder / "encoder.json").is_file() and (cache.encoder_info().get("weights") == "random") != random_wanted:
+    random_wanted = str(encoder_weights) == RANDOM_WEIGHTS
+    if (cache.folder / "encoder.json").is_file() and (cache.encoder_info().get("weights") == RANDOM_WEIGHTS) != random_wanted:
         raise CaptionerError(f"{cache.folder} holds features of {'random' if not random_wanted else 'trained'} weights, "
                              f"not {'random' if random_wanted else 'trained'} ones: use another --cache-dir")
     missing = set(image_ids) - cache.cached_ids() - set(cache.failed_ids())

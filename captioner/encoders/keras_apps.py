@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captioner.encoders.base import Encoder, find_weights
+from captioner.encoders.base import RANDOM_WEIGHTS, Encoder, find_weights
 from captioner.errors import CaptionerError
 
 
@@ -36,7 +36,6 @@ SPECS = {
     ),
     "densenet201": KerasSpec("DenseNet201", "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5", 224, 1920, 7, "torch"),
 }
-RANDOM = "random"  # weights value: an untrained network
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -49,7 +48,7 @@ class KerasEncoder(Encoder):
         self.name, self.spec = name, spec
         self.input_size, self.feature_dim, self.grid_size = spec.input_size, spec.feature_dim, spec.grid_size
         keras = import_keras(name)
-        self.random = str(weights) == RANDOM
+        self.random = str(weights) == RANDOM_WEIGHTS
         constructor = getattr(keras.applications, spec.constructor)
         shape = (spec.input_size, spec.input_size, 3)
         if self.random:
@@ -78,7 +77,7 @@ class KerasEncoder(Encoder):
         return (pixels / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
 
     def describe(self) -> dict:
-        return {**super().describe(), **({"weights": RANDOM} if self.random else {})}
+        return {**super().describe(), **({"weights": RANDOM_WEIGHTS} if self.random else {})}
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import keras

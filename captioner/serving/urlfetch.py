@@ -88,6 +88,14 @@ def _check_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
+def _time_left(deadline: float, timeout: float | None, expired: type[Exception]) -> float:
+    """The timeout for the next network operation: at most what is left before `deadline`."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the fetch ran past its total time limit")
+    return left if timeout is None else min(timeout, left)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     """A connection whose every read and write stops at one deadline (headers and body alike)."""
 
@@ -95,10 +103,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         self.stream, self.deadline = stream, deadline
 
     def _left(self, timeout: float | None) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise httpcore.ReadTimeout("the fetch ran past its total time limit")
-        return left if timeout is None else min(timeout, left)
+        return _time_left(self.deadline, timeout, httpcore.ReadTimeout)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self.stream.read(max_bytes, self._left(timeout))
@@ -121,10 +126,7 @@ class _DeadlineBackend(httpcore.SyncBackend):
         self.deadline = deadline
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise httpcore.ConnectTimeout("the fetch ran past its total time limit")
-        timeout = left if timeout is None else min(timeout, left)
+        timeout = _time_left(self.deadline, timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(super().connect_tcp(host, port, timeout, local_address, socket_options), self.deadline)
 
 
