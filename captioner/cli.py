@@ -1,4 +1,4 @@
-"""The `captioner` command: train, self-critical, evaluate, caption, extract-features, serve, models."""
+"""The `captioner` command: train, self-critical, evaluate, caption, extract-features, serve, models, export-onnx."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ SERVE_HELP = {
     "max_connections": "concurrent connections; more get 503",
     "max_fetches": "image URLs fetched at once",
     "cache_entries": "answers kept in the result cache",
+    "max_batch": "requests captioned together in one pass (micro-batching)",
+    "batch_wait_ms": "milliseconds the model worker waits for more requests before a batch",
 }
 FETCH_HELP = {
     "max_bytes": "largest image URL body in bytes, after decompression",
@@ -195,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 type=int if isinstance(f.default, int) else float, help=f"{FETCH_HELP[f.name]} (default {f.default})")
 
     sub.add_parser("models", help="list the shipped models with their test scores")
+    export = sub.add_parser("export-onnx", help="export a model's decoder and language model to ONNX (beside the .pt)")
+    export.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
+    export.add_argument("--output", default=None, help="folder for init.onnx, step.onnx, lm.onnx (default: <model>.onnx/)")
     return parser
 
 
@@ -346,8 +351,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from captioner.inference.bundle import load_bundle, resolve_model
+    from captioner.inference.onnx_decoder import bundle_digest, onnx_folder
+    from captioner.inference.onnx_export import export_bundle
+
+    path = resolve_model(args.model)
+    folder = export_bundle(load_bundle(path), bundle_digest(path), args.output or onnx_folder(path))
+    print(f"wrote {', '.join(sorted(p.name for p in folder.glob('*.onnx')))} to {folder}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "self-critical": cmd_self_critical, "evaluate": cmd_evaluate, "caption": cmd_caption,
-            "extract-features": cmd_extract, "serve": cmd_serve, "models": cmd_models}
+            "extract-features": cmd_extract, "serve": cmd_serve, "models": cmd_models, "export-onnx": cmd_export_onnx}
 
 
 def main(argv: list[str] | None = None) -> int:

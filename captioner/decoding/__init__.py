@@ -1,5 +1,8 @@
-"""Decoding: greedy, beam and sampling search over any decoder's step function."""
+"""Decoding: greedy, beam and constrained beam search (numpy) over any decoder's step function.
 
-from captioner.decoding.search import Constraints, Hypothesis, SearchConfig, beam_search, greedy_search, sample_search
+Sampling for self-critical training is `captioner.decoding.sampling.sample_search` (torch).
+"""
 
-__all__ = ["Constraints", "Hypothesis", "SearchConfig", "beam_search", "greedy_search", "sample_search"]
+from captioner.decoding.search import Constraints, Hypothesis, SearchConfig, beam_search, greedy_search
+
+__all__ = ["Constraints", "Hypothesis", "SearchConfig", "beam_search", "greedy_search"]

@@ -7,23 +7,20 @@ them). The weight column passes through each step unchanged, so search does not 
 
 from __future__ import annotations
 
-from typing import Callable
+import numpy as np
 
-import torch
-
-State = tuple[torch.Tensor, ...]
-StepFn = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
+from captioner.decoding.search import State, StepFn
 
 
-def fused_state(decoder_state: State, lm_state: State, weights: torch.Tensor) -> State:
+def fused_state(decoder_state: State, lm_state: State, weights) -> State:
     """weights (B,) per image -> the state `fuse` expects."""
-    return tuple(decoder_state) + tuple(lm_state) + (weights.view(-1, 1).float(),)
+    return tuple(decoder_state) + tuple(lm_state) + (np.asarray(weights, np.float32).reshape(-1, 1),)
 
 
 def fuse(decoder_step: StepFn, lm_step: StepFn, decoder_parts: int) -> StepFn:
     """A step function over fused states; the decoder's state is the first `decoder_parts` tensors."""
 
-    def step(tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def step(tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         weights = state[-1]  # (N, 1)
         dec_logp, dec_state = decoder_step(tokens, state[:decoder_parts])  # (N, V)
         lm_logp, lm_state = lm_step(tokens, state[decoder_parts:-1])  # (N, V)

@@ -1,8 +1,10 @@
 """Greedy, beam and constrained beam search, batched over images, for any decoder.
 
-A decoder is driven through `step(tokens, state) -> (log_probs, state)`; a state is a tuple of
-tensors with the batch (times beams) as first dimension, so hypotheses are reordered with
-`index_select`. Beam scores are length-normalised as log_prob / length**alpha, and hypotheses may
+A decoder is driven through `step(tokens, state) -> (log_probs, state)` on numpy arrays; a state
+is a tuple of arrays with the batch (times beams) as first dimension, so hypotheses are reordered
+by indexing rows. The search is plain numpy: the same engine runs PyTorch decoders (through
+`decoding.captions.torch_step`) and the ONNX Runtime ones shipped for inference, without torch.
+Beam scores are length-normalised as log_prob / length**alpha, and hypotheses may
 not repeat an n-gram or the word just emitted.
 
 Constrained beam search (Anderson et al. 2017, "Guided open vocabulary image captioning with
@@ -19,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-import torch
+import numpy as np
 
-StepFn = Callable[[torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]
-TraceFn = Callable[[tuple[torch.Tensor, ...]], torch.Tensor]
+State = tuple[np.ndarray, ...]
+StepFn = Callable[[np.ndarray, State], tuple[np.ndarray, State]]  # tokens (N,) int64 -> log-probs (N, V)
+TraceFn = Callable[[State], np.ndarray]  # -> (N, cells) attention of the latest step
 NEG_INF = float("-inf")
 
 
@@ -87,18 +90,17 @@ def _constraint_tables(constraints: list[Constraints], vocab: int):
                     bits[tok] = bits.get(tok, 0) | (1 << i)
         per_image.append(bits)
     width = max((len(b) for b in per_image), default=0)
-    toks = torch.zeros(len(constraints), width, dtype=torch.long)
-    masks = torch.zeros(len(constraints), width, dtype=torch.long)
+    toks = np.zeros((len(constraints), width), dtype=np.int64)
+    masks = np.zeros((len(constraints), width), dtype=np.int64)
     for b, bits in enumerate(per_image):
         for j, (tok, mask) in enumerate(sorted(bits.items())):
             toks[b, j], masks[b, j] = tok, mask
     return toks, masks
 
 
-@torch.inference_mode()
 def beam_search(
     step: StepFn,
-    state: tuple[torch.Tensor, ...],
+    state: State,
     bos_id: int,
     eos_id: int,
     config: SearchConfig | None = None,
@@ -119,38 +121,39 @@ def beam_search(
     n_states = 1 << max(n_required, default=0)  # S beams per image, one per satisfied subset
     groups = batch * n_states
     rows_per_image = n_states * k
-    state = tuple(s.repeat_interleave(rows_per_image, dim=0) for s in state)  # (B*S*K, ...)
-    tokens = torch.full((groups * k,), bos_id, dtype=torch.long)
+    state = tuple(np.repeat(s, rows_per_image, axis=0) for s in state)  # (B*S*K, ...)
+    tokens = np.full((groups * k,), bos_id, dtype=np.int64)
     seqs: list[list[int]] = [[] for _ in range(groups * k)]
-    beam_scores = torch.full((batch, n_states, k), NEG_INF)
+    beam_scores = np.full((batch, n_states, k), NEG_INF, dtype=np.float32)
     beam_scores[:, 0, 0] = 0.0  # only the first copy in the empty-subset beam is live at the start
-    history: torch.Tensor | None = None  # (rows, t, cells) attention so far, if traced
+    history: np.ndarray | None = None  # (rows, t, cells) attention so far, if traced
     finished: list[list[Hypothesis]] = [[] for _ in range(groups)]
     group_done = [False] * groups
     image_done = [False] * batch
     full = [(1 << n) - 1 for n in n_required]
-    never_ids = torch.tensor(sorted(set(never)), dtype=torch.long)
+    never_ids = np.array(sorted(set(never)), dtype=np.int64)
     alphas = [config.length_penalty if c.length_penalty is None else c.length_penalty for c in constraints]
-    subset = torch.arange(n_states)  # (S,)
+    subset = np.arange(n_states)  # (S,)
     banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
-        log_probs, state, static = _live_step(step, tokens, state, beam_scores.view(-1) > NEG_INF)  # (N, V)
-        log_probs = log_probs.float().clone()
+        log_probs, state, static = _live_step(step, tokens, state, beam_scores.reshape(-1) > NEG_INF)  # (N, V)
+        log_probs = np.array(log_probs, dtype=np.float32)  # a copy: the step's output is not written to
         vocab = log_probs.shape[1]
         if t == 0:
             ctoks, cmasks = _constraint_tables(constraints, vocab)  # (B, T) each
-            banned = torch.zeros(batch, 1, vocab, dtype=torch.bool)  # (B, 1, V)
+            banned = np.zeros((batch, 1, vocab), dtype=bool)  # (B, 1, V)
             for b in banned_images:
                 banned[b, 0, [tok for tok in constraints[b].banned if 0 <= tok < vocab]] = True
         if never:
             log_probs[:, never_ids] = NEG_INF
         if banned_images:
-            log_probs = log_probs.view(batch, rows_per_image, vocab).masked_fill(banned, NEG_INF).view(-1, vocab)
+            log_probs = np.where(banned, np.float32(NEG_INF), log_probs.reshape(batch, rows_per_image, vocab))
+            log_probs = log_probs.reshape(-1, vocab)
         if t < config.min_length:
             log_probs[:, eos_id] = NEG_INF
         if t == config.max_length:  # out of room: only <end> may follow
-            eos_column = log_probs[:, eos_id].clone()
-            log_probs.fill_(NEG_INF)
+            eos_column = log_probs[:, eos_id].copy()
+            log_probs.fill(NEG_INF)
             log_probs[:, eos_id] = eos_column
         rows, cols = [], []
         for row, seq in enumerate(seqs):
@@ -160,7 +163,7 @@ def beam_search(
         if rows:
             log_probs[rows, cols] = NEG_INF
         alpha = trace(state) if trace is not None else None  # (N, cells)
-        total = (beam_scores.view(-1, 1) + log_probs).view(batch, n_states, k, vocab)
+        total = (beam_scores.reshape(-1, 1) + log_probs).reshape(batch, n_states, k, vocab)
         cand_scores, cand_rows, cand_toks = _candidates(total, ctoks, cmasks, subset, k)  # (B, S, 2K) each
         next_rows, next_tokens, next_scores = [], [], []
         cand_scores, cand_rows, cand_toks = cand_scores.tolist(), cand_rows.tolist(), cand_toks.tolist()
@@ -175,7 +178,7 @@ def beam_search(
                         if tok == eos_id:
                             att = None
                             if alpha is not None:
-                                past = history[src] if history is not None else alpha.new_zeros(0, alpha.shape[1])
+                                past = history[src] if history is not None else np.zeros((0, alpha.shape[1]), alpha.dtype)
                                 att = past.tolist()
                             finished[g].append(Hypothesis(seqs[src], score, _normalise(score, len(seqs[src]) + 1,
                                                alphas[b]), bin(s).count("1"), att))
@@ -194,18 +197,18 @@ def beam_search(
             image_done[b] = image_done[b] or group_done[b * n_states + full[b]] or not live
         if all(image_done):
             break
-        index = torch.tensor(next_rows)
-        state = tuple(s if keep else s.index_select(0, index) for s, keep in zip(state, static))
+        index = np.array(next_rows, dtype=np.int64)
+        state = tuple(s if keep else s[index] for s, keep in zip(state, static))
         if alpha is not None:
-            picked = alpha.index_select(0, index).unsqueeze(1)  # (N, 1, cells)
-            history = picked if history is None else torch.cat([history.index_select(0, index), picked], dim=1)
-        tokens = torch.tensor(next_tokens)
+            picked = alpha[index][:, None]  # (N, 1, cells)
+            history = picked if history is None else np.concatenate([history[index], picked], axis=1)
+        tokens = np.array(next_tokens, dtype=np.int64)
         seqs = [seqs[r] + [tok] for r, tok in zip(next_rows, next_tokens)]
-        beam_scores = torch.tensor(next_scores).view(batch, n_states, k)
+        beam_scores = np.array(next_scores, dtype=np.float32).reshape(batch, n_states, k)
     return [_answer(finished[b * n_states : (b + 1) * n_states], k) for b in range(batch)]
 
 
-def _live_step(step: StepFn, tokens: torch.Tensor, state: tuple[torch.Tensor, ...], live: torch.Tensor):
+def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray):
     """Run `step` on the live rows only (beams of subsets not reached yet, or finished, are dead).
 
     Returns log-probabilities for every row (-inf for dead ones), the new state for every row, and
@@ -216,24 +219,36 @@ def _live_step(step: StepFn, tokens: torch.Tensor, state: tuple[torch.Tensor, ..
     if bool(live.all()):
         log_probs, new_state = step(tokens, state)
         return log_probs, new_state, [new is old for new, old in zip(new_state, state)]
-    rows = live.nonzero().squeeze(1)  # (L,)
-    part = tuple(s.index_select(0, rows) for s in state)
-    part_logp, new_part = step(tokens.index_select(0, rows), part)  # (L, V)
+    rows = np.flatnonzero(live)  # (L,)
+    part = tuple(s[rows] for s in state)
+    part_logp, new_part = step(tokens[rows], part)  # (L, V)
     static = [new is old for new, old in zip(new_part, part)]
-    log_probs = part_logp.new_full((len(tokens), part_logp.shape[1]), NEG_INF)
+    log_probs = np.full((len(tokens), part_logp.shape[1]), NEG_INF, dtype=np.float32)
     log_probs[rows] = part_logp
     new_state = []
     for old, new, keep in zip(state, new_part, static):
         if keep:
             new_state.append(old)
         else:
-            full = old.clone() if old.shape[1:] == new.shape[1:] else new.new_zeros((len(tokens),) + new.shape[1:])
+            full = old.copy() if old.shape[1:] == new.shape[1:] else np.zeros((len(tokens),) + new.shape[1:], new.dtype)
             full[rows] = new
             new_state.append(full)
     return log_probs, tuple(new_state), static
 
 
-def _candidates(total: torch.Tensor, ctoks: torch.Tensor, cmasks: torch.Tensor, subset: torch.Tensor, k: int):
+def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `width` largest values along the last axis, best first, and their indices (ties: lower index)."""
+    if width < scores.shape[-1]:
+        part = np.argpartition(-scores, width - 1, axis=-1)[..., :width]  # unordered top width
+    else:
+        part = np.broadcast_to(np.arange(scores.shape[-1]), scores.shape)
+    values = np.take_along_axis(scores, part, axis=-1)
+    order = np.lexsort((part, -values), axis=-1)  # by value (descending), then index
+    index = np.take_along_axis(part, order, axis=-1)
+    return np.take_along_axis(values, order, axis=-1), index
+
+
+def _candidates(total: np.ndarray, ctoks: np.ndarray, cmasks: np.ndarray, subset: np.ndarray, k: int):
     """Best 2K continuations for every (image, subset) beam: scores, source rows and tokens, each (B, S, 2K).
 
     total: (B, S, K, V) running scores. A word stays in its beam unless it satisfies a constraint
@@ -241,33 +256,35 @@ def _candidates(total: torch.Tensor, ctoks: torch.Tensor, cmasks: torch.Tensor, 
     """
     batch, n_states, _, vocab = total.shape
     width = min(2 * k, k * vocab)
-    base = torch.arange(batch * n_states).view(batch, n_states, 1) * k  # (B, S, 1) first row of each beam
+    base = np.arange(batch * n_states).reshape(batch, n_states, 1) * k  # (B, S, 1) first row of each beam
     if ctoks.shape[1] == 0:  # no constraints anywhere: the plain beam search
-        scores, index = total.view(batch, n_states, k * vocab).topk(width, dim=2)  # (B, S, 2K)
+        scores, index = _topk(total.reshape(batch, n_states, k * vocab), width)  # (B, S, 2K)
         return scores, base + index // vocab, index % vocab
-    stay = total.clone()
-    moves = cmasks.unsqueeze(1) & ~subset.view(1, -1, 1)  # (B, S, T) bits a word would add
-    stay_block = torch.zeros(batch, n_states, vocab, dtype=torch.bool)
-    stay_block.scatter_(2, ctoks.unsqueeze(1).expand(-1, n_states, -1), moves != 0)
-    stay.masked_fill_(stay_block.unsqueeze(2), NEG_INF)
-    stay_scores, stay_index = stay.view(batch, n_states, k * vocab).topk(width, dim=2)  # (B, S, 2K)
+    moves = cmasks[:, None, :] & ~subset.reshape(1, -1, 1)  # (B, S, T) bits a word would add
+    stay_block = np.zeros((batch, n_states, vocab), dtype=bool)  # (B, S, V) words that must move instead
+    b_idx, s_idx, t_idx = np.nonzero(moves)
+    stay_block[b_idx, s_idx, ctoks[b_idx, t_idx]] = True
+    stay = np.where(stay_block[:, :, None, :], np.float32(NEG_INF), total)  # (B, S, K, V)
+    stay_scores, stay_index = _topk(stay.reshape(batch, n_states, k * vocab), width)  # (B, S, 2K)
     stay_rows, stay_toks = base + stay_index // vocab, stay_index % vocab
     # moves: from beam s, word j -> beam s | mask_j, scored total[b, s, beam, tok_j]
-    gathered = total.gather(3, ctoks.view(batch, 1, 1, -1).expand(-1, n_states, k, -1))  # (B, S, K, T)
-    target = (subset.view(1, -1, 1) | cmasks.unsqueeze(1))  # (B, S, T)
-    gathered = gathered.masked_fill((moves == 0).unsqueeze(2), NEG_INF)
     n_tok = ctoks.shape[1]
+    gathered = np.take_along_axis(total, np.broadcast_to(ctoks[:, None, None, :], (batch, n_states, k, n_tok)),
+                                  axis=3)  # (B, S, K, T)
+    target = subset.reshape(1, -1, 1) | cmasks[:, None, :]  # (B, S, T)
+    gathered = np.where((moves == 0)[:, :, None, :], np.float32(NEG_INF), gathered)
     move_scores = gathered.reshape(batch, -1)  # (B, S*K*T)
-    move_target = target.unsqueeze(2).expand(-1, -1, k, -1).reshape(batch, -1)  # (B, S*K*T)
-    move_rows = (base + torch.arange(k).view(1, 1, k)).unsqueeze(3).expand(-1, -1, -1, n_tok).reshape(batch, -1)
-    move_toks = ctoks.view(batch, 1, 1, -1).expand(-1, n_states, k, -1).reshape(batch, -1)
-    into = move_target.unsqueeze(1) == subset.view(1, -1, 1)  # (B, S_target, S*K*T)
-    move_scores = move_scores.unsqueeze(1).masked_fill(~into, NEG_INF)  # (B, S, S*K*T)
-    scores = torch.cat([stay_scores, move_scores], dim=2)
-    rows = torch.cat([stay_rows, move_rows.unsqueeze(1).expand(-1, n_states, -1)], dim=2)
-    toks = torch.cat([stay_toks, move_toks.unsqueeze(1).expand(-1, n_states, -1)], dim=2)
-    top, index = scores.topk(width, dim=2)  # (B, S, 2K)
-    return top, rows.gather(2, index), toks.gather(2, index)
+    move_target = np.broadcast_to(target[:, :, None, :], (batch, n_states, k, n_tok)).reshape(batch, -1)  # (B, S*K*T)
+    move_rows = np.broadcast_to((base + np.arange(k).reshape(1, 1, k))[..., None],
+                                (batch, n_states, k, n_tok)).reshape(batch, -1)
+    move_toks = np.broadcast_to(ctoks[:, None, None, :], (batch, n_states, k, n_tok)).reshape(batch, -1)
+    into = move_target[:, None, :] == subset.reshape(1, -1, 1)  # (B, S_target, S*K*T)
+    move_scores = np.where(into, move_scores[:, None, :], np.float32(NEG_INF))  # (B, S, S*K*T)
+    scores = np.concatenate([stay_scores, move_scores], axis=2)
+    rows = np.concatenate([stay_rows, np.broadcast_to(move_rows[:, None, :], (batch, n_states, move_rows.shape[1]))], axis=2)
+    toks = np.concatenate([stay_toks, np.broadcast_to(move_toks[:, None, :], (batch, n_states, move_toks.shape[1]))], axis=2)
+    top, index = _topk(scores, width)  # (B, S, 2K)
+    return top, np.take_along_axis(rows, index, axis=2), np.take_along_axis(toks, index, axis=2)
 
 
 def _beam_done(finished: list[Hypothesis], k: int, live_scores: list[float], length: int, alpha: float,
@@ -290,7 +307,7 @@ def _answer(beams: list[list[Hypothesis]], k: int) -> list[Hypothesis]:
 
 def greedy_search(
     step: StepFn,
-    state: tuple[torch.Tensor, ...],
+    state: State,
     bos_id: int,
     eos_id: int,
     config: SearchConfig | None = None,
@@ -301,43 +318,3 @@ def greedy_search(
     """Most likely next word at every step (a beam of one per satisfied subset), one hypothesis per image."""
     greedy = replace(config or SearchConfig(), beam_size=1, length_penalty=0.0)
     return [hyps[0] for hyps in beam_search(step, state, bos_id, eos_id, greedy, never, constraints, trace)]
-
-
-@torch.no_grad()
-def sample_search(
-    step: StepFn,
-    state: tuple[torch.Tensor, ...],
-    bos_id: int,
-    eos_id: int,
-    max_length: int,
-    never: tuple[int, ...] = (),
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """One caption per row drawn word by word from the decoder's distribution (self-critical training).
-
-    Returns ids (N, max_length + 1) ending in <end> (forced at the last step if not drawn earlier),
-    padded with 0 after it. Ids in `never` are not drawn.
-    """
-    rows = state[0].shape[0]
-    tokens = torch.full((rows,), bos_id, dtype=torch.long)
-    out = torch.zeros(rows, max_length + 1, dtype=torch.long)  # (N, T)
-    done = torch.zeros(rows, dtype=torch.bool)
-    never_ids = torch.tensor(sorted(set(never)), dtype=torch.long)
-    for t in range(max_length + 1):
-        log_probs, state = step(tokens, state)  # (N, V)
-        log_probs = log_probs.float()
-        if len(never_ids):
-            log_probs[:, never_ids] = NEG_INF
-        if t == 0:
-            log_probs[:, eos_id] = NEG_INF  # never an empty caption
-        if t == max_length:
-            tokens = torch.full((rows,), eos_id, dtype=torch.long)
-        else:
-            probs = log_probs.exp()  # (N, V)
-            probs[done | (probs.sum(1) <= 0), eos_id] = 1.0  # finished rows (and rows with nothing left) end
-            tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (N,)
-        out[:, t] = tokens.masked_fill(done, 0)
-        done |= tokens == eos_id
-        if bool(done.all()):
-            break
-    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +19,25 @@ from captioner.concepts.grounding import GroundingConfig, constraints_for, lm_we
 from captioner.decoding import SearchConfig
 from captioner.encoders import create_encoder
 from captioner.encoders.onnx_runtime import maybe_onnx
-from captioner.inference.bundle import load_bundle, resolve_model
+from captioner.inference.bundle import ModelBundle, load_bundle, resolve_model
+from captioner.inference.onnx_decoder import bundle_digest, load_runners, onnx_folder
 from captioner.decoding.captions import caption_features, to_text
+
+
+def onnx_runners(model_path: Path, bundle: ModelBundle):
+    """The bundle's decoder and language model in ONNX Runtime: the default model ships its export
+    (`<model>.onnx/`); any other model is exported once into the cache, keyed by its SHA-256."""
+    from captioner.encoders.onnx_runtime import onnx_cache_dir
+
+    digest = bundle_digest(model_path)
+    folder = onnx_folder(model_path)
+    if not folder.is_dir():
+        folder = onnx_cache_dir() / "decoders" / digest[:16]
+        if not (folder / "step.onnx").is_file():
+            from captioner.inference.onnx_export import export_bundle  # torch: only to export
+
+            export_bundle(bundle, digest, folder)
+    return load_runners(model_path, digest, bundle.language_model is not None, folder)
 
 
 @dataclass
@@ -45,7 +63,7 @@ class CaptionResult:
 class Captioner:
     def __init__(self, model: str | None = None, encoder_weights: str | None = None, backend: str = "auto",
                  grounding: GroundingConfig | bool = True):
-        """backend: "auto" runs the encoder in ONNX Runtime where it can (faster), "torch" never does.
+        """backend: "auto" runs the encoder and the decoder in ONNX Runtime (faster), "torch" never does.
         grounding: True (the calibrated settings), a GroundingConfig, or False to never ground
         (then no concept detectors are needed)."""
         started = time.perf_counter()
@@ -54,8 +72,10 @@ class Captioner:
         self.encoder = create_encoder(self.bundle.encoder["name"], encoder_weights)
         config = GroundingConfig() if grounding is True else (grounding or None)
         self.grounder = load_grounder(self.encoder, self.bundle, config) if config is not None else None
+        self.decoder, self.language_model = self.bundle.decoder, self.bundle.language_model
         if backend == "auto":
             self.encoder = maybe_onnx(self.encoder)
+            self.decoder, self.language_model = onnx_runners(self.model_path, self.bundle)
         self.load_ms = 1000 * (time.perf_counter() - started)
 
     @property
@@ -91,9 +111,9 @@ class Captioner:
         constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
         t3 = time.perf_counter()
-        hyps = caption_features(self.bundle.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
+        hyps = caption_features(self.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
                                 constraints=constraints, trained_size=size, trace=attention,
-                                language_model=self.bundle.language_model, lm_weights=weights)
+                                language_model=self.language_model, lm_weights=weights)
         t4 = time.perf_counter()
         per_image = {k: 1000 * v / len(images) for k, v in
                      (("preprocess", t1 - t0), ("encode", t2 - t1), ("concepts", t3 - t2), ("decode", t4 - t3))}

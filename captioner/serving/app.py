@@ -63,7 +63,9 @@ router = APIRouter()
 
 @router.get("/api/health")
 async def health(service: CaptionService = Depends(get_service)) -> dict:
-    return {"status": "ok", "model": service.captioner.model_path.stem, "queue": service.waiting, **service.stats}
+    batcher = service.batcher
+    return {"status": "ok", "model": service.captioner.model_path.stem, "queue": service.waiting, **service.stats,
+            "batches": batcher.batches, "mean_batch": round(batcher.batched_jobs / max(batcher.batches, 1), 2)}
 
 
 @router.get("/api/model")

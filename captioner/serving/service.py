@@ -1,15 +1,20 @@
-"""The captioning service behind the web app: one Captioner, a result cache, a bounded queue.
+"""The captioning service behind the web app: one Captioner, a result cache, a micro-batching queue.
 
-Inference runs in a worker thread (one at a time, since torch already uses every core) so the
-event loop keeps answering; image decoding for previews runs in worker threads too. At most
-`max_queue` requests wait for the model: one more is told the server is busy (503). A request
-whose client has gone by the time its turn comes is dropped, not computed. Identical images are
-answered from a small LRU cache keyed by the SHA-256 of their bytes and the options.
+Requests are decoded in worker threads, then queued for the model. One model worker takes the
+requests waiting with the same options (up to `max_batch`, after waiting `batch_wait_ms` for more)
+and captions them as one batch through encoder and decoder, in a worker thread, so the event loop
+keeps answering; under load, requests that arrive while a batch runs form the next one. At most
+`max_queue` requests wait: one more is told the server is busy (503 with Retry-After). A request
+whose client has gone by the time its batch forms is dropped, not computed; an image that fails in
+a batch fails alone. Identical images are answered from a small LRU cache keyed by the SHA-256 of
+their bytes and the options.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from typing import Awaitable, Callable
 
 import anyio
 from fastapi import UploadFile
+from PIL import Image
 
 from captioner.data.images import MAX_IMAGE_PIXELS, load_image
 from captioner.decoding import SearchConfig
@@ -40,6 +46,8 @@ class ServeSettings:
     keep_alive: float = 5.0  # idle seconds a kept-alive connection stays open
     max_connections: int = 200  # concurrent connections and requests; more get 503
     max_fetches: int = 8  # image URLs fetched at once (each in a worker thread, at most fetch.total_timeout)
+    max_batch: int = 8  # requests captioned together in one pass through encoder and decoder
+    batch_wait_ms: float = 2.0  # how long the model worker waits for more requests before a batch
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
 
 
@@ -48,6 +56,89 @@ class ClientGone(RequestRefused):
 
     def __init__(self):
         super().__init__("the client closed the request", 499)
+
+
+log = logging.getLogger(__name__)
+Options = tuple[int, int, bool]  # beam_size, max_length, grounding
+
+
+@dataclass
+class _Job:
+    image: Image.Image
+    options: Options
+    disconnected: Callable[[], Awaitable[bool]] | None
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    """Gathers queued jobs into batches of the same options and runs each batch in a worker thread.
+
+    run_batch(images, options) -> one result (or exception) per image, in order.
+    """
+
+    def __init__(self, run_batch: Callable[[list[Image.Image], Options], list], max_batch: int, wait_s: float,
+                 on_drop: Callable[[], None]):
+        self.run_batch, self.max_batch, self.wait_s, self.on_drop = run_batch, max(1, max_batch), wait_s, on_drop
+        self.pending: list[_Job] = []
+        self.batches = self.batched_jobs = 0
+        self._wake: asyncio.Event | None = None
+        self._worker: asyncio.Task | None = None
+
+    async def submit(self, image: Image.Image, options: Options, disconnected=None):
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+            self._wake = asyncio.Event()
+            self._worker = loop.create_task(self._work())
+        job = _Job(image, options, disconnected, loop.create_future())
+        self.pending.append(job)
+        self._wake.set()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            if job in self.pending:
+                self.pending.remove(job)
+            raise
+
+    def _take(self) -> list[_Job]:
+        """Up to max_batch pending jobs with the options of the oldest one (first come, first served)."""
+        options = self.pending[0].options
+        batch = [job for job in self.pending if job.options == options][: self.max_batch]
+        self.pending = [job for job in self.pending if job not in batch]
+        return batch
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self.wait_s > 0 and len(self.pending) < self.max_batch:
+                await asyncio.sleep(self.wait_s)  # let a few more requests join this batch
+            batch = self._take()
+            if not self.pending:
+                self._wake.clear()
+            live = []
+            for job in batch:
+                if job.future.done():  # its request was cancelled
+                    continue
+                if job.disconnected is not None and await job.disconnected():
+                    self.on_drop()
+                    job.future.set_exception(ClientGone())
+                    continue
+                live.append(job)
+            if not live:
+                continue
+            try:
+                results = await anyio.to_thread.run_sync(self.run_batch, [job.image for job in live], live[0].options)
+            except Exception as exc:  # run_batch isolates failures itself; this is the last resort
+                log.exception("caption batch failed")
+                results = [exc] * len(live)
+            self.batches += 1
+            self.batched_jobs += len(live)
+            for job, result in zip(live, results):
+                if job.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
 
 
 class ResultCache:
@@ -73,27 +164,42 @@ class CaptionService:
     def __init__(self, captioner: Captioner, settings: ServeSettings):
         self.captioner, self.settings = captioner, settings
         self.cache = ResultCache(settings.cache_entries)
-        self.limiter = anyio.CapacityLimiter(1)
+        self.batcher = MicroBatcher(self._run_batch, settings.max_batch, settings.batch_wait_ms / 1000, self._dropped)
         self.fetch_limiter = anyio.CapacityLimiter(settings.max_fetches)  # slow URLs never take every thread
         self.picture_limiter = anyio.CapacityLimiter(2)  # the page's previews and heat maps
         self.waiting = 0  # requests queued for (or holding) the model
         self.stats = {"computed": 0, "cached": 0, "dropped": 0, "busy": 0}
 
-    def _run_model(self, data: bytes, search: SearchConfig, grounding: bool) -> dict:
-        started = time.perf_counter()
-        image = load_image(data, self.settings.max_pixels)
-        decoded = time.perf_counter()
-        [result] = self.captioner.caption([image], search, grounded=grounding, attention=True)
-        record = {k: v for k, v in result.to_dict().items() if k != "error"}  # the Python API's result
-        timings = {"decode_image": round(1000 * (decoded - started), 1), **result.timings_ms}
-        return {**record, "model": self.captioner.model_path.stem, "encoder": self.captioner.encoder.name,
-                "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings}
+    def _dropped(self) -> None:
+        self.stats["dropped"] += 1
+
+    def _records(self, images: list[Image.Image], options: Options) -> list[dict]:
+        beam_size, max_length, grounding = options
+        search = SearchConfig(beam_size=beam_size, max_length=max_length)
+        results = self.captioner.caption(images, search, grounded=grounding, attention=True)
+        return [{k: v for k, v in result.to_dict().items() if k != "error"} for result in results]  # the Python API's
+
+    def _run_batch(self, images: list[Image.Image], options: Options) -> list:
+        """One record per image; if the batch fails, each image is tried alone so a bad one fails alone."""
+        try:
+            return self._records(images, options)
+        except Exception:
+            if len(images) == 1:
+                raise
+        outcomes: list = []
+        for image in images:
+            try:
+                outcomes.extend(self._records([image], options))
+            except Exception as exc:
+                log.exception("captioning an image failed")
+                outcomes.append(exc)
+        return outcomes
 
     async def caption(self, data: bytes, beam_size: int, max_length: int, grounding: bool = True,
                       disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict:
         """The API's answer for these image bytes and options (from the cache when seen before).
 
-        disconnected: tells whether the client has gone (checked when the request's turn comes).
+        disconnected: tells whether the client has gone (checked when the request's batch forms).
         """
         started = time.perf_counter()
         key = f"{hashlib.sha256(data).hexdigest()}:{beam_size}:{max_length}:{int(grounding)}"
@@ -105,14 +211,16 @@ class CaptionService:
                 raise RequestRefused(f"the server is busy ({self.waiting} requests waiting): try again shortly", 503)
             self.waiting += 1
             try:
-                async with self.limiter:
-                    if disconnected is not None and await disconnected():
-                        self.stats["dropped"] += 1
-                        raise ClientGone()
-                    search = SearchConfig(beam_size=beam_size, max_length=max_length)
-                    answer = await anyio.to_thread.run_sync(self._run_model, data, search, grounding)
+                image = await anyio.to_thread.run_sync(load_image, data, self.settings.max_pixels)
+                decoded = time.perf_counter()
+                record = await self.batcher.submit(image, (beam_size, max_length, grounding), disconnected)
+                waited = time.perf_counter() - decoded
             finally:
                 self.waiting -= 1
+            timings = {"decode_image": round(1000 * (decoded - started), 1), "queue": round(1000 * waited, 1),
+                       **record["timings_ms"]}
+            answer = {**record, "model": self.captioner.model_path.stem, "encoder": self.captioner.encoder.name,
+                      "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings}
             self.stats["computed"] += 1
             self.cache.put(key, answer)
         else:

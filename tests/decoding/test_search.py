@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,7 +22,7 @@ SWAP = {A: B, B: A}
 
 def step(tokens, state):
     (kind,) = state  # (batch, 1)
-    logp = torch.full((len(tokens), 7), -1e9)
+    logp = np.full((len(tokens), 7), -1e9, dtype=np.float32)
     for row, (tok, k) in enumerate(zip(tokens.tolist(), kind[:, 0].tolist())):
         last = SWAP.get(tok, tok) if k else tok
         for nxt, p in TABLE.get(last, {}).items():  # <end> (a dead beam slot) leads nowhere
@@ -29,15 +30,21 @@ def step(tokens, state):
     return logp, state
 
 
+def torch_step(tokens, state):
+    """`step` on torch tensors, for the sampler (which runs on the decoder's own tensors)."""
+    logp, _ = step(tokens.numpy(), (state[0].numpy(),))
+    return torch.from_numpy(logp), state
+
+
 def test_greedy_takes_the_locally_best_word():
-    [hyp] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS)
+    [hyp] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS)
     assert hyp.tokens == [A, B]
     assert math.isclose(hyp.log_prob, math.log(0.6 * 0.36 * 0.9), rel_tol=1e-5)
 
 
 def test_beam_finds_the_globally_best_caption():
     config = SearchConfig(beam_size=2, length_penalty=0.0)
-    [ranked] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, config)
+    [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, config)
     assert ranked[0].tokens == [B]
     assert math.isclose(ranked[0].log_prob, math.log(0.4 * 0.9), rel_tol=1e-5)
     assert ranked[1].tokens == [A, B]
@@ -46,26 +53,26 @@ def test_beam_finds_the_globally_best_caption():
 
 def test_batched_images_are_searched_independently():
     config = SearchConfig(beam_size=2, length_penalty=0.0)
-    ranked = beam_search(step, (torch.tensor([[0.0], [1.0], [0.0]]),), BOS, EOS, config)
+    ranked = beam_search(step, (np.array([[0.0], [1.0], [0.0]], np.float32),), BOS, EOS, config)
     assert [r[0].tokens for r in ranked] == [[B], [A], [B]]
 
 
 def test_length_penalty_can_prefer_longer_captions():
     short = SearchConfig(beam_size=3, length_penalty=0.0)
     long = SearchConfig(beam_size=3, length_penalty=3.0)
-    state = (torch.zeros(1, 1),)
+    state = (np.zeros((1, 1), np.float32),)
     assert len(beam_search(step, state, BOS, EOS, short)[0][0].tokens) == 1
     assert len(beam_search(step, state, BOS, EOS, long)[0][0].tokens) > 1
 
 
 def test_max_length_forces_an_end():
     def chatter(tokens, state):  # never wants to stop
-        logp = torch.full((len(tokens), 7), -1e9)
+        logp = np.full((len(tokens), 7), -1e9, dtype=np.float32)
         logp[:, A], logp[:, B], logp[:, C], logp[:, EOS] = -0.1, -0.2, -0.3, -20.0
         return logp, state
 
     config = SearchConfig(beam_size=2, max_length=6, no_repeat_ngram=0)
-    ranked = beam_search(chatter, (torch.zeros(2, 1),), BOS, EOS, config)[0]
+    ranked = beam_search(chatter, (np.zeros((2, 1), np.float32),), BOS, EOS, config)[0]
     assert len(ranked) == 2 and len(ranked[0].tokens) == 6  # it wanted to go on: cut at exactly 6 words
     for hyp in ranked:
         assert len(hyp.tokens) <= 6
@@ -80,7 +87,7 @@ def test_blocked_tokens_repeat_word_and_ngrams():
 
 
 def test_never_list_is_respected():
-    [hyp] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, never=(A,))
+    [hyp] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, never=(A,))
     assert A not in hyp.tokens
 
 
@@ -91,7 +98,7 @@ RAW = SearchConfig(beam_size=2, length_penalty=0.0)
 
 def constrained(required=(), banned=(), config=RAW, kinds=(0.0,)):
     c = Constraints(tuple(frozenset(r) for r in required), frozenset(banned))
-    state = (torch.tensor([[k] for k in kinds]),)
+    state = (np.array([[k] for k in kinds], np.float32),)
     return beam_search(step, state, BOS, EOS, config, constraints=[c] * len(kinds))
 
 
@@ -124,13 +131,13 @@ def test_banned_words_are_never_emitted():
 
 def test_an_unsatisfiable_constraint_falls_back_to_the_plain_caption():
     [ranked] = constrained(required=[{99}])  # not in the vocabulary
-    [plain] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, RAW)
+    [plain] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW)
     assert [h.tokens for h in ranked] == [h.tokens for h in plain]
     assert ranked[0].satisfied == 0
 
 
 def test_constraints_are_per_image_in_a_batch():
-    state = (torch.tensor([[0.0], [1.0]]),)
+    state = (np.array([[0.0], [1.0]], np.float32),)
     cons = [Constraints((frozenset({C}),)), Constraints()]
     first, second = beam_search(step, state, BOS, EOS, RAW, constraints=cons)
     assert first[0].tokens == [A, C]
@@ -140,9 +147,9 @@ def test_constraints_are_per_image_in_a_batch():
 def test_attention_trace_follows_the_surviving_beams():
     def traced(tokens, state):  # attention = one-hot on the cell of the input token
         logp, _ = step(tokens, state[:1])
-        return logp, (state[0], torch.nn.functional.one_hot(tokens, 7).float())
+        return logp, (state[0], np.eye(7, dtype=np.float32)[tokens])
 
-    [ranked] = beam_search(traced, (torch.zeros(1, 1), torch.zeros(1, 7)), BOS, EOS, RAW,
+    [ranked] = beam_search(traced, (np.zeros((1, 1), np.float32), np.zeros((1, 7), np.float32)), BOS, EOS, RAW,
                            constraints=[Constraints((frozenset({C}),))], trace=lambda s: s[1])
     best = ranked[0]
     assert best.tokens == [A, C]
@@ -152,17 +159,17 @@ def test_attention_trace_follows_the_surviving_beams():
 
 def test_a_per_image_length_penalty():
     long = Constraints(length_penalty=3.0)
-    [short_first], [long_first] = (beam_search(step, (torch.zeros(1, 1),), BOS, EOS, RAW, constraints=[c])
+    [short_first], [long_first] = (beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW, constraints=[c])
                                    for c in (Constraints(), long))
     assert len(short_first[0].tokens) == 1 and len(long_first[0].tokens) > 1
 
 
 def test_sampling_draws_captions_with_the_model_probabilities():
-    from captioner.decoding import sample_search
+    from captioner.decoding.sampling import sample_search
 
     rows = 4000
     gen = torch.Generator().manual_seed(0)
-    out = sample_search(step, (torch.zeros(rows, 1),), BOS, EOS, max_length=5, generator=gen)  # (rows, 6)
+    out = sample_search(torch_step, (torch.zeros(rows, 1),), BOS, EOS, max_length=5, generator=gen)  # (rows, 6)
     first = out[:, 0]
     assert abs((first == A).float().mean().item() - 0.6) < 0.03  # P(A | <start>) = 0.6
     after_b = out[first == B, 1]
@@ -173,10 +180,10 @@ def test_sampling_draws_captions_with_the_model_probabilities():
 
 
 def test_sampling_respects_never_and_max_length():
-    from captioner.decoding import sample_search
+    from captioner.decoding.sampling import sample_search
 
     gen = torch.Generator().manual_seed(1)
-    out = sample_search(step, (torch.ones(500, 1),), BOS, EOS, max_length=2, never=(C,), generator=gen)
+    out = sample_search(torch_step, (torch.ones(500, 1),), BOS, EOS, max_length=2, never=(C,), generator=gen)
     assert out.shape == (500, 3)
     assert not (out == C).any()
     assert (out[:, :2] != EOS).any(dim=1).all()  # a word before <end>
@@ -188,8 +195,8 @@ def test_sampling_respects_never_and_max_length():
 def stateful_step(tokens, state):
     """The state counts the B words so far; after one B, <end> is likely; after two, only <end>."""
     (count,) = state  # (batch, 1)
-    count = count + (tokens == B).float().unsqueeze(1)
-    logp = torch.full((len(tokens), 7), -1e9)
+    count = count + (tokens == B).astype(np.float32)[:, None]
+    logp = np.full((len(tokens), 7), -1e9, dtype=np.float32)
     for row, c in enumerate(count[:, 0].tolist()):
         probs = {A: 0.5, B: 0.3, C: 0.2} if c == 0 else ({EOS: 0.6, A: 0.3, C: 0.1} if c == 1 else {EOS: 1.0})
         for tok, p in probs.items():
@@ -199,27 +206,27 @@ def stateful_step(tokens, state):
 
 def _replay(step_fn, state, tokens):
     """The log-probability of `tokens` + <end>, stepping the decoder from scratch (independent of search)."""
-    total, prev = 0.0, torch.tensor([BOS])
+    total, prev = 0.0, np.array([BOS])
     for tok in tokens + [EOS]:
         logp, state = step_fn(prev, state)
         total += float(logp[0, tok])
-        prev = torch.tensor([tok])
+        prev = np.array([tok])
     return total
 
 
 def test_every_hypothesis_scores_what_its_own_state_gives():
     config = SearchConfig(beam_size=3, length_penalty=0.0, no_repeat_ngram=0, block_repeated_word=False, max_length=6)
-    [ranked] = beam_search(stateful_step, (torch.zeros(1, 1),), BOS, EOS, config)
+    [ranked] = beam_search(stateful_step, (np.zeros((1, 1), np.float32),), BOS, EOS, config)
     assert len(ranked) == 3
     for hyp in ranked:
-        assert hyp.log_prob == pytest.approx(_replay(stateful_step, (torch.zeros(1, 1),), hyp.tokens), abs=1e-4)
+        assert hyp.log_prob == pytest.approx(_replay(stateful_step, (np.zeros((1, 1), np.float32),), hyp.tokens), abs=1e-4)
     # worked by hand: "B <end>" = 0.3 * 0.6 = 0.18 beats "A B <end>" = 0.5 * 0.3 * 0.6 = 0.09
     assert ranked[0].tokens == [B] and ranked[0].log_prob == pytest.approx(math.log(0.18), abs=1e-4)
 
 
 def test_length_penalty_counts_the_end_token():
     alpha = 0.7
-    [ranked] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, SearchConfig(beam_size=3, length_penalty=alpha))
+    [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, SearchConfig(beam_size=3, length_penalty=alpha))
     assert ranked
     for hyp in ranked:
         assert hyp.score == pytest.approx(hyp.log_prob / (len(hyp.tokens) + 1) ** alpha)
@@ -227,34 +234,35 @@ def test_length_penalty_counts_the_end_token():
 
 def test_min_length_keeps_the_end_away():
     config = SearchConfig(beam_size=2, min_length=3, no_repeat_ngram=0, block_repeated_word=False)
-    [ranked] = beam_search(step, (torch.zeros(1, 1),), BOS, EOS, config)
+    [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, config)
     assert ranked and all(len(h.tokens) >= 3 for h in ranked)
-    [greedy] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, config)
+    [greedy] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, config)
     assert len(greedy.tokens) >= 3
 
 
 def test_real_decoder_hypotheses_replay_to_their_log_probabilities():
     from captioner.inference.bundle import load_bundle
 
+    from captioner.decoder.numpy_io import TorchRunner
+
     bundle = load_bundle("default")
-    decoder = bundle.decoder.eval()
-    gen = torch.Generator().manual_seed(3)
-    pooled, grid = torch.rand(2, 1280, generator=gen), torch.rand(2, 81, 1280, generator=gen)
+    decoder = TorchRunner(bundle.decoder)
+    rng = np.random.default_rng(3)
+    pooled, grid = rng.random((2, 1280), np.float32), rng.random((2, 81, 1280), np.float32)
     never = (0, 1, 3) + tuple(range(bundle.trained_size, len(bundle.vocab)))
     found = beam_search(decoder.step, decoder.init_state(pooled, grid), 1, 2, SearchConfig(beam_size=4), never)
     for b, ranked in enumerate(found):
         assert len(ranked) == 4
         for hyp in ranked:
-            with torch.no_grad():
-                replayed = _replay(decoder.step, decoder.init_state(pooled[b:b + 1], grid[b:b + 1]), hyp.tokens)
+            replayed = _replay(decoder.step, decoder.init_state(pooled[b:b + 1], grid[b:b + 1]), hyp.tokens)
             assert hyp.log_prob == pytest.approx(replayed, abs=2e-3)
 
 
 def test_greedy_ranks_by_raw_log_probability_and_passes_constraints_and_trace():
-    [hyp] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, SearchConfig(length_penalty=2.0))
+    [hyp] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, SearchConfig(length_penalty=2.0))
     assert hyp.score == pytest.approx(hyp.log_prob)  # greedy ignores the length penalty
-    [forced] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, None, (), [Constraints(required=(frozenset({C}),))])
+    [forced] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, None, (), [Constraints(required=(frozenset({C}),))])
     assert C in forced.tokens and forced.satisfied == 1
-    [traced] = greedy_search(step, (torch.zeros(1, 1),), BOS, EOS, None, (), None,
-                             lambda state: torch.full((state[0].shape[0], 2), 0.5))
+    [traced] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, None, (), None,
+                             lambda state: np.full((state[0].shape[0], 2), 0.5, np.float32))
     assert traced.attention is not None and len(traced.attention) == len(traced.tokens)  # one grid per word

@@ -214,7 +214,7 @@ def test_real_server_refuses_content_length_with_transfer_encoding(live):
 
 def test_health_answers_while_inference_runs(live, app, flickr_images, monkeypatch):
     service = app.state.service
-    real = service._run_model
+    real = service.batcher.run_batch
     running = threading.Event()
 
     def slow_model(*args):  # the model's worker-thread call, made slow: the loop must stay free
@@ -222,7 +222,7 @@ def test_health_answers_while_inference_runs(live, app, flickr_images, monkeypat
         time.sleep(2.0)
         return real(*args)
 
-    monkeypatch.setattr(service, "_run_model", slow_model)
+    monkeypatch.setattr(service.batcher, "run_batch", slow_model)
     done = {}
 
     def upload():

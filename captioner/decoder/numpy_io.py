@@ -1,0 +1,42 @@
+"""A PyTorch decoder or language model seen through numpy arrays, for the (numpy) search engine.
+
+`TorchRunner(model)` has the same `init_state` / `step` / `attention` as the ONNX Runtime runners
+shipped for inference (inference/onnx_decoder.py), so one search drives both. Arrays cross into
+torch without copies; a state part the step hands back untouched (the attention grid) comes back
+as the very same array, so search knows it is static and never reorders it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+State = tuple[np.ndarray, ...]
+
+
+class TorchRunner:
+    numpy_io = True
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model.eval()
+        config = model.config
+        self.uses_grid = bool(getattr(config, "uses_grid", False))
+        self.vocab_size = config.vocab_size
+
+    @torch.inference_mode()
+    def init_state(self, *inputs) -> State:
+        """Decoder: (pooled (B, D), grid (B, L, D) | None); language model: (batch size,)."""
+        args = [torch.from_numpy(np.ascontiguousarray(x, np.float32)) if isinstance(x, np.ndarray) else x for x in inputs]
+        return tuple(part.numpy() for part in self.model.init_state(*args))
+
+    @torch.inference_mode()
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """tokens (N,) -> log-probabilities (N, V) and the new state."""
+        inputs = tuple(torch.from_numpy(part) for part in state)
+        log_probs, new = self.model.step(torch.from_numpy(tokens), inputs)
+        out = tuple(old if part is given else part.numpy() for part, given, old in zip(new, inputs, state))
+        return log_probs.numpy(), out
+
+    def attention(self, state: State) -> np.ndarray:
+        """(N, L) weights over the grid cells used for the latest step (attention decoders only)."""
+        return np.asarray(self.model.attention(state))

@@ -1,0 +1,128 @@
+"""A model bundle's decoder and language model run by ONNX Runtime, as numpy step functions.
+
+The runners have the interface the search expects (`init_state`, `step`, `attention`, like
+decoder/numpy_io.TorchRunner) and need neither torch nor the bundle's PyTorch weights: the files
+come from inference/onnx_export.py (`captioner export-onnx MODEL`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from captioner.errors import CaptionerError
+
+META_KEY = "captioner"
+State = tuple[np.ndarray, ...]
+
+
+def bundle_digest(path: str | Path) -> str:
+    """SHA-256 of a bundle file: the key that ties an export to the exact weights it came from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def onnx_folder(model_path: str | Path) -> Path:
+    """Where a bundle's ONNX export lives: `<model>.onnx/` beside `<model>.pt`."""
+    path = Path(model_path)
+    return path.with_name(path.stem + ".onnx")
+
+
+def rebuild_hint(model_path: str | Path) -> str:
+    return f"rebuild it with `captioner export-onnx --model {model_path}`"
+
+
+def load_runners(model_path: str | Path, digest: str | None, has_language_model: bool, folder: Path | None = None,
+                 threads: int | None = None):
+    """(OnnxDecoder, OnnxLanguageModel | None) from `folder` (default: beside the model)."""
+    folder = folder or onnx_folder(model_path)
+    decoder = OnnxDecoder(model_path, digest, threads, folder)
+    lm = OnnxLanguageModel(model_path, digest, threads, folder) if has_language_model else None
+    return decoder, lm
+
+
+def _session(path: Path, model_path: str | Path, threads: int | None):
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise CaptionerError(f"{path}: ONNX file missing; {rebuild_hint(model_path)}")
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see encoders/onnx_runtime.py
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = json.loads(session.get_modelmeta().custom_metadata_map[META_KEY])
+    except Exception as exc:  # protobuf, graph and JSON errors come in many types
+        raise CaptionerError(f"{path}: not a valid captioner ONNX file ({type(exc).__name__}); "
+                             f"{rebuild_hint(model_path)}") from None
+    return session, meta
+
+
+class _OnnxStep:
+    """One step graph: feeds the state parts it reads, and passes the parts it does not change on."""
+
+    numpy_io = True
+
+    def __init__(self, path: Path, model_path: str | Path, digest: str | None, threads: int | None):
+        self.session, self.meta = _session(path, model_path, threads)
+        if digest is not None and self.meta.get("bundle_sha256") != digest:
+            raise CaptionerError(f"{path} was exported from another version of {model_path}; {rebuild_hint(model_path)}")
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.changed = self.meta["changed"]
+        self.vocab_size = self.meta["vocab_size"]
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """tokens (N,) -> log-probabilities (N, V) and the new state."""
+        feed = {"tokens": np.ascontiguousarray(tokens, dtype=np.int64)}
+        for i, part in enumerate(state):
+            name = f"state{i}"
+            if name in self.inputs:
+                feed[name] = part
+        log_probs, *changed = self.session.run(None, feed)
+        new = list(state)
+        for i, part in zip(self.changed, changed):
+            new[i] = part
+        return log_probs, tuple(new)
+
+
+class OnnxDecoder(_OnnxStep):
+    def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
+                 folder: Path | None = None):
+        folder = folder or onnx_folder(model_path)
+        super().__init__(folder / "step.onnx", model_path, digest, threads)
+        self.init_session, _ = _session(folder / "init.onnx", model_path, threads)
+        self.uses_grid = bool(self.meta["uses_grid"])
+        self.attention_index = self.meta["attention"]
+
+    def init_state(self, pooled: np.ndarray, grid: np.ndarray | None) -> State:
+        """pooled (B, D), grid (B, L, D) or None -> the decoder's initial state parts."""
+        feed = {"pooled": np.ascontiguousarray(pooled, dtype=np.float32)}
+        if self.uses_grid:
+            feed["grid"] = np.ascontiguousarray(grid, dtype=np.float32)
+        return tuple(self.init_session.run(None, feed))
+
+    def attention(self, state: State) -> np.ndarray:
+        """(N, L) weights over the grid cells used for the latest step."""
+        if self.attention_index is None:
+            raise ValueError("this decoder has no attention")
+        return state[self.attention_index]
+
+
+class OnnxLanguageModel(_OnnxStep):
+    uses_grid = False
+
+    def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
+                 folder: Path | None = None):
+        super().__init__((folder or onnx_folder(model_path)) / "lm.onnx", model_path, digest, threads)
+        self.hidden_dim = self.meta["hidden_dim"]
+
+    def init_state(self, batch: int) -> State:
+        zeros = np.zeros((batch, self.hidden_dim), dtype=np.float32)  # (B, H)
+        return zeros, zeros.copy()
