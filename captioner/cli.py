@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N images of the split")
     evaluate.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                          help="decoder runtime: torch (the trained weights as they are) or onnx (as `caption` and "
+                               "`serve` run it; checks the export) (default torch)")
     _add_search_options(evaluate)
 
     caption = sub.add_parser("caption", help="caption image files, globs or folders")
@@ -200,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-onnx", help="export a model's decoder and language model to ONNX (beside the .pt)")
     export.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
     export.add_argument("--output", default=None, help="folder for init.onnx, step.onnx, lm.onnx (default: <model>.onnx/)")
+    export.add_argument("--precision", default="float32", choices=["float32", "int8"],
+                        help="the step graphs' arithmetic: float32 (as PyTorch) or int8 (dynamic quantisation: faster, "
+                             "94.5%% of captions unchanged on Flickr8k val) (default float32)")
     return parser
 
 
@@ -228,28 +234,31 @@ def cmd_caption(args: argparse.Namespace) -> int:
     search = _search_config(args)
     model = load(args.model, grounding=not args.no_grounding, encoder_weights=args.encoder_weights)
     failures = 0
-    for start in range(0, len(paths), 16):  # the Python API's path: same loading, same results
-        chunk = paths[start : start + 16]
-        results = model(chunk, beam_size=search.beam_size, max_length=search.max_length,
-                        length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram,
-                        exhaustive=search.exhaustive, grounding=not args.no_grounding)
-        for path, result in zip(chunk, results):
-            failures += result.error is not None
-            if args.json:
-                keep = ("error",) if result.error is not None else ("caption", "alternatives", "concepts", "timings_ms")
-                record = result.to_dict()
-                print(json.dumps({"image": str(path), **{k: record[k] for k in keep}}))
-            elif result.error is not None:
-                print(f"error: {result.error}", file=sys.stderr)
-            else:
-                print(f"{path}: {result.caption}")
-                if args.concepts and result.concepts:
-                    words = ", ".join(f"{c['word']} {c['score']:.2f}" for c in result.concepts["imagenet"])
-                    print(f"    concepts: {words}; required: {', '.join(result.concepts['required']) or '-'}; "
-                          f"blocked: {', '.join(result.concepts['blocked']) or '-'}")
-                if args.alternatives:
-                    for alt in result.alternatives:
-                        print(f"    {alt['score']:8.4f}  {alt['caption']}")
+    from tqdm import tqdm
+
+    results = model.stream(paths, beam_size=search.beam_size, max_length=search.max_length,
+                           length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram,
+                           exhaustive=search.exhaustive, grounding=not args.no_grounding)
+    bar = tqdm(total=len(paths), unit="image", file=sys.stderr, disable=len(paths) < 32 or None)
+    for path, result in zip(paths, results):  # the Python API's path: same loading, same results
+        bar.update(1)
+        failures += result.error is not None
+        if args.json:
+            keep = ("error",) if result.error is not None else ("caption", "alternatives", "concepts", "timings_ms")
+            record = result.to_dict()
+            bar.write(json.dumps({"image": str(path), **{k: record[k] for k in keep}}), file=sys.stdout)
+        elif result.error is not None:
+            bar.write(f"error: {path}: {result.error}", file=sys.stderr)
+        else:
+            lines = [f"{path}: {result.caption}"]
+            if args.concepts and result.concepts:
+                words = ", ".join(f"{c['word']} {c['score']:.2f}" for c in result.concepts["imagenet"])
+                lines.append(f"    concepts: {words}; required: {', '.join(result.concepts['required']) or '-'}; "
+                             f"blocked: {', '.join(result.concepts['blocked']) or '-'}")
+            if args.alternatives:
+                lines += [f"    {alt['score']:8.4f}  {alt['caption']}" for alt in result.alternatives]
+            bar.write("\n".join(lines), file=sys.stdout)
+    bar.close()
     logging.getLogger("captioner").info("captioned %d images in %.2fs", len(paths) - failures, time.perf_counter() - started)
     return 1 if failures else 0
 
@@ -291,7 +300,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(EvalConfig(
         model=args.model, dataset=args.dataset, split=args.split, cache_dir=args.cache_dir, search=_search_config(args),
         modes=modes, grounding=None if args.no_grounding else GroundingConfig(), output_json=args.output_json,
-        limit=args.limit, meteor=not args.no_meteor, encoder_weights=args.encoder_weights, progress=not args.no_progress))
+        limit=args.limit, meteor=not args.no_meteor, encoder_weights=args.encoder_weights, progress=not args.no_progress,
+        backend=args.backend))
     print(format_report(report))
     if args.output_json:
         print(f"per-image captions: {args.output_json}")
@@ -352,13 +362,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
-    from captioner.inference.bundle import load_bundle, resolve_model
-    from captioner.inference.onnx_decoder import bundle_digest, onnx_folder
-    from captioner.inference.onnx_export import export_bundle
+    from captioner.inference.onnx_export import export_model
+    from captioner.inference.shipped import resolve_model
 
-    path = resolve_model(args.model)
-    folder = export_bundle(load_bundle(path), bundle_digest(path), args.output or onnx_folder(path))
-    print(f"wrote {', '.join(sorted(p.name for p in folder.glob('*.onnx')))} to {folder}")
+    folder = export_model(resolve_model(args.model), args.output, args.precision)
+    print(f"wrote {', '.join(sorted(p.name for p in folder.iterdir()))} to {folder}")
     return 0
 
 

@@ -39,7 +39,7 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def client_loop(client, images, cases, offset, stop_at, stats):
+async def client_loop(client, images, cases, offset, stop_at, stats, form):
     rng = random.Random(offset)
     k = offset
     while time.monotonic() < stop_at:
@@ -52,7 +52,7 @@ async def client_loop(client, images, cases, offset, stop_at, stats):
                 kind = "corpus"
             else:
                 path = images[k % len(images)]
-                r = await client.post("/api/caption", files={"file": (path.name, path.read_bytes())})
+                r = await client.post("/api/caption", files={"file": (path.name, path.read_bytes())}, data=form)
                 kind = "valid"
             stats["status"][r.status_code] += 1
             if r.status_code >= 500:
@@ -130,7 +130,9 @@ async def run(args) -> None:
         limits = httpx.Limits(max_connections=args.clients + 2)
         async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client, \
                 httpx.AsyncClient(base_url=url, timeout=10) as prober:
-            await asyncio.gather(*(client_loop(client, images, cases, i * 997, stop_at, stats) for i in range(args.clients)),
+            form = {"beam_size": str(args.beam_size)} if args.beam_size else None
+            await asyncio.gather(*(client_loop(client, images, cases, i * 997, stop_at, stats, form)
+                                   for i in range(args.clients)),
                                  health_loop(prober, stop_at, health, health_failures),
                                  rss_loop(process.pid if process else None, stop_at, rss))
         elapsed = time.perf_counter() - started
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--server-args", default="", help="extra `captioner serve` flags with --serve")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to send requests")
+    parser.add_argument("--beam-size", type=int, default=None, help="beam size sent with each upload (default: the server's)")
     parser.add_argument("--same", action="store_true", help="send one image only (measures the cache path)")
     parser.add_argument("--corpus", action="store_true", help="mix in the attack corpus (every other request)")
     asyncio.run(run(parser.parse_args()))

@@ -22,8 +22,7 @@ from captioner.concepts.tables import load_imagenet_table
 from captioner.decoder.open_vocab import extend_vocabulary
 from captioner.encoders.base import RANDOM_WEIGHTS
 from captioner.inference.bundle import SHIPPED_DIR, load_bundle, save_bundle
-from captioner.inference.onnx_decoder import bundle_digest, onnx_folder
-from captioner.inference.onnx_export import export_bundle
+from captioner.inference.onnx_export import export_model
 
 
 def main() -> None:
@@ -65,8 +64,8 @@ def main() -> None:
     target = SHIPPED_DIR / f"{args.name}.pt"
     save_bundle(target, bundle, args.precision)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
-    folder = export_bundle(load_bundle(target), bundle_digest(target), onnx_folder(target))  # from the saved weights
-    print(f"{folder}: {sum(p.stat().st_size for p in folder.glob('*.onnx')) / 1e6:.1f} MB (ONNX Runtime inference)")
+    folder = export_model(target)  # from the saved weights, as inference will load them
+    print(f"{folder}: {sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.1f} MB (ONNX Runtime inference, no torch)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from captioner.errors import CaptionerError
 def test_every_option_has_help():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(subparsers) == {"train", "self-critical", "evaluate", "caption", "extract-features", "serve", "models"}
+    assert set(subparsers) == {"train", "self-critical", "evaluate", "caption", "extract-features", "serve", "models",
+                               "export-onnx"}
     for name, sub in subparsers.items():
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"

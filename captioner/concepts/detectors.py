@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sys
+
 import numpy as np
-import torch
 
 from captioner.atomic import atomic_path
 from captioner.errors import CaptionerError
@@ -82,9 +83,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b through PyTorch: numpy's BLAS threads spin after a call and, on a small CPU, then
-    take the cores from PyTorch's during the caption search (tens of ms per caption)."""
-    return (torch.as_tensor(np.asarray(a, np.float32)) @ torch.as_tensor(np.asarray(b, np.float32))).numpy()
+    """a @ b, through PyTorch when it is loaded: numpy's BLAS threads spin after a call and, on a
+    small CPU, then take the cores from PyTorch's during the caption search (tens of ms per
+    caption). Without torch (ONNX Runtime inference) numpy does it."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return a @ b
+    return (torch.as_tensor(a) @ torch.as_tensor(b)).numpy()
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float = 1e-3, steps: int = 300,
@@ -93,6 +99,8 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float =
 
     Returns weight (C, D) and bias (C,).
     """
+    import torch  # training only
+
     torch.manual_seed(seed)
     x = torch.as_tensor(np.asarray(features, np.float32))  # (N, D)
     y = torch.as_tensor(np.asarray(labels, np.float32))  # (N, C)

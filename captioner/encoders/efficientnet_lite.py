@@ -38,6 +38,7 @@ class _Trunk(torch.nn.Module):
 
 class EfficientNetLiteEncoder(Encoder):
     feature_dim = 1280
+    affine = (127.0, 128.0)  # input = (pixel - offset) / divisor: recorded in ONNX exports (no torch at inference)
 
     def __init__(self, variant: str = "efficientnet-lite2", weights: str | os.PathLike | None = None):
         if variant not in VARIANTS:
@@ -61,7 +62,8 @@ class EfficientNetLiteEncoder(Encoder):
         self.model.eval()
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
-        return (pixels - 127.0) / 128.0
+        offset, divisor = self.affine
+        return (pixels - offset) / divisor
 
     def classifier(self) -> tuple[np.ndarray, np.ndarray]:
         """The wheel's ImageNet head: logits = pooled @ weight.T + bias (the pooled vector is what feeds it)."""

@@ -62,10 +62,15 @@ class OnnxEncoder(Encoder):
         return self.inner.classifier()
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pixels = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)  # (B, 3, H, W)
-        (grid,) = self.session.run(None, {"pixels": pixels})  # (B, D, g, g)
-        cells = grid.reshape(grid.shape[0], grid.shape[1], -1).transpose(0, 2, 1)  # (B, g*g, D)
-        return cells.mean(axis=1), np.ascontiguousarray(cells)
+        return run_trunk(self.session, batch)
+
+
+def run_trunk(session, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An exported trunk on (B, H, W, 3) preprocessed images -> pooled (B, D), grid (B, g*g, D)."""
+    pixels = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)  # (B, 3, H, W)
+    (grid,) = session.run(None, {"pixels": pixels})  # (B, D, g, g)
+    cells = grid.reshape(grid.shape[0], grid.shape[1], -1).transpose(0, 2, 1)  # (B, g*g, D)
+    return cells.mean(axis=1), np.ascontiguousarray(cells)
 
 
 def maybe_onnx(encoder: Encoder) -> Encoder:

@@ -14,9 +14,12 @@ bad input gets a result whose `error` says why, and the others are captioned.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import IO, Union
+from typing import IO, Iterable, Iterator, Union
 
 import numpy as np
 from PIL import Image
@@ -77,27 +80,83 @@ class CaptionModel:
         no_repeat_ngram, exhaustive; grounding=False gives the plain caption; attention=True adds
         per-word grids.
         """
-        if beam_size < 1 or max_length < 1 or batch_size < 1:
-            raise CaptionerError("beam_size, max_length and batch_size must be at least 1")
-        search = replace(SearchConfig(), beam_size=beam_size, max_length=max_length, length_penalty=length_penalty,
-                         no_repeat_ngram=no_repeat_ngram, exhaustive=exhaustive)
-        single = not isinstance(images, (list, tuple))
-        sources = [images] if single else list(images)
-        results: list[CaptionResult | None] = [None] * len(sources)
-        for start in range(0, len(sources), batch_size):
-            loaded, where = [], []
-            for k in range(start, min(start + batch_size, len(sources))):
-                try:
-                    loaded.append(read_image(sources[k], self.fetch_policy))
-                    where.append(k)
-                except CaptionerError as exc:
-                    if single:
-                        raise
-                    results[k] = CaptionResult(caption="", alternatives=[], error=str(exc))
-            if loaded:
-                for k, result in zip(where, self.captioner.caption(loaded, search, grounded=grounding, attention=attention)):
-                    results[k] = result
-        return results[0] if single else results
+        options = dict(beam_size=beam_size, max_length=max_length, length_penalty=length_penalty,
+                       no_repeat_ngram=no_repeat_ngram, exhaustive=exhaustive, grounding=grounding, attention=attention,
+                       batch_size=batch_size)
+        if not isinstance(images, (list, tuple)):
+            search = _search_config(options)
+            image = read_image(images, self.fetch_policy)  # a bad single input raises
+            return self.captioner.caption([image], search, grounded=grounding, attention=attention)[0]
+        return list(self.stream(images, **options))
+
+    def stream(self, images: Iterable[ImageInput], *, beam_size: int = SearchConfig.beam_size,
+               max_length: int = SearchConfig.max_length, length_penalty: float = SearchConfig.length_penalty,
+               no_repeat_ngram: int = SearchConfig.no_repeat_ngram, exhaustive: bool = SearchConfig.exhaustive,
+               grounding: bool = True, attention: bool = False, batch_size: int = 16,
+               workers: int = 2) -> Iterator[CaptionResult]:
+        """One result per input, in order, as each batch finishes (for folders and long lists).
+
+        Inputs are read and decoded by `workers` threads up to two batches ahead while the model
+        captions the current one; a bad input gets a result with `error` and never stops the rest.
+        """
+        search = _search_config(dict(beam_size=beam_size, max_length=max_length, length_penalty=length_penalty,
+                                     no_repeat_ngram=no_repeat_ngram, exhaustive=exhaustive, batch_size=batch_size))
+        sources = iter(images)
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="captioner-read") as pool:
+            ahead: collections.deque = collections.deque()
+
+            def submit_next() -> None:
+                chunk = list(itertools.islice(sources, batch_size))
+                if chunk:
+                    ahead.append([pool.submit(read_image, source, self.fetch_policy) for source in chunk])
+
+            submit_next()
+            submit_next()
+            while ahead:
+                futures = ahead.popleft()
+                submit_next()
+                slots: list[CaptionResult | None] = [None] * len(futures)
+                loaded, where = [], []
+                for k, future in enumerate(futures):
+                    try:
+                        loaded.append(future.result())
+                        where.append(k)
+                    except CaptionerError as exc:
+                        slots[k] = _failed(str(exc))
+                    except Exception as exc:  # an unexpected reader failure still fails only its input
+                        slots[k] = _failed(f"{type(exc).__name__}: {exc}")
+                for k, result in zip(where, self._caption_isolated(loaded, search, grounding, attention)):
+                    slots[k] = result
+                yield from slots
+
+    def _caption_isolated(self, images: list[Image.Image], search: SearchConfig, grounding: bool,
+                          attention: bool) -> list[CaptionResult]:
+        """Caption a batch; should the batch fail, each image alone, so one bad image fails alone."""
+        if not images:
+            return []
+        try:
+            return self.captioner.caption(images, search, grounded=grounding, attention=attention)
+        except Exception:
+            if len(images) == 1:
+                raise
+        results = []
+        for image in images:
+            try:
+                results.extend(self.captioner.caption([image], search, grounded=grounding, attention=attention))
+            except Exception as exc:
+                results.append(_failed(f"{type(exc).__name__}: {exc}"))
+        return results
+
+
+def _failed(why: str) -> CaptionResult:
+    return CaptionResult(caption="", alternatives=[], error=why)
+
+
+def _search_config(options: dict) -> SearchConfig:
+    if options["beam_size"] < 1 or options["max_length"] < 1 or options["batch_size"] < 1:
+        raise CaptionerError("beam_size, max_length and batch_size must be at least 1")
+    return replace(SearchConfig(), **{k: options[k] for k in ("beam_size", "max_length", "length_penalty",
+                                                              "no_repeat_ngram", "exhaustive")})
 
 
 def load(model: str | os.PathLike | None = None, *, grounding: GroundingConfig | bool = True,

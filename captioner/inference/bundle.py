@@ -17,9 +17,9 @@ from captioner.decoder.language_model import LanguageModel, LanguageModelConfig
 from captioner.decoder.open_vocab import check_trained_size
 from captioner.errors import CaptionerError
 
+from captioner.inference.shipped import DEFAULT_MODEL, SHIPPED_DIR, resolve_model, shipped_models  # noqa: F401
+
 FORMAT = "captioner-model/1"
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = "default"
 
 
 @dataclass
@@ -79,24 +79,6 @@ def save_bundle(path: str | Path, bundle: ModelBundle, precision: str = "float16
                                      "state_dict": compress_state(bundle.language_model.state_dict(), precision)}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-
-
-def shipped_models() -> list[str]:
-    return sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
-
-
-def resolve_model(name_or_path: str | Path | None) -> Path:
-    """A shipped model's name (default, ...) or a path to a .pt bundle."""
-    name = str(name_or_path or DEFAULT_MODEL)
-    path = Path(name)
-    if path.suffix == ".pt" or path.exists():
-        if not path.is_file():
-            raise CaptionerError(f"model file not found: {path}")
-        return path
-    shipped = SHIPPED_DIR / f"{name}.pt"
-    if not shipped.is_file():
-        raise CaptionerError(f"unknown model {name!r}; shipped models: {', '.join(shipped_models()) or 'none'}")
-    return shipped
 
 
 def load_bundle(name_or_path: str | Path | None = None) -> ModelBundle:

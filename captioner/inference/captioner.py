@@ -8,36 +8,50 @@ constrained beam search; `grounded=False` gives the plain caption.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from captioner.concepts.grounding import GroundingConfig, constraints_for, lm_weights, load_grounder
 from captioner.decoding import SearchConfig
-from captioner.encoders import create_encoder
-from captioner.encoders.onnx_runtime import maybe_onnx
-from captioner.inference.bundle import ModelBundle, load_bundle, resolve_model
-from captioner.inference.onnx_decoder import bundle_digest, load_runners, onnx_folder
 from captioner.decoding.captions import caption_features, to_text
+from captioner.inference.onnx_decoder import bundle_digest, load_runners, onnx_folder
+from captioner.inference.shipped import resolve_model
 
 
-def onnx_runners(model_path: Path, bundle: ModelBundle):
+def onnx_runners(model_path: Path, bundle, encoder=None):
     """The bundle's decoder and language model in ONNX Runtime: the default model ships its export
-    (`<model>.onnx/`); any other model is exported once into the cache, keyed by its SHA-256."""
+    (`<model>.onnx/`); any other model is exported once into the cache, keyed by its SHA-256, with
+    `encoder` when given (so later loads need no torch)."""
     from captioner.encoders.onnx_runtime import onnx_cache_dir
 
     digest = bundle_digest(model_path)
     folder = onnx_folder(model_path)
     if not folder.is_dir():
         folder = onnx_cache_dir() / "decoders" / digest[:16]
-        if not (folder / "step.onnx").is_file():
+        if not (folder / "bundle.json").is_file():
             from captioner.inference.onnx_export import export_bundle  # torch: only to export
 
-            export_bundle(bundle, digest, folder)
+            export_bundle(bundle, digest, folder, encoder=encoder)
     return load_runners(model_path, digest, bundle.language_model is not None, folder)
+
+
+def load_exported(model_path: Path):
+    """(bundle, encoder, decoder, language model) all from the model's ONNX export, without torch;
+    None when the export (beside the model or in the cache) is missing, stale or has no encoder."""
+    from captioner.encoders.onnx_runtime import onnx_cache_dir
+    from captioner.inference.exported import ExportedEncoder, read_exported
+
+    digest = bundle_digest(model_path)
+    for folder in (onnx_folder(model_path), onnx_cache_dir() / "decoders" / digest[:16]):
+        found = read_exported(folder, model_path, digest)
+        if found is not None and found[1]:
+            bundle = found[0]
+            decoder, language_model = load_runners(model_path, digest, bundle.has_language_model, folder)
+            return bundle, ExportedEncoder(folder, model_path), decoder, language_model
+    return None
 
 
 @dataclass
@@ -63,19 +77,32 @@ class CaptionResult:
 class Captioner:
     def __init__(self, model: str | None = None, encoder_weights: str | None = None, backend: str = "auto",
                  grounding: GroundingConfig | bool = True):
-        """backend: "auto" runs the encoder and the decoder in ONNX Runtime (faster), "torch" never does.
+        """backend: "auto" runs encoder and decoder in ONNX Runtime from the model's export, without
+        torch (exported on first use when a model has none); "torch" runs them in PyTorch.
         grounding: True (the calibrated settings), a GroundingConfig, or False to never ground
         (then no concept detectors are needed)."""
         started = time.perf_counter()
         self.model_path = resolve_model(model)
-        self.bundle = load_bundle(self.model_path)
-        self.encoder = create_encoder(self.bundle.encoder["name"], encoder_weights)
+        exported = load_exported(self.model_path) if backend == "auto" and encoder_weights is None else None
+        if exported is not None:
+            self.bundle, self.encoder, self.decoder, self.language_model = exported
+            self.decoder_config = dict(self.bundle.decoder_config)
+        else:
+            from captioner.encoders import create_encoder
+            from captioner.encoders.onnx_runtime import maybe_onnx
+            from captioner.inference.bundle import load_bundle
+
+            self.bundle = load_bundle(self.model_path)
+            self.encoder = create_encoder(self.bundle.encoder["name"], encoder_weights)
+            self.decoder, self.language_model = self.bundle.decoder, self.bundle.language_model
+            self.decoder_config = asdict(self.bundle.decoder.config)
+            if backend == "auto":
+                torch_encoder = self.encoder
+                self.encoder = maybe_onnx(self.encoder)
+                self.decoder, self.language_model = onnx_runners(self.model_path, self.bundle,
+                                                                 torch_encoder if encoder_weights is None else None)
         config = GroundingConfig() if grounding is True else (grounding or None)
         self.grounder = load_grounder(self.encoder, self.bundle, config) if config is not None else None
-        self.decoder, self.language_model = self.bundle.decoder, self.bundle.language_model
-        if backend == "auto":
-            self.encoder = maybe_onnx(self.encoder)
-            self.decoder, self.language_model = onnx_runners(self.model_path, self.bundle)
         self.load_ms = 1000 * (time.perf_counter() - started)
 
     @property
@@ -84,7 +111,7 @@ class Captioner:
         return {
             "model": self.model_path.stem,
             "encoder": {**self.encoder.describe(), "runtime": type(self.encoder).__name__},
-            "decoder": {k: v for k, v in vars(self.bundle.decoder.config).items()},
+            "decoder": {**self.decoder_config, "runtime": type(self.decoder).__name__},
             "vocabulary_size": len(self.bundle.vocab),
             "open_vocabulary": len(self.bundle.vocab) - self.bundle.trained_size,
             "grounding": vars(self.grounder.config) if self.grounder else None,
@@ -103,8 +130,7 @@ class Captioner:
         t0 = time.perf_counter()
         pixels = np.stack([self.encoder.preprocess(image) for image in images])  # (B, H, W, 3)
         t1 = time.perf_counter()
-        with torch.inference_mode():
-            pooled, grid = self.encoder.encode(pixels)  # (B, D), (B, L, D)
+        pooled, grid = self.encoder.encode(pixels)  # (B, D), (B, L, D)
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
         concepts = self.grounder.ground(pooled) if (grounded and self.grounder) else None

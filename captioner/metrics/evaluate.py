@@ -40,10 +40,17 @@ class EvalData:
     grid: np.ndarray | None  # (N, L, D) float16
     references: dict[str, list[str]]
     grounder: Grounder | None
+    decoder: object = None  # the runtime that decodes: the bundle's PyTorch decoder or its ONNX Runtime export
+    language_model: object = None
+
+    def __post_init__(self):
+        if self.decoder is None:
+            self.decoder, self.language_model = self.bundle.decoder, self.bundle.language_model
 
     @classmethod
     def prepare(cls, model: str | None, dataset: CaptionDataset, split: str, cache_dir: str,
-                limit: int | None = None, encoder_weights: str | None = None, progress: bool = True) -> "EvalData":
+                limit: int | None = None, encoder_weights: str | None = None, progress: bool = True,
+                backend: str = "torch") -> "EvalData":
         bundle = load_bundle(model)
         ids = sorted(dataset.captions) if split == ALL else dataset.split(split)
         ids = ids[:limit] if limit else ids
@@ -53,7 +60,13 @@ class EvalData:
         ids = [i for i in ids if i not in failed]
         pooled, grid = cache.load(ids, with_grid=bundle.decoder.config.uses_grid)
         grounder = load_grounder(create_encoder(encoder_name, encoder_weights), bundle)
-        return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder)
+        decoder = language_model = None
+        if backend == "onnx":
+            from captioner.inference.captioner import onnx_runners
+
+            decoder, language_model = onnx_runners(resolve_model(model), bundle)
+        return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder,
+                   decoder, language_model)
 
     def captions(self, search: SearchConfig, greedy: bool = False, grounding: GroundingConfig | None = None
                  ) -> dict[str, str]:
@@ -63,9 +76,9 @@ class EvalData:
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding)
             constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
             weights = lm_weights(concepts, grounding)
-        hyps = caption_features(self.bundle.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
+        hyps = caption_features(self.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
                                 constraints=constraints, trained_size=self.bundle.trained_size,
-                                language_model=self.bundle.language_model, lm_weights=weights)
+                                language_model=self.language_model, lm_weights=weights)
         return {i: to_text(self.bundle.vocab, h[0]) for i, h in zip(self.ids, hyps)}
 
 
@@ -91,14 +104,16 @@ class EvalConfig:
     meteor: bool = True
     encoder_weights: str | None = None
     progress: bool = True
+    backend: str = "torch"  # decoder runtime: torch or onnx (the export caption/serve use)
 
 
 def evaluate(config: EvalConfig) -> dict:
     """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked."""
     c = config
-    data = EvalData.prepare(c.model, load_dataset(c.dataset), c.split, c.cache_dir, c.limit, c.encoder_weights, c.progress)
+    data = EvalData.prepare(c.model, load_dataset(c.dataset), c.split, c.cache_dir, c.limit, c.encoder_weights, c.progress,
+                            c.backend)
     grounded = c.grounding is not None and data.grounder is not None
-    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "split": c.split,
+    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "backend": c.backend, "split": c.split,
                     "images": len(data.ids), "beam_size": c.search.beam_size, "grounding": grounded, "scale": "0-1",
                     "results": {}}
     per_image: dict[str, dict] = {i: {"references": data.references[i]} for i in data.ids}

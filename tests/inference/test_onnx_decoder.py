@@ -1,0 +1,91 @@
+"""The decoder and language model in ONNX Runtime: the same numbers and captions as PyTorch, clear errors."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from captioner.decoder.numpy_io import TorchRunner
+from captioner.errors import CaptionerError
+from captioner.inference.bundle import load_bundle, resolve_model
+from captioner.inference.onnx_decoder import OnnxDecoder, OnnxLanguageModel, bundle_digest, load_runners, onnx_folder
+
+
+@pytest.fixture(scope="module")
+def default():
+    path = resolve_model("default")
+    return path, load_bundle(path)
+
+
+def test_shipped_export_matches_the_pytorch_decoder_step_by_step(default):
+    path, bundle = default
+    onnx_dec, onnx_lm = load_runners(path, bundle_digest(path), True)
+    torch_dec, torch_lm = TorchRunner(bundle.decoder), TorchRunner(bundle.language_model)
+    rng = np.random.default_rng(0)
+    pooled, grid = rng.random((3, 1280), np.float32), rng.random((3, 81, 1280), np.float32)
+    a, b = torch_dec.init_state(pooled, grid), onnx_dec.init_state(pooled, grid)
+    lm_a, lm_b = torch_lm.init_state(3), onnx_lm.init_state(3)
+    for tokens in ([1, 1, 1], [5, 40, 7], [9, 9, 300]):
+        tokens = np.array(tokens)
+        (la, a), (lb, b) = torch_dec.step(tokens, a), onnx_dec.step(tokens, b)
+        np.testing.assert_allclose(la, lb, atol=1e-4)
+        np.testing.assert_allclose(torch_dec.attention(a), onnx_dec.attention(b), atol=1e-5)
+        (la, lm_a), (lb, lm_b) = torch_lm.step(tokens, lm_a), onnx_lm.step(tokens, lm_b)
+        np.testing.assert_allclose(la, lb, atol=1e-4)
+    assert b[2] is not None and onnx_dec.step(np.array([1, 1, 1]), b)[1][2] is b[2]  # the grid passes through
+
+
+def test_captions_match_the_pytorch_path(shipped_captioner, flickr_images, coco_dev):
+    from captioner.data.images import load_image
+    from captioner.decoding import SearchConfig
+    from captioner.inference.captioner import Captioner
+
+    assert type(shipped_captioner.decoder).__name__ == "OnnxDecoder"  # the default backend
+    torch_path = Captioner(backend="torch")
+    images = [load_image(p) for p in flickr_images[:3]] + [load_image(p) for p in sorted(coco_dev.glob("images/*.jpg"))[:3]]
+    for search in (SearchConfig(beam_size=1), SearchConfig(beam_size=3)):
+        # the encoder differs (ONNX Runtime vs PyTorch trunk), so the features are handed to both decoders alike
+        pixels = np.stack([shipped_captioner.encoder.preprocess(img) for img in images])
+        pooled, grid = shipped_captioner.encoder.encode(pixels)
+        from captioner.decoding.captions import caption_features, to_text
+
+        vocab, size = shipped_captioner.bundle.vocab, shipped_captioner.bundle.trained_size
+        got = [to_text(vocab, h[0]) for h in caption_features(shipped_captioner.decoder, vocab, pooled, grid, search,
+                                                               trained_size=size)]
+        want = [to_text(vocab, h[0]) for h in caption_features(torch_path.decoder, vocab, pooled, grid, search,
+                                                                trained_size=size)]
+        assert got == want
+
+
+def test_a_missing_stale_or_corrupt_export_is_a_one_line_error(default, tmp_path):
+    path, _ = default
+    model = tmp_path / "mine.pt"
+    shutil.copy(path, model)
+    with pytest.raises(CaptionerError, match=r"step.onnx: ONNX file missing; rebuild it with `captioner export-onnx"):
+        OnnxDecoder(model)
+    shutil.copytree(onnx_folder(path), onnx_folder(model))
+    OnnxDecoder(model, bundle_digest(model))  # a copy of the same weights is fine
+    with open(model, "ab") as handle:
+        handle.write(b"\0")  # the bundle changed after the export
+    with pytest.raises(CaptionerError, match="exported from another version"):
+        OnnxDecoder(model, bundle_digest(model))
+    (onnx_folder(model) / "lm.onnx").write_bytes(b"not a model")
+    with pytest.raises(CaptionerError) as caught:
+        OnnxLanguageModel(model)
+    message = str(caught.value)
+    assert "lm.onnx: not a valid captioner ONNX file" in message and "export-onnx" in message and "\n" not in message
+
+
+def test_other_models_are_exported_once_into_the_cache(tmp_path, monkeypatch, flickr_images):
+    from captioner.data.images import load_image
+    from captioner.inference.captioner import Captioner
+
+    monkeypatch.setenv("CAPTIONER_CACHE_HOME", str(tmp_path / "cache"))
+    captioner = Captioner("lite2-add", grounding=False)
+    exported = list((tmp_path / "cache" / "onnx" / "decoders").glob("*/step.onnx"))
+    assert len(exported) == 1 and type(captioner.decoder).__name__ == "OnnxDecoder"
+    first = exported[0].stat().st_mtime_ns
+    again = Captioner("lite2-add", grounding=False)
+    assert exported[0].stat().st_mtime_ns == first  # reused, not exported again
+    [result] = again.caption([load_image(flickr_images[0])])
+    assert result.caption
