@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     critical = sub.add_parser("self-critical", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                               help="fine-tune a trained model on its own samples' CIDEr-D (self-critical training)")
-    from captioner.training.self_critical import SelfCriticalConfig
+    from captioner.training.config import SelfCriticalConfig
 
     _add_config_options(critical, [(f, f.default) for f in fields(SelfCriticalConfig)],
                         {**TRAIN_HELP, **SELF_CRITICAL_HELP}, {})
@@ -186,8 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--model", default=None, help="shipped model name or .pt path")
-    from captioner.serving.service import ServeSettings
-    from captioner.serving.urlfetch import FetchPolicy
+    from captioner.serving.settings import FetchPolicy, ServeSettings
 
     bounds = serve.add_argument_group("resource bounds (see the README's Web service section)")
     for f in fields(ServeSettings):
@@ -330,8 +329,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def serve_settings(args: argparse.Namespace):
     """The resource-bound flags of `captioner serve` as ServeSettings (one-line error if not positive)."""
-    from captioner.serving.service import ServeSettings
-    from captioner.serving.urlfetch import FetchPolicy
+    from captioner.serving.settings import FetchPolicy, ServeSettings
 
     fetch = FetchPolicy(**{f.name: getattr(args, "fetch_" + f.name) for f in fields(FetchPolicy) if f.name in FETCH_HELP})
     settings = ServeSettings(**{f.name: getattr(args, f.name) for f in fields(ServeSettings) if f.name in SERVE_HELP},

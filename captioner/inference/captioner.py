@@ -38,6 +38,18 @@ def onnx_runners(model_path: Path, bundle, encoder=None):
     return load_runners(model_path, digest, bundle.language_model is not None, folder)
 
 
+def _need_torch(model_path: Path) -> None:
+    """A model without a usable ONNX export runs in PyTorch: say so clearly when torch is missing."""
+    import importlib.util
+
+    from captioner.errors import CaptionerError
+
+    if importlib.util.find_spec("torch") is None:
+        raise CaptionerError(f"{model_path} has no ONNX export here and PyTorch is not installed: install "
+                             "captioner[train] (./install.sh), or export it where torch is "
+                             f"(`captioner export-onnx --model {model_path}`)")
+
+
 def load_exported(model_path: Path):
     """(bundle, encoder, decoder, language model) all from the model's ONNX export, without torch;
     None when the export (beside the model or in the cache) is missing, stale or has no encoder."""
@@ -88,6 +100,7 @@ class Captioner:
             self.bundle, self.encoder, self.decoder, self.language_model = exported
             self.decoder_config = dict(self.bundle.decoder_config)
         else:
+            _need_torch(self.model_path)
             from captioner.encoders import create_encoder
             from captioner.encoders.onnx_runtime import maybe_onnx
             from captioner.inference.bundle import load_bundle

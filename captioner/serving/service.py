@@ -17,39 +17,19 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import anyio
 from fastapi import UploadFile
 from PIL import Image
 
-from captioner.data.images import MAX_IMAGE_PIXELS, load_image
+from captioner.data.images import load_image
 from captioner.decoding import SearchConfig
 from captioner.errors import ImageError, RequestRefused
 from captioner.inference.captioner import Captioner
-from captioner.serving.urlfetch import FetchError, FetchPolicy, fetch_image_bytes
-
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-
-
-@dataclass
-class ServeSettings:
-    """Every resource bound of the web service (also `captioner serve` flags; see the README)."""
-
-    max_upload_bytes: int = MAX_UPLOAD_BYTES  # the whole request body, checked as it arrives
-    max_pixels: int = MAX_IMAGE_PIXELS  # larger images are refused before decoding (413)
-    cache_entries: int = 256
-    max_queue: int = 64  # requests waiting for the model; one more gets 503
-    body_timeout: float = 30.0  # seconds to receive a request body
-    header_timeout: float = 10.0  # seconds from connecting to a complete request head (slowloris)
-    keep_alive: float = 5.0  # idle seconds a kept-alive connection stays open
-    max_connections: int = 200  # concurrent connections and requests; more get 503
-    max_fetches: int = 8  # image URLs fetched at once (each in a worker thread, at most fetch.total_timeout)
-    max_batch: int = 8  # requests captioned together in one pass through encoder and decoder
-    batch_wait_ms: float = 2.0  # how long the model worker waits for more requests before a batch
-    fetch: FetchPolicy = field(default_factory=FetchPolicy)
-
+from captioner.serving.settings import MAX_UPLOAD_BYTES, ServeSettings  # noqa: F401 - re-exported
+from captioner.serving.urlfetch import FetchError, fetch_image_bytes
 
 class ClientGone(RequestRefused):
     """The client left before its turn: nobody reads the answer, so it is not computed."""

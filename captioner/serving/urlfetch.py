@@ -14,13 +14,13 @@ import ipaddress
 import socket
 import time
 import zlib
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpcore
 import httpx
 
 from captioner.errors import ImageError
+from captioner.serving.settings import FetchPolicy  # noqa: F401 - the policy this module enforces
 
 
 class FetchError(ImageError):
@@ -28,16 +28,6 @@ class FetchError(ImageError):
 
     def __init__(self, message: str, status_code: int = 400):
         super().__init__(message, status_code)
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 3
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 20.0  # a slow drip of bytes cannot hold a worker longer than this
-    allow_loopback: bool = False  # tests only: lets a local test server be fetched
 
 
 def refusal(address: str, allow_loopback: bool = False) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from captioner.decoder.base import DecoderConfig
+from captioner.decoder.config import DecoderConfig
 
 # the decoder fields a run chooses; vocab_size and feature_dim come from the data when it starts
 DECODER_FIELDS = ("merge", "embed_dim", "hidden_dim", "attention_dim", "dropout", "embeddings")
@@ -44,3 +44,22 @@ PRESETS: dict[str, dict[str, str]] = {
     "seed-inception-add": {"encoder": "keras-inception-v3", "merge": "add"},  # the FastAPI original: 2048-d, add
     "seed-densenet-concat": {"encoder": "densenet201", "merge": "inject"},  # the Streamlit original: 1920-d, concatenated
 }
+
+
+@dataclass
+class SelfCriticalConfig:
+    model: str = "default"  # the trained model to start from: shipped name or .pt path
+    dataset: str = "data/flickr8k"
+    output: str = "runs/self-critical"
+    cache_dir: str = "cache/features"
+    epochs: int = 5
+    batch_images: int = 32  # images per step; each gets `samples` captions
+    samples: int = 5
+    lr: float = 5e-5
+    grad_clip: float = 2.0
+    max_length: int = 16  # words per sampled caption
+    patience: int = 2  # epochs without a better validation CIDEr before stopping
+    limit_images: int | None = None  # per split, for quick runs and tests
+    max_steps: int | None = None  # stop after this many optimiser steps (tests)
+    seed: int = 0
+    threads: int | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -36,29 +36,11 @@ from captioner.encoders.features import ensure_features
 from captioner.errors import CaptionerError
 from captioner.inference.bundle import ModelBundle, load_bundle, save_bundle
 from captioner.scores import coco_scores
+from captioner.training.config import SelfCriticalConfig  # noqa: F401 - re-exported
 from captioner.training.data import SplitData, load_split
 from captioner.training.rewards import CiderD
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SelfCriticalConfig:
-    model: str = "default"  # the trained model to start from: shipped name or .pt path
-    dataset: str = "data/flickr8k"
-    output: str = "runs/self-critical"
-    cache_dir: str = "cache/features"
-    epochs: int = 5
-    batch_images: int = 32  # images per step; each gets `samples` captions
-    samples: int = 5
-    lr: float = 5e-5
-    grad_clip: float = 2.0
-    max_length: int = 16  # words per sampled caption
-    patience: int = 2  # epochs without a better validation CIDEr before stopping
-    limit_images: int | None = None  # per split, for quick runs and tests
-    max_steps: int | None = None  # stop after this many optimiser steps (tests)
-    seed: int = 0
-    threads: int | None = None
 
 
 def sequence_log_probs(decoder, pooled, grid, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ from captioner.decoder import DECODERS, CaptionDecoder, DecoderConfig, register
 from captioner.decoder.merge_add import AddDecoder
 from captioner.decoder.merge_attention import AttentionDecoder
 from captioner.decoder.merge_inject import InjectDecoder
+from captioner.decoder.numpy_io import TorchRunner
 from captioner.decoding import SearchConfig, beam_search
 from captioner.inference.bundle import ModelBundle, load_bundle, save_bundle
 
@@ -60,7 +61,8 @@ def test_a_new_style_trains_saves_loads_and_searches(tmp_path):
         save_bundle(tmp_path / "gru.pt", ModelBundle(decoder.eval(), vocab, {"name": "toy"}))
         loaded = load_bundle(tmp_path / "gru.pt").decoder
         assert isinstance(loaded, GRUDecoder)
-        state = loaded.init_state(pooled[:1], None)
+        loaded = TorchRunner(loaded)  # the search runs on numpy arrays
+        state = loaded.init_state(pooled[:1].numpy(), None)
         [best] = beam_search(loaded.step, state, 1, 2, SearchConfig(beam_size=2, exhaustive=True))
         assert vocab.decode(best[0].tokens) == ["a", "dog", "runs"]
         assert best[0].log_prob > -0.01

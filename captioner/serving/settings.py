@@ -1,0 +1,38 @@
+"""The web service's bounds and the URL fetch policy: plain data (the CLI builds `serve` flags from them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from captioner.data.images import MAX_IMAGE_PIXELS
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 3
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 20.0  # a slow drip of bytes cannot hold a worker longer than this
+    allow_loopback: bool = False  # tests only: lets a local test server be fetched
+
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class ServeSettings:
+    """Every resource bound of the web service (also `captioner serve` flags; see the README)."""
+
+    max_upload_bytes: int = MAX_UPLOAD_BYTES  # the whole request body, checked as it arrives
+    max_pixels: int = MAX_IMAGE_PIXELS  # larger images are refused before decoding (413)
+    cache_entries: int = 256
+    max_queue: int = 64  # requests waiting for the model; one more gets 503
+    body_timeout: float = 30.0  # seconds to receive a request body
+    header_timeout: float = 10.0  # seconds from connecting to a complete request head (slowloris)
+    keep_alive: float = 5.0  # idle seconds a kept-alive connection stays open
+    max_connections: int = 200  # concurrent connections and requests; more get 503
+    max_fetches: int = 8  # image URLs fetched at once (each in a worker thread, at most fetch.total_timeout)
+    max_batch: int = 8  # requests captioned together in one pass through encoder and decoder
+    batch_wait_ms: float = 2.0  # how long the model worker waits for more requests before a batch
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
