@@ -120,14 +120,14 @@ def main() -> None:
     parser.add_argument("--skip-server", action="store_true")
     args = parser.parse_args()
     flickr = Path(args.flickr)
-    pool = photos(flickr, max(args.photos, args.folder_images, 2000))
+    pool = photos(flickr, max(args.photos, args.folder_images))
     in_process(pool[: args.photos])
     if not args.skip_cli:
         cli_one(pool[0])
     if not args.skip_folder:
         folder(pool[: args.folder_images])
     if not args.skip_server:
-        server(pool[:2000], args.server_seconds, args.clients)
+        server(photos(flickr, 10**6), args.server_seconds, args.clients)  # every photo: none is sent twice
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 async def client_loop(client, images, cases, offset, stop_at, stats, form):
     rng = random.Random(offset)
-    k = offset
+    k = -1
     while time.monotonic() < stop_at:
         k += 1
         started = time.perf_counter()
@@ -55,6 +55,8 @@ async def client_loop(client, images, cases, offset, stop_at, stats, form):
                 r = await client.post("/api/caption", files={"file": (path.name, path.read_bytes())}, data=form)
                 kind = "valid"
             stats["status"][r.status_code] += 1
+            if kind == "valid" and r.status_code == 200 and r.json().get("cached"):
+                stats["cached"] += 1
             if r.status_code >= 500:
                 stats["server_errors"].append((kind, r.status_code, r.text[:100]))
             elif kind == "valid" and r.status_code == 200:
@@ -122,7 +124,8 @@ async def run(args) -> None:
 
         cases = attack_corpus(images[0].read_bytes())
     process, url = (start_server(args.server_args.split()) if args.serve else (None, args.url))
-    stats = {"status": collections.Counter(), "server_errors": [], "transport_errors": collections.Counter(), "latency": []}
+    stats = {"status": collections.Counter(), "server_errors": [], "transport_errors": collections.Counter(), "latency": [],
+             "cached": 0}
     health, health_failures, rss = [], [], []
     try:
         stop_at = time.monotonic() + args.seconds
@@ -131,7 +134,8 @@ async def run(args) -> None:
         async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client, \
                 httpx.AsyncClient(base_url=url, timeout=10) as prober:
             form = {"beam_size": str(args.beam_size)} if args.beam_size else None
-            await asyncio.gather(*(client_loop(client, images, cases, i * 997, stop_at, stats, form)
+            # client i sends images i, i + clients, i + 2 * clients, ...: no image twice until all were sent
+            await asyncio.gather(*(client_loop(client, images[i::args.clients] or images, cases, i, stop_at, stats, form)
                                    for i in range(args.clients)),
                                  health_loop(prober, stop_at, health, health_failures),
                                  rss_loop(process.pid if process else None, stop_at, rss))
@@ -144,7 +148,7 @@ async def run(args) -> None:
     total = sum(stats["status"].values())
     print(f"{args.clients} clients, {elapsed:.1f} s, {len(images)} distinct images"
           f"{f', {len(cases)} corpus cases mixed in' if cases else ''}: {total} answers ({total / elapsed:.1f}/s), "
-          f"{len(latencies)} captions ok, p50 {1000 * statistics.median(latencies) if latencies else float('nan'):.0f} ms, "
+          f"{len(latencies)} captions ok ({stats['cached']} from the server's cache), p50 {1000 * statistics.median(latencies) if latencies else float('nan'):.0f} ms, "
           f"p95 {1000 * _quantile(latencies, 0.95):.0f} ms")
     print(f"answers >= 500: {len(stats['server_errors'])}  transport errors (resets/timeouts): "
           f"{sum(stats['transport_errors'].values())} {dict(stats['transport_errors']) or ''}")

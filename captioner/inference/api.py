@@ -73,7 +73,7 @@ class CaptionModel:
                  max_length: int = SearchConfig.max_length, length_penalty: float = SearchConfig.length_penalty,
                  no_repeat_ngram: int = SearchConfig.no_repeat_ngram, exhaustive: bool = SearchConfig.exhaustive,
                  grounding: bool = True,
-                 attention: bool = False, batch_size: int = 16) -> CaptionResult | list[CaptionResult]:
+                 attention: bool = False, batch_size: int = 8) -> CaptionResult | list[CaptionResult]:
         """Caption one image (returns a result) or a list (returns a list, bad inputs with `error`).
 
         Options have the CLI's names: beam_size (1 = greedy), max_length, length_penalty,
@@ -92,7 +92,7 @@ class CaptionModel:
     def stream(self, images: Iterable[ImageInput], *, beam_size: int = SearchConfig.beam_size,
                max_length: int = SearchConfig.max_length, length_penalty: float = SearchConfig.length_penalty,
                no_repeat_ngram: int = SearchConfig.no_repeat_ngram, exhaustive: bool = SearchConfig.exhaustive,
-               grounding: bool = True, attention: bool = False, batch_size: int = 16,
+               grounding: bool = True, attention: bool = False, batch_size: int = 8,
                workers: int = 2) -> Iterator[CaptionResult]:
         """One result per input, in order, as each batch finishes (for folders and long lists).
 
