@@ -84,6 +84,25 @@ def test_a_list_mixing_good_and_bad_inputs(model, flickr_images, tmp_path):
     assert set(results[1].to_dict()) == {"caption", "alternatives", "timings_ms", "concepts", "attention", "error"}
 
 
+def test_stream_keeps_order_across_batches_and_bad_inputs_fail_alone(model, flickr_images, monkeypatch):
+    import captioner.inference.api as api
+
+    real = api.read_image
+
+    def reader(source, policy=None):  # one input breaks the reader in an unexpected way
+        if source == "explode":
+            raise RuntimeError("reader bug")
+        return real(source, policy)
+
+    monkeypatch.setattr(api, "read_image", reader)
+    sources = [flickr_images[0], b"junk", flickr_images[1], "explode", flickr_images[2], flickr_images[0]]
+    streamed = list(model.stream(iter(sources), beam_size=2, batch_size=2, workers=2))
+    assert [r.error is None for r in streamed] == [True, False, True, False, True, True]
+    assert "reader bug" in streamed[3].error and "not an image" in streamed[1].error
+    alone = [model(flickr_images[k], beam_size=2).caption for k in (0, 1, 2)]
+    assert [streamed[k].caption for k in (0, 2, 4, 5)] == [alone[0], alone[1], alone[2], alone[0]]
+
+
 def test_single_bad_inputs_raise_one_line_errors(model):
     for bad, message in ((b"", "empty"), (b"junk", "not an image"), ("/nonexistent.png", "no such file"),
                          (io.StringIO("text"), "binary mode"), (np.ones((4, 4)) * np.nan, "NaN"),

@@ -89,3 +89,19 @@ def test_other_models_are_exported_once_into_the_cache(tmp_path, monkeypatch, fl
     assert exported[0].stat().st_mtime_ns == first  # reused, not exported again
     [result] = again.caption([load_image(flickr_images[0])])
     assert result.caption
+
+
+def test_a_damaged_encoder_export_or_bundle_json_is_a_one_line_error(default, tmp_path):
+    from captioner.inference.captioner import Captioner
+
+    path, _ = default
+    model = tmp_path / "copy.pt"
+    shutil.copy(path, model)
+    shutil.copytree(onnx_folder(path), onnx_folder(model))
+    assert type(Captioner(str(model), grounding=False).encoder).__name__ == "ExportedEncoder"
+    (onnx_folder(model) / "encoder.onnx").write_bytes(b"\x08\x01garbage")
+    with pytest.raises(CaptionerError, match=r"encoder.onnx: not a valid captioner ONNX file.*export-onnx"):
+        Captioner(str(model), grounding=False)
+    (onnx_folder(model) / "bundle.json").write_text("{not json")
+    with pytest.raises(CaptionerError, match=r"bundle.json: damaged .*export-onnx"):
+        Captioner(str(model), grounding=False)
