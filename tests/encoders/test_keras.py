@@ -105,3 +105,20 @@ def test_train_and_caption_with_a_random_keras_encoder(name, tmp_path, flickr_ro
 
         dataset = load_dataset(str(flickr_root)).subset(6, 0)
         ensure_features(dataset, dataset.split("train"), name, str(tmp_path / "cache"), None, False)
+
+
+def test_onnx_runtime_export_gives_the_keras_features(tmp_path, flickr_images):
+    from captioner.data.images import load_image
+    from captioner.encoders import create_encoder
+    from captioner.encoders.onnx_runtime import OnnxEncoder, onnx_key
+
+    encoder = create_encoder("xception", "random")
+    fast = OnnxEncoder(encoder, cache_dir=tmp_path)
+    assert (tmp_path / "xception-random.onnx").is_file() and onnx_key(encoder) == "xception-random"
+    assert fast.describe() == encoder.describe()  # still marked as untrained
+    one = np.stack([encoder.preprocess(load_image(flickr_images[0]))])  # a batch of one, though exported with two
+    for batch in (one, _batch(encoder, flickr_images)):
+        (want_pooled, want_cells), (pooled, cells) = encoder.encode(batch), fast.encode(batch)
+        assert cells.shape == want_cells.shape
+        np.testing.assert_allclose(pooled, want_pooled, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(cells, want_cells, rtol=1e-3, atol=1e-3)
