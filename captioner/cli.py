@@ -170,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
     caption.add_argument("--alternatives", action="store_true", help="also print the other beam captions with scores")
     caption.add_argument("--concepts", action="store_true", help="also print the detected concepts")
+    caption.add_argument("--output", default=None, metavar="FILE",
+                         help="write results to FILE (.csv, .jsonl or .parquet) instead of printing them; a second "
+                              "run skips the images already in FILE")
+    caption.add_argument("--sidecar", action="store_true", help="write each caption to a .txt file beside its image")
+    caption.add_argument("--write-metadata", action="store_true",
+                         help="write each caption into its image (JPEG/PNG) as EXIF ImageDescription and XMP "
+                              "dc:description (pixels untouched; atomic)")
+    caption.add_argument("--metadata-dir", default=None, metavar="DIR",
+                         help="with --write-metadata: write captioned copies into DIR, leaving the originals alone")
     _add_search_options(caption)
 
     extract = sub.add_parser("extract-features", help="cache encoder features for a whole dataset (resumable)")
@@ -235,19 +244,43 @@ def cmd_caption(args: argparse.Namespace) -> int:
     failures = 0
     from tqdm import tqdm
 
+    writer = None
+    if args.output:
+        from captioner.inference.outputs import ResultWriter
+
+        writer = ResultWriter(args.output)
+        done = [p for p in paths if writer.skip(str(p))]
+        if done:
+            print(f"{len(done)} of {len(paths)} images are already in {args.output}: skipped", file=sys.stderr)
+        paths = [p for p in paths if not writer.skip(str(p))]
+    if args.metadata_dir and not args.write_metadata:
+        raise CaptionerError("--metadata-dir goes with --write-metadata")
     results = model.stream(paths, beam_size=search.beam_size, max_length=search.max_length,
                            length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram,
                            exhaustive=search.exhaustive, grounding=not args.no_grounding)
     bar = tqdm(total=len(paths), unit="image", file=sys.stderr, disable=len(paths) < 32 or None)
+    rows: list[dict] = []
     for path, result in zip(paths, results):  # the Python API's path: same loading, same results
         bar.update(1)
+        if result.error is None:
+            _write_beside(path, result, args)
         failures += result.error is not None
+        if writer is not None:
+            from captioner.inference.outputs import result_row
+
+            rows.append(result_row(str(path), result))
+            if len(rows) >= 8:  # an interruption loses at most this batch
+                writer.write(rows)
+                rows = []
+            if result.error is not None:
+                bar.write(f"error: {result.error}", file=sys.stderr)
+            continue
         if args.json:
             keep = ("error",) if result.error is not None else ("caption", "alternatives", "concepts", "timings_ms")
             record = result.to_dict()
             bar.write(json.dumps({"image": str(path), **{k: record[k] for k in keep}}), file=sys.stdout)
         elif result.error is not None:
-            bar.write(f"error: {path}: {result.error}", file=sys.stderr)
+            bar.write(f"error: {result.error}", file=sys.stderr)
         else:
             lines = [f"{path}: {result.caption}"]
             if args.concepts and result.concepts:
@@ -258,8 +291,27 @@ def cmd_caption(args: argparse.Namespace) -> int:
                 lines += [f"    {alt['score']:8.4f}  {alt['caption']}" for alt in result.alternatives]
             bar.write("\n".join(lines), file=sys.stdout)
     bar.close()
+    if writer is not None:
+        writer.write(rows)
+        writer.close()
+        print(f"{writer.written} results written to {args.output}", file=sys.stderr)
     logging.getLogger("captioner").info("captioned %d images in %.2fs", len(paths) - failures, time.perf_counter() - started)
     return 1 if failures else 0
+
+
+def _write_beside(path: Path, result, args: argparse.Namespace) -> None:
+    """--sidecar and --write-metadata for one captioned image; a failure becomes the result's error."""
+    from captioner.atomic import write_text
+    from captioner.inference.metadata import write_caption_metadata
+
+    try:
+        if args.sidecar:
+            write_text(path.with_suffix(".txt"), result.caption + "\n")
+        if args.write_metadata:
+            target = Path(args.metadata_dir) / path.name if args.metadata_dir else None
+            write_caption_metadata(path, result.caption, target)
+    except (CaptionerError, OSError) as exc:
+        result.error = f"captioned ({result.caption!r}) but not written: {exc}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:

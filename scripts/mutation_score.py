@@ -4,7 +4,7 @@ plant small bugs one at a time, run the tests that cover them, and print killed 
 
     .venv/bin/python scripts/mutation_score.py [--max-children 2] [--only captioner/decoding/search.py ...]
     .venv/bin/python scripts/mutation_score.py --report   # the last run's results, without running
-    .venv/bin/python scripts/mutation_score.py --sample 25 [--seed 0]   # 25 random mutants per module
+    .venv/bin/python scripts/mutation_score.py --sample 25 [--seed 0] [--modules search vocab]   # 25 per module
 
 All ~3,100 mutants take hours on 2 cores (a trainer or server mutant reruns tests that train a
 model or start a server); `--sample N` runs a seeded random sample of N per module, the usual
@@ -50,11 +50,12 @@ def results() -> dict[str, collections.Counter]:
     return per_module
 
 
-def sample(per_module: int, seed: int) -> list[str]:
-    """A seeded random sample of `per_module` mutant names from each module."""
+def sample(per_module: int, seed: int, modules: list[str] | None = None) -> list[str]:
+    """A seeded random sample of `per_module` mutant names from each module (those named, if given)."""
     by_module: dict[str, list[str]] = collections.defaultdict(list)
     for module, name, _ in mutants():
-        by_module[module].append(name)
+        if not modules or any(m in module for m in modules):
+            by_module[module].append(name)
     rng = random.Random(seed)
     return [name for module in sorted(by_module)
             for name in rng.sample(sorted(by_module[module]), min(per_module, len(by_module[module])))]
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only print the last run's results")
     parser.add_argument("--sample", type=int, default=0, help="run only a random sample of this many mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="the sample's random seed")
+    parser.add_argument("--modules", nargs="+", default=None, help="sample only modules whose name contains one of these")
     parser.add_argument("mutants", nargs="*", help="mutant name patterns to run (default: all)")
     args = parser.parse_args()
     shared = ROOT.parent / "shared" / "data"
@@ -95,7 +97,7 @@ def main() -> None:
         if args.sample and not mutants():  # generate the mutants (and their test map) first
             subprocess.run([str(ROOT / ".venv/bin/mutmut"), "run", "--max-children", str(args.max_children),
                             "none.such.mutant"], cwd=ROOT, check=False)
-        chosen = sample(args.sample, args.seed) if args.sample else args.mutants
+        chosen = sample(args.sample, args.seed, args.modules) if args.sample else args.mutants
         command = [str(ROOT / ".venv/bin/mutmut"), "run", "--max-children", str(args.max_children), *chosen]
         subprocess.run(command, cwd=ROOT, check=False)
     report()
