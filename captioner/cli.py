@@ -44,6 +44,7 @@ TRAIN_HELP = {
     "max_steps": "stop after this many optimiser steps (smoke tests)",
     "seed": "random seed",
     "threads": "torch CPU threads (default: all cores)",
+    "device": "auto (CUDA when visible, else MPS, else CPU), cpu, cuda or mps; CUDA trains in mixed precision",
 }
 SELF_CRITICAL_HELP = {
     "model": "the trained model to fine-tune: shipped name or .pt path",
@@ -76,7 +77,8 @@ FETCH_HELP = {
     "max_redirects": "redirects followed per URL",
 }
 CHOICES = {"merge": ["add", "inject", "attention"], "embeddings": ["learned", "glove-frozen", "glove-finetune"],
-           "stop_on": ["bleu4", "loss"]}
+           "stop_on": ["bleu4", "loss"], "device": ["auto", "cpu", "cuda", "mps"]}
+DEVICE_HELP = "where to run: auto (a CUDA GPU when visible, else the CPU), cpu or cuda (default auto)"
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N images of the split")
     evaluate.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help=DEVICE_HELP)
     evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx"],
                           help="decoder runtime: torch (the trained weights as they are) or onnx (as `caption` and "
                                "`serve` run it; checks the export) (default torch)")
@@ -168,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
     caption.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
     caption.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
+    caption.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
     caption.add_argument("--alternatives", action="store_true", help="also print the other beam captions with scores")
     caption.add_argument("--concepts", action="store_true", help="also print the detected concepts")
     caption.add_argument("--output", default=None, metavar="FILE",
@@ -190,11 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--cache-dir", default=DEFAULT_CACHE, help=TRAIN_HELP["cache_dir"])
     extract.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     extract.add_argument("--no-grid", action="store_true", help="keep only pooled vectors (no attention models)")
+    extract.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                         help=DEVICE_HELP + "; for the encoders ONNX Runtime runs (InceptionV3's TorchScript runs on the CPU)")
 
     serve = sub.add_parser("serve", help="run the web app and JSON API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--model", default=None, help="shipped model name or .pt path")
+    serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
     from captioner.serving.settings import FetchPolicy, ServeSettings
 
     bounds = serve.add_argument_group("resource bounds (see the README's Web service section)")
@@ -240,7 +247,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     paths = expand_images(args.images)
     search = _search_config(args)
-    model = load(args.model, grounding=not args.no_grounding, encoder_weights=args.encoder_weights)
+    model = load(args.model, grounding=not args.no_grounding, encoder_weights=args.encoder_weights, device=args.device)
     failures = 0
     from tqdm import tqdm
 
@@ -352,7 +359,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model=args.model, dataset=args.dataset, split=args.split, cache_dir=args.cache_dir, search=_search_config(args),
         modes=modes, grounding=None if args.no_grounding else GroundingConfig(), output_json=args.output_json,
         limit=args.limit, meteor=not args.no_meteor, encoder_weights=args.encoder_weights, progress=not args.no_progress,
-        backend=args.backend))
+        backend=args.backend, device=args.device))
     print(format_report(report))
     if args.output_json:
         print(f"per-image captions: {args.output_json}")
@@ -370,7 +377,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     else:
         dataset = load_dataset(args.dataset)
         items = [(i, dataset.image_path(i)) for i in sorted(dataset.captions)]
-    encoder = maybe_onnx(create_encoder(args.encoder, args.encoder_weights))  # ONNX Runtime where it can
+    from captioner.devices import onnx_providers
+
+    encoder = maybe_onnx(create_encoder(args.encoder, args.encoder_weights), onnx_providers(args.device))  # ONNX Runtime where it can
     cache = FeatureCache(args.cache_dir, args.encoder)
     started = time.perf_counter()
     count = cache.extract(encoder, items, batch_size=args.batch_size, keep_grid=not args.no_grid)
@@ -396,7 +405,7 @@ def serve_settings(args: argparse.Namespace):
 def cmd_serve(args: argparse.Namespace) -> int:
     from captioner.serving.server import serve
 
-    serve(args.model, serve_settings(args), args.host, args.port)
+    serve(args.model, serve_settings(args), args.host, args.port, args.device)
     return 0
 
 

@@ -37,7 +37,7 @@ class LanguageModel(nn.Module):
         return self.out(self.drop(hidden))
 
     def init_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        zeros = torch.zeros(batch, self.config.hidden_dim)  # (B, H)
+        zeros = torch.zeros(batch, self.config.hidden_dim, device=self.out.weight.device)  # (B, H)
         return zeros, zeros.clone()
 
     def step(self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:

@@ -19,6 +19,7 @@ class TorchRunner:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model.eval()
+        self.device = next(model.parameters()).device  # arrays go there and come back to the CPU
         config = model.config
         self.uses_grid = bool(getattr(config, "uses_grid", False))
         self.vocab_size = config.vocab_size
@@ -26,16 +27,17 @@ class TorchRunner:
     @torch.inference_mode()
     def init_state(self, *inputs) -> State:
         """Decoder: (pooled (B, D), grid (B, L, D) | None); language model: (batch size,)."""
-        args = [torch.from_numpy(np.ascontiguousarray(x, np.float32)) if isinstance(x, np.ndarray) else x for x in inputs]
-        return tuple(part.numpy() for part in self.model.init_state(*args))
+        args = [torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device) if isinstance(x, np.ndarray) else x
+                for x in inputs]
+        return tuple(part.cpu().numpy() for part in self.model.init_state(*args))
 
     @torch.inference_mode()
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """tokens (N,) -> log-probabilities (N, V) and the new state."""
-        inputs = tuple(torch.from_numpy(part) for part in state)
-        log_probs, new = self.model.step(torch.from_numpy(tokens), inputs)
-        out = tuple(old if part is given else part.numpy() for part, given, old in zip(new, inputs, state))
-        return log_probs.numpy(), out
+        inputs = tuple(torch.from_numpy(part).to(self.device) for part in state)
+        log_probs, new = self.model.step(torch.from_numpy(tokens).to(self.device), inputs)
+        out = tuple(old if part is given else part.cpu().numpy() for part, given, old in zip(new, inputs, state))
+        return log_probs.float().cpu().numpy(), out
 
     def attention(self, state: State) -> np.ndarray:
         """(N, L) weights over the grid cells used for the latest step (attention decoders only)."""

@@ -55,7 +55,8 @@ def onnx_key(encoder: Encoder) -> str:
 class OnnxEncoder(Encoder):
     """Same name, sizes and preprocessing as the wrapped encoder; `encode` runs in ONNX Runtime."""
 
-    def __init__(self, encoder: Encoder, cache_dir: Path | None = None, threads: int | None = None):
+    def __init__(self, encoder: Encoder, cache_dir: Path | None = None, threads: int | None = None,
+                 providers: list[str] | None = None):
         import onnxruntime as ort
 
         self.inner = encoder
@@ -75,7 +76,7 @@ class OnnxEncoder(Encoder):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         return self.inner.scale(pixels)
@@ -102,12 +103,12 @@ def run_trunk(session, batch: np.ndarray, channels_last: bool = False) -> tuple[
     return cells.mean(axis=1), np.ascontiguousarray(cells)
 
 
-def maybe_onnx(encoder: Encoder) -> Encoder:
+def maybe_onnx(encoder: Encoder, providers: list[str] | None = None) -> Encoder:
     """The ONNX Runtime version of `encoder` when it can be had; otherwise `encoder` itself."""
     if not (hasattr(encoder, "trunk") or getattr(encoder, "onnx_faster", False)):
         return encoder
     try:
-        return OnnxEncoder(encoder)
+        return OnnxEncoder(encoder, providers=providers)
     except Exception as exc:  # no onnxruntime, read-only cache, exporter failure: torch still works
         log.warning("ONNX Runtime not used for %s (%s); using PyTorch", encoder.name, exc)
         return encoder

@@ -160,10 +160,11 @@ def _search_config(options: dict) -> SearchConfig:
 
 
 def load(model: str | os.PathLike | None = None, *, grounding: GroundingConfig | bool = True,
-         encoder_weights: str | None = None, backend: str = "auto") -> CaptionModel:
+         encoder_weights: str | None = None, backend: str = "auto", device: str = "auto") -> CaptionModel:
     """Load a model once: a shipped name ("default", "lite2-add", ...), a .pt path, or None for the default.
 
     grounding: True (the calibrated settings), False (never ground), or a GroundingConfig.
-    backend: "auto" runs the encoder in ONNX Runtime where it can, "torch" never does.
+    backend: "auto" runs the model in ONNX Runtime (its export), "torch" in PyTorch.
+    device: "auto" (a CUDA GPU when ONNX Runtime has one, else the CPU), "cpu" or "cuda".
     """
-    return CaptionModel(Captioner(None if model is None else str(model), encoder_weights, backend, grounding))
+    return CaptionModel(Captioner(None if model is None else str(model), encoder_weights, backend, grounding, device))

@@ -45,6 +45,7 @@ def compress_state(state: dict[str, torch.Tensor], precision: str) -> dict[str, 
         raise CaptionerError(f"precision must be float16 or int8, not {precision!r}")
     packed: dict[str, torch.Tensor] = {}
     for key, value in state.items():
+        value = value.detach().cpu()  # a model trained on a GPU is saved like any other
         if precision == "int8" and value.is_floating_point() and value.dim() == 2:
             scale = value.abs().amax(dim=1, keepdim=True).clamp_min(1e-8) / 127.0  # (rows, 1)
             packed[key] = torch.round(value / scale).to(torch.int8)

@@ -21,7 +21,7 @@ from captioner.inference.onnx_decoder import bundle_digest, load_runners, onnx_f
 from captioner.inference.shipped import resolve_model
 
 
-def onnx_runners(model_path: Path, bundle, encoder=None):
+def onnx_runners(model_path: Path, bundle, encoder=None, providers: list[str] | None = None):
     """The bundle's decoder and language model in ONNX Runtime: the default model ships its export
     (`<model>.onnx/`); any other model is exported once into the cache, keyed by its SHA-256, with
     `encoder` when given (so later loads need no torch)."""
@@ -35,7 +35,7 @@ def onnx_runners(model_path: Path, bundle, encoder=None):
             from captioner.inference.onnx_export import export_bundle  # torch: only to export
 
             export_bundle(bundle, digest, folder, encoder=encoder)
-    return load_runners(model_path, digest, bundle.language_model is not None, folder)
+    return load_runners(model_path, digest, bundle.language_model is not None, folder, providers=providers)
 
 
 def _need_torch(model_path: Path) -> None:
@@ -50,7 +50,7 @@ def _need_torch(model_path: Path) -> None:
                              f"(`captioner export-onnx --model {model_path}`)")
 
 
-def load_exported(model_path: Path):
+def load_exported(model_path: Path, providers: list[str] | None = None):
     """(bundle, encoder, decoder, language model) all from the model's ONNX export, without torch;
     None when the export (beside the model or in the cache) is missing, stale or has no encoder."""
     from captioner.encoders.onnx_runtime import onnx_cache_dir
@@ -61,8 +61,9 @@ def load_exported(model_path: Path):
         found = read_exported(folder, model_path, digest)
         if found is not None and found[1]:
             bundle = found[0]
-            decoder, language_model = load_runners(model_path, digest, bundle.has_language_model, folder)
-            return bundle, ExportedEncoder(folder, model_path), decoder, language_model
+            decoder, language_model = load_runners(model_path, digest, bundle.has_language_model, folder,
+                                                   providers=providers)
+            return bundle, ExportedEncoder(folder, model_path, providers=providers), decoder, language_model
     return None
 
 
@@ -88,14 +89,17 @@ class CaptionResult:
 
 class Captioner:
     def __init__(self, model: str | None = None, encoder_weights: str | None = None, backend: str = "auto",
-                 grounding: GroundingConfig | bool = True):
+                 grounding: GroundingConfig | bool = True, device: str = "auto"):
         """backend: "auto" runs encoder and decoder in ONNX Runtime from the model's export, without
         torch (exported on first use when a model has none); "torch" runs them in PyTorch.
         grounding: True (the calibrated settings), a GroundingConfig, or False to never ground
-        (then no concept detectors are needed)."""
+        (then no concept detectors are needed). device: auto, cpu or cuda (captioner.devices)."""
+        from captioner.devices import onnx_providers
+
         started = time.perf_counter()
         self.model_path = resolve_model(model)
-        exported = load_exported(self.model_path) if backend == "auto" and encoder_weights is None else None
+        providers = onnx_providers(device) if backend == "auto" else None
+        exported = load_exported(self.model_path, providers) if backend == "auto" and encoder_weights is None else None
         if exported is not None:
             self.bundle, self.encoder, self.decoder, self.language_model = exported
             self.decoder_config = dict(self.bundle.decoder_config)
@@ -111,9 +115,10 @@ class Captioner:
             self.decoder_config = asdict(self.bundle.decoder.config)
             if backend == "auto":
                 torch_encoder = self.encoder
-                self.encoder = maybe_onnx(self.encoder)
+                self.encoder = maybe_onnx(self.encoder, providers)
                 self.decoder, self.language_model = onnx_runners(self.model_path, self.bundle,
-                                                                 torch_encoder if encoder_weights is None else None)
+                                                                 torch_encoder if encoder_weights is None else None,
+                                                                 providers)
         config = GroundingConfig() if grounding is True else (grounding or None)
         self.grounder = load_grounder(self.encoder, self.bundle, config) if config is not None else None
         self.load_ms = 1000 * (time.perf_counter() - started)

@@ -56,8 +56,9 @@ def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[Ex
 class ExportedEncoder(Encoder):
     """The encoder's trunk in ONNX Runtime with its recorded scaling and ImageNet head."""
 
-    def __init__(self, folder: Path, model_path: str | Path, threads: int | None = None):
-        self.session, meta = _session(folder / "encoder.onnx", model_path, threads)
+    def __init__(self, folder: Path, model_path: str | Path, threads: int | None = None,
+                 providers: list[str] | None = None):
+        self.session, meta = _session(folder / "encoder.onnx", model_path, threads, providers)
         self.name, self.input_size = meta["name"], int(meta["input_size"])
         self.feature_dim, self.grid_size = int(meta["feature_dim"]), int(meta["grid_size"])
         self.offset, self.divisor = (float(v) for v in meta["affine"])

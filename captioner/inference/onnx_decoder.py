@@ -39,15 +39,15 @@ def rebuild_hint(model_path: str | Path) -> str:
 
 
 def load_runners(model_path: str | Path, digest: str | None, has_language_model: bool, folder: Path | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, providers: list[str] | None = None):
     """(OnnxDecoder, OnnxLanguageModel | None) from `folder` (default: beside the model)."""
     folder = folder or onnx_folder(model_path)
-    decoder = OnnxDecoder(model_path, digest, threads, folder)
-    lm = OnnxLanguageModel(model_path, digest, threads, folder) if has_language_model else None
+    decoder = OnnxDecoder(model_path, digest, threads, folder, providers)
+    lm = OnnxLanguageModel(model_path, digest, threads, folder, providers) if has_language_model else None
     return decoder, lm
 
 
-def _session(path: Path, model_path: str | Path, threads: int | None):
+def _session(path: Path, model_path: str | Path, threads: int | None, providers: list[str] | None = None):
     import onnxruntime as ort
 
     if not path.is_file():
@@ -57,7 +57,7 @@ def _session(path: Path, model_path: str | Path, threads: int | None):
     if threads:
         options.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
         meta = json.loads(session.get_modelmeta().custom_metadata_map[META_KEY])
     except Exception as exc:  # protobuf, graph and JSON errors come in many types
         raise CaptionerError(f"{path}: not a valid captioner ONNX file ({type(exc).__name__}); "
@@ -70,8 +70,9 @@ class _OnnxStep:
 
     numpy_io = True
 
-    def __init__(self, path: Path, model_path: str | Path, digest: str | None, threads: int | None):
-        self.session, self.meta = _session(path, model_path, threads)
+    def __init__(self, path: Path, model_path: str | Path, digest: str | None, threads: int | None,
+                 providers: list[str] | None = None):
+        self.session, self.meta = _session(path, model_path, threads, providers)
         if digest is not None and self.meta.get("bundle_sha256") != digest:
             raise CaptionerError(f"{path} was exported from another version of {model_path}; {rebuild_hint(model_path)}")
         self.inputs = {i.name for i in self.session.get_inputs()}
@@ -94,10 +95,10 @@ class _OnnxStep:
 
 class OnnxDecoder(_OnnxStep):
     def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
-                 folder: Path | None = None):
+                 folder: Path | None = None, providers: list[str] | None = None):
         folder = folder or onnx_folder(model_path)
-        super().__init__(folder / "step.onnx", model_path, digest, threads)
-        self.init_session, _ = _session(folder / "init.onnx", model_path, threads)
+        super().__init__(folder / "step.onnx", model_path, digest, threads, providers)
+        self.init_session, _ = _session(folder / "init.onnx", model_path, threads, providers)
         self.uses_grid = bool(self.meta["uses_grid"])
         self.attention_index = self.meta["attention"]
 
@@ -119,8 +120,8 @@ class OnnxLanguageModel(_OnnxStep):
     uses_grid = False
 
     def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
-                 folder: Path | None = None):
-        super().__init__((folder or onnx_folder(model_path)) / "lm.onnx", model_path, digest, threads)
+                 folder: Path | None = None, providers: list[str] | None = None):
+        super().__init__((folder or onnx_folder(model_path)) / "lm.onnx", model_path, digest, threads, providers)
         self.hidden_dim = self.meta["hidden_dim"]
 
     def init_state(self, batch: int) -> State:

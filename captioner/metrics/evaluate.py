@@ -50,7 +50,7 @@ class EvalData:
     @classmethod
     def prepare(cls, model: str | None, dataset: CaptionDataset, split: str, cache_dir: str,
                 limit: int | None = None, encoder_weights: str | None = None, progress: bool = True,
-                backend: str = "torch") -> "EvalData":
+                backend: str = "torch", device: str = "auto") -> "EvalData":
         bundle = load_bundle(model)
         ids = sorted(dataset.captions) if split == ALL else dataset.split(split)
         ids = ids[:limit] if limit else ids
@@ -62,9 +62,17 @@ class EvalData:
         grounder = load_grounder(create_encoder(encoder_name, encoder_weights), bundle)
         decoder = language_model = None
         if backend == "onnx":
+            from captioner.devices import onnx_providers
             from captioner.inference.captioner import onnx_runners
 
-            decoder, language_model = onnx_runners(resolve_model(model), bundle)
+            decoder, language_model = onnx_runners(resolve_model(model), bundle, providers=onnx_providers(device))
+        else:
+            from captioner.devices import torch_device
+
+            where = torch_device(device)
+            bundle.decoder.to(where)
+            if bundle.language_model is not None:
+                bundle.language_model.to(where)
         return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder,
                    decoder, language_model)
 
@@ -105,15 +113,16 @@ class EvalConfig:
     encoder_weights: str | None = None
     progress: bool = True
     backend: str = "torch"  # decoder runtime: torch or onnx (the export caption/serve use)
+    device: str = "auto"  # auto | cpu | cuda | mps (captioner.devices)
 
 
 def evaluate(config: EvalConfig) -> dict:
     """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked."""
     c = config
     data = EvalData.prepare(c.model, load_dataset(c.dataset), c.split, c.cache_dir, c.limit, c.encoder_weights, c.progress,
-                            c.backend)
+                            c.backend, c.device)
     grounded = c.grounding is not None and data.grounder is not None
-    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "backend": c.backend, "split": c.split,
+    report: dict = {"model": data.model_path, "encoder": data.bundle.encoder["name"], "backend": c.backend, "device": c.device, "split": c.split,
                     "images": len(data.ids), "beam_size": c.search.beam_size, "grounding": grounded, "scale": "0-1",
                     "results": {}}
     per_image: dict[str, dict] = {i: {"references": data.references[i]} for i in data.ids}

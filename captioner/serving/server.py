@@ -16,7 +16,9 @@ def server_config(app, settings: ServeSettings, host: str = "127.0.0.1", port: i
                           h11_max_incomplete_event_size=16 * 1024)
 
 
-def serve(model: str | None, settings: ServeSettings, host: str, port: int) -> None:
+def serve(model: str | None, settings: ServeSettings, host: str, port: int, device: str = "auto") -> None:
+    from captioner.inference.captioner import Captioner
     from captioner.serving.app import create_app
 
-    uvicorn.Server(server_config(create_app(model, settings=settings), settings, host, port)).run()
+    app = create_app(model, captioner=Captioner(model, device=device), settings=settings)
+    uvicorn.Server(server_config(app, settings, host, port)).run()

@@ -35,6 +35,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps (tests)
     seed: int = 0
     threads: int | None = None
+    device: str = "auto"  # auto | cpu | cuda | mps (captioner.devices); CUDA trains in mixed precision
 
 
 # The three original systems' recipes (encoder + how the image meets the text), as `captioner train

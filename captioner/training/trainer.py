@@ -29,6 +29,7 @@ from captioner.encoders.features import FeatureCache
 from captioner.errors import CaptionerError
 from captioner.inference.bundle import ModelBundle, save_bundle
 from captioner.decoding.captions import caption_features, to_text
+from captioner.devices import torch_device
 from captioner.scores import coco_scores
 from captioner.training.config import TrainConfig
 from captioner.training.data import SplitData, batches, prepare
@@ -41,18 +42,24 @@ def sequence_loss(decoder: CaptionDecoder, pooled, grid, tokens, cfg: TrainConfi
     inputs, targets = teacher_forcing_pair(tokens)  # (B, T-1) each
     logits, alphas = decoder(pooled, grid, inputs)  # (B, T-1, V), (B, T-1, L) | None
     mask = targets != 0
-    loss = F.cross_entropy(logits[mask], targets[mask], label_smoothing=cfg.label_smoothing)
+    loss = F.cross_entropy(logits[mask].float(), targets[mask], label_smoothing=cfg.label_smoothing)
     if alphas is not None and cfg.attention_reg > 0:
         coverage = (alphas * mask.unsqueeze(2)).sum(1)  # (B, L): attention each cell got over the caption
         loss = loss + cfg.attention_reg * ((1.0 - coverage) ** 2).mean()
     return loss
 
 
+def _to(device, *tensors):
+    return tuple(t.to(device, non_blocking=True) if t is not None else None for t in tensors)
+
+
 @torch.no_grad()
 def validation_loss(decoder: CaptionDecoder, split: SplitData, cfg: TrainConfig) -> float:
     decoder.eval()
+    device = next(decoder.parameters()).device
     total, count = 0.0, 0
-    for pooled, grid, tokens in batches(split, 256, shuffle=False, seed=0):
+    for batch in batches(split, 256, shuffle=False, seed=0):
+        pooled, grid, tokens = _to(device, *batch)
         inputs, targets = teacher_forcing_pair(tokens)
         logits, _ = decoder(pooled, grid, inputs)
         mask = targets != 0
@@ -114,20 +121,24 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     """Train (or resume) a decoder; returns the path of the best model bundle."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = torch_device(cfg.device)
+    amp = device.type == "cuda"  # mixed precision (float16 with loss scaling) on CUDA
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     with_grid = cfg.decoder.uses_grid
     dataset, vocab, train_split, val_split = prepare(cfg, with_grid, progress)
-    decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1])
+    decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1]).to(device)
+    log.info("training on %s%s", device, " with mixed precision" if amp else "")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
     encoder_info = FeatureCache(cfg.cache_dir, cfg.encoder).encoder_info()
     history: list[dict] = []
     best, bad_epochs, step, start_epoch = float("-inf"), 0, 0, 1
     checkpoint = out / "last.pt"
     if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # loading moves it to the device
         if state["vocab"] != vocab.words:
             raise CaptionerError(f"{checkpoint} was trained with another vocabulary; use a new --output")
         decoder.load_state_dict(state["model"])
@@ -141,6 +152,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if resume and checkpoint.is_file():  # the same learning-rate schedule and dropout masks as without a stop
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
     for epoch in range(start_epoch, cfg.epochs + 1):
         if bad_epochs >= cfg.patience or (cfg.max_steps and step >= cfg.max_steps):
             break
@@ -149,12 +162,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         n_batches = -(-len(train_split.captions) // cfg.batch_size)
         bar = tqdm(batches(train_split, cfg.batch_size, True, cfg.seed + epoch), total=n_batches,
                    desc=f"epoch {epoch}", unit="batch", disable=not progress)
-        for pooled, grid, tokens in bar:
-            loss = sequence_loss(decoder, pooled, grid, tokens, cfg)
+        for batch in bar:
+            pooled, grid, tokens = _to(device, *batch)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                loss = sequence_loss(decoder, pooled, grid, tokens, cfg)
             optimizer.zero_grad()
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(decoder.parameters(), cfg.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             total += loss.item() * len(tokens)
             seen += len(tokens)
             step += 1
@@ -176,13 +193,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             bad_epochs += 1
         history.append({"epoch": epoch, "step": step, "train_loss": round(total / max(seen, 1), 4),
                         "val_loss": round(val_loss, 4), "val_bleu4": round(val_bleu4, 4),
-                        "lr": optimizer.param_groups[0]["lr"], "seconds": round(train_seconds, 1), "best": improved})
+                        "lr": optimizer.param_groups[0]["lr"], "seconds": round(train_seconds, 1), "best": improved,
+                        "device": str(device) + (" amp" if amp else "")})
         log.info("epoch %d: train loss %.3f, val loss %.3f, val BLEU-4 %.4f%s (%.0fs)", epoch, total / max(seen, 1),
                  val_loss, val_bleu4, " *" if improved else "", train_seconds)
         write_history(history, out)
         with atomic_path(checkpoint) as tmp:
-            torch.save({"model": decoder.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+            torch.save({"model": {k: v.cpu() for k, v in decoder.state_dict().items()}, "optimizer": optimizer.state_dict(), "epoch": epoch,
+                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "scaler": scaler.state_dict(),
                         "step": step, "history": history, "best": best, "bad_epochs": bad_epochs,
                         "vocab": vocab.words, "train_config": asdict(cfg),
                         "decoder_config": asdict(decoder.config)}, tmp)

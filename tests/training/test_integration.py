@@ -16,7 +16,7 @@ from captioner.training import TrainConfig, train
 def tiny_run(tmp_path_factory, flickr_root):
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(dataset=str(flickr_root), output=str(out / "run"), cache_dir=str(out / "cache"),
-                      limit_images=20, epochs=2, batch_size=16, min_count=2, threads=2,
+                      limit_images=20, epochs=2, batch_size=16, min_count=2, threads=2, device="cpu",
                       decoder=DecoderConfig(0, 0, merge="attention", embed_dim=32, hidden_dim=64, attention_dim=32))
     return cfg, train(cfg, progress=False)
 
@@ -27,6 +27,7 @@ def test_training_writes_checkpoint_history_and_model(tiny_run):
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[1]["train_loss"] < history[0]["train_loss"]
+    assert all(h["device"] == "cpu" for h in history)  # the device it trained on, in the log
     assert (run / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert "val_bleu4" in (run / "history.csv").read_text().splitlines()[0]
     bundle = load_bundle(model_path)
