@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="an original system's recipe (encoder and merge); explicit flags override it")
     train.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
+    train.add_argument("--nproc", type=int, default=1,
+                       help="data-parallel processes on this machine (launches torchrun; default 1). On several "
+                            "machines run `torchrun --nnodes ... -m captioner train ...` yourself")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     critical = sub.add_parser("self-critical", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -322,6 +325,15 @@ def _write_beside(path: Path, result, args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # launch the data-parallel run
+        import subprocess
+
+        argv = list(args.argv)
+        k = argv.index("--nproc") if "--nproc" in argv else next(n for n, a in enumerate(argv) if a.startswith("--nproc="))
+        del argv[k : k + (1 if "=" in argv[k] else 2)]
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+                   "-m", "captioner", *argv]
+        return subprocess.call(command)
     from captioner.training import TrainConfig, train
     from captioner.training.config import DECODER_FIELDS, PRESETS
 
@@ -335,7 +347,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "decoder"},
                          decoder=decoder)
     path = train(config, resume=args.resume, progress=not args.no_progress)
-    print(f"best model: {path}")
+    from captioner.training.trainer import distributed_world
+
+    if distributed_world()[0] == 0:
+        print(f"best model: {path}")
     return 0
 
 

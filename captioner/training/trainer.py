@@ -1,5 +1,11 @@
 """The training loop: teacher forcing on whole padded sequences, masked loss, Adam, early stopping.
 
+Under torchrun (RANK / WORLD_SIZE set: `torchrun --nproc_per_node=N -m captioner train ...` or
+`captioner train --nproc N`) the same loop runs data-parallel (DDP; gloo on CPU, NCCL on CUDA):
+every rank walks the same global batches and takes its share of each, gradients are averaged, so
+a run keeps the effective batch `batch_size` whatever N is; rank 0 alone extracts features,
+validates and writes files, and every epoch checks that all ranks hold identical weights.
+
 Files in the run folder (all written atomically):
   last.pt        full checkpoint (model, optimiser, history) for --resume
   model.pt       best model so far as a shippable bundle (see inference/bundle.py)
@@ -11,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import random
 import time
 from dataclasses import asdict, replace
@@ -117,20 +124,62 @@ def write_history(history: list[dict], out: Path) -> None:
     plot_history(history, out / "loss_curve.png")
 
 
+def distributed_world() -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _weights_checksum(decoder: torch.nn.Module) -> torch.Tensor:
+    return torch.stack([p.detach().double().sum() for p in decoder.parameters()]).sum().reshape(1).cpu()
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train (or resume) a decoder; returns the path of the best model bundle."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch_device(cfg.device)
+    rank, world = distributed_world()
+    lead = rank == 0
+    started_group = False
+    if world > 1:
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            started_group = True
+    try:
+        return _train(cfg, resume, progress and lead, device, rank, world)
+    finally:
+        if started_group:
+            torch.distributed.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, world: int) -> Path:
+    import torch.distributed as dist
+
+    lead = rank == 0
     amp = device.type == "cuda"  # mixed precision (float16 with loss scaling) on CUDA
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     with_grid = cfg.decoder.uses_grid
+    if world > 1 and not lead:
+        dist.barrier()  # rank 0 extracts any missing features first
     dataset, vocab, train_split, val_split = prepare(cfg, with_grid, progress)
+    if world > 1 and lead:
+        dist.barrier()
     decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1]).to(device)
-    log.info("training on %s%s", device, " with mixed precision" if amp else "")
+    model = decoder
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
+    log.info("training on %s%s%s", device, " with mixed precision" if amp else "",
+             f", rank {rank} of {world}" if world > 1 else "")
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
     encoder_info = FeatureCache(cfg.cache_dir, cfg.encoder).encoder_info()
@@ -163,9 +212,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         bar = tqdm(batches(train_split, cfg.batch_size, True, cfg.seed + epoch), total=n_batches,
                    desc=f"epoch {epoch}", unit="batch", disable=not progress)
         for batch in bar:
+            if world > 1:  # this rank's share of the global batch
+                if len(batch[2]) < world:
+                    continue  # a last batch too small to share: every rank skips it
+                batch = tuple(t[rank::world] if t is not None else None for t in batch)
             pooled, grid, tokens = _to(device, *batch)
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                loss = sequence_loss(decoder, pooled, grid, tokens, cfg)
+                loss = sequence_loss(model, pooled, grid, tokens, cfg)
             optimizer.zero_grad()
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -179,24 +232,43 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         train_seconds = time.time() - started
-        val_loss = validation_loss(decoder, val_split, cfg)
-        val_bleu4 = validation_bleu(decoder, vocab, val_split)
+        in_sync = True
+        if world > 1:
+            sums = torch.tensor([total, float(seen)])
+            dist.all_reduce(sums)
+            total, seen = float(sums[0]), int(sums[1])
+            checksums = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
+            dist.all_gather(checksums, _weights_checksum(decoder))
+            in_sync = max(float(c) for c in checksums) - min(float(c) for c in checksums) <= 1e-6 * (
+                1 + abs(float(checksums[0])))
+            if not in_sync:
+                log.error("ranks hold different weights after epoch %d: %s", epoch, [float(c) for c in checksums])
+        if lead:
+            val_loss = validation_loss(decoder, val_split, cfg)
+            val_bleu4 = validation_bleu(decoder, vocab, val_split)
+        else:
+            val_loss = val_bleu4 = 0.0
+        if world > 1:  # every rank takes the same scheduling and stopping decisions
+            shared = torch.tensor([val_loss, val_bleu4], dtype=torch.float64)
+            dist.broadcast(shared, 0)
+            val_loss, val_bleu4 = float(shared[0]), float(shared[1])
         score = val_bleu4 if cfg.stop_on == "bleu4" else -val_loss
         scheduler.step(score)
         improved = score > best
-        if improved:
-            best, bad_epochs = score, 0
+        if improved and lead:
             info = {"train_config": asdict(cfg), "epoch": epoch, "val_bleu4_greedy": val_bleu4, "val_loss": val_loss,
                     "trained_seconds": sum(h["seconds"] for h in history) + train_seconds}
             save_bundle(out / "model.pt", ModelBundle(decoder, vocab, encoder_info, info))
-        else:
-            bad_epochs += 1
+        best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
         history.append({"epoch": epoch, "step": step, "train_loss": round(total / max(seen, 1), 4),
                         "val_loss": round(val_loss, 4), "val_bleu4": round(val_bleu4, 4),
                         "lr": optimizer.param_groups[0]["lr"], "seconds": round(train_seconds, 1), "best": improved,
-                        "device": str(device) + (" amp" if amp else "")})
+                        "device": str(device) + (" amp" if amp else ""), "world_size": world,
+                        **({"ranks_in_sync": in_sync} if world > 1 else {})})
         log.info("epoch %d: train loss %.3f, val loss %.3f, val BLEU-4 %.4f%s (%.0fs)", epoch, total / max(seen, 1),
                  val_loss, val_bleu4, " *" if improved else "", train_seconds)
+        if not lead:
+            continue
         write_history(history, out)
         with atomic_path(checkpoint) as tmp:
             torch.save({"model": {k: v.cpu() for k, v in decoder.state_dict().items()}, "optimizer": optimizer.state_dict(), "epoch": epoch,
