@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import logging
 import os
@@ -13,8 +12,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from captioner.errors import CaptionerError
+from captioner.inference.sources import expand_images  # noqa: F401 - the CLI's file patterns
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 DEFAULT_DATASET = os.environ.get("CAPTIONER_DATASET", "data/flickr8k")
 DEFAULT_CACHE = os.environ.get("CAPTIONER_CACHE", "cache/features")
 
@@ -169,8 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "`serve` run it; checks the export) (default torch)")
     _add_search_options(evaluate)
 
-    caption = sub.add_parser("caption", help="caption image files, globs or folders")
-    caption.add_argument("images", nargs="+", help="image paths, glob patterns or folders")
+    caption = sub.add_parser("caption", help="caption image files, globs, folders or a listing of paths and URLs")
+    caption.add_argument("images", nargs="+", metavar="SOURCE",
+                         help="image paths, glob patterns, folders, URLs, or one .txt/.csv/.parquet file listing "
+                              "paths and URLs (s3:// and other pyarrow filesystems too)")
     caption.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
     caption.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
     caption.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
@@ -180,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("--output", default=None, metavar="FILE",
                          help="write results to FILE (.csv, .jsonl or .parquet) instead of printing them; a second "
                               "run skips the images already in FILE")
+    caption.add_argument("--engine", default="local", choices=["local", "ray"],
+                         help="local: this process (default); ray: Ray Data, on a local Ray or the cluster at --address "
+                              "(needs --output; pip install 'captioner[ray]')")
+    caption.add_argument("--address", default=None, help="with --engine ray: a Ray cluster's address (default: start one here)")
+    caption.add_argument("--ray-actors", type=int, default=1, help="with --engine ray: model replicas (actors) (default 1)")
     caption.add_argument("--sidecar", action="store_true", help="write each caption to a .txt file beside its image")
     caption.add_argument("--write-metadata", action="store_true",
                          help="write each caption into its image (JPEG/PNG) as EXIF ImageDescription and XMP "
@@ -227,101 +233,101 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def expand_images(patterns: list[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns -> image paths, in order given."""
-    paths: list[Path] = []
-    for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.exists():
-            paths.append(path)
-        else:
-            matches = sorted(glob.glob(pattern, recursive=True))
-            if not matches:
-                raise CaptionerError(f"{pattern}: no such file, folder or matching files")
-            paths.extend(Path(m) for m in matches if Path(m).is_file())
-    return paths
-
-
 def cmd_caption(args: argparse.Namespace) -> int:
-    from captioner.inference.api import load
-
-    started = time.perf_counter()
-    paths = expand_images(args.images)
-    search = _search_config(args)
-    model = load(args.model, grounding=not args.no_grounding, encoder_weights=args.encoder_weights, device=args.device)
-    failures = 0
     from tqdm import tqdm
 
+    from captioner.inference.sources import expand_sources
+
+    started = time.perf_counter()
+    sources = expand_sources(args.images)
+    search = _search_config(args)
+    if args.metadata_dir and not args.write_metadata:
+        raise CaptionerError("--metadata-dir goes with --write-metadata")
     writer = None
     if args.output:
         from captioner.inference.outputs import ResultWriter
 
         writer = ResultWriter(args.output)
-        done = [p for p in paths if writer.skip(str(p))]
+        done = [s for s in sources if writer.skip(s)]
         if done:
-            print(f"{len(done)} of {len(paths)} images are already in {args.output}: skipped", file=sys.stderr)
-        paths = [p for p in paths if not writer.skip(str(p))]
-    if args.metadata_dir and not args.write_metadata:
-        raise CaptionerError("--metadata-dir goes with --write-metadata")
-    results = model.stream(paths, beam_size=search.beam_size, max_length=search.max_length,
-                           length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram,
-                           exhaustive=search.exhaustive, grounding=not args.no_grounding)
-    bar = tqdm(total=len(paths), unit="image", file=sys.stderr, disable=len(paths) < 32 or None)
-    rows: list[dict] = []
-    for path, result in zip(paths, results):  # the Python API's path: same loading, same results
-        bar.update(1)
-        if result.error is None:
-            _write_beside(path, result, args)
-        failures += result.error is not None
-        if writer is not None:
-            from captioner.inference.outputs import result_row
+            print(f"{len(done)} of {len(sources)} images are already in {args.output}: skipped", file=sys.stderr)
+        sources = [s for s in sources if not writer.skip(s)]
+    elif args.engine == "ray":
+        raise CaptionerError("--engine ray writes its results to a file: give --output FILE (.csv, .jsonl or .parquet)")
+    options = dict(beam_size=search.beam_size, max_length=search.max_length, length_penalty=search.length_penalty,
+                   no_repeat_ngram=search.no_repeat_ngram, exhaustive=search.exhaustive)
+    if args.engine == "ray":
+        from captioner.inference.ray_engine import caption_with_ray
 
-            rows.append(result_row(str(path), result))
+        results = ((row["image"], row) for row in caption_with_ray(
+            sources, args.model, options, not args.no_grounding, args.address, actors=args.ray_actors))
+    else:
+        from captioner.inference.api import load
+        from captioner.inference.outputs import result_row
+
+        model = load(args.model, grounding=not args.no_grounding, encoder_weights=args.encoder_weights,
+                     device=args.device)
+        streamed = model.stream(sources, grounding=not args.no_grounding, **options)
+        results = ((source, result_row(source, result)) for source, result in zip(sources, streamed))
+    failures = 0
+    bar = tqdm(total=len(sources), unit="image", file=sys.stderr, disable=len(sources) < 32 or None)
+    rows: list[dict] = []
+    for source, row in results:  # the Python API's path (or Ray's): same loading, same results
+        bar.update(1)
+        if row["error"] is None:
+            row["error"] = _write_beside(source, row["caption"], args)
+        failures += row["error"] is not None
+        if row["error"] is not None:
+            bar.write(f"error: {row['error']}", file=sys.stderr)
+        if writer is not None:
+            rows.append(row)
             if len(rows) >= 8:  # an interruption loses at most this batch
                 writer.write(rows)
                 rows = []
-            if result.error is not None:
-                bar.write(f"error: {result.error}", file=sys.stderr)
+            continue
+        if row["error"] is not None:
             continue
         if args.json:
-            keep = ("error",) if result.error is not None else ("caption", "alternatives", "concepts", "timings_ms")
-            record = result.to_dict()
-            bar.write(json.dumps({"image": str(path), **{k: record[k] for k in keep}}), file=sys.stdout)
-        elif result.error is not None:
-            bar.write(f"error: {result.error}", file=sys.stderr)
-        else:
-            lines = [f"{path}: {result.caption}"]
-            if args.concepts and result.concepts:
-                words = ", ".join(f"{c['word']} {c['score']:.2f}" for c in result.concepts["imagenet"])
-                lines.append(f"    concepts: {words}; required: {', '.join(result.concepts['required']) or '-'}; "
-                             f"blocked: {', '.join(result.concepts['blocked']) or '-'}")
-            if args.alternatives:
-                lines += [f"    {alt['score']:8.4f}  {alt['caption']}" for alt in result.alternatives]
-            bar.write("\n".join(lines), file=sys.stdout)
+            bar.write(json.dumps({"image": source, "caption": row["caption"], "alternatives": row["alternatives"],
+                                  "concepts": row["concepts"], "timings_ms": row.get("timings_ms")}), file=sys.stdout)
+            continue
+        lines = [f"{source}: {row['caption']}"]
+        if args.concepts and row["concepts"]:
+            concepts = row["concepts"]
+            words = ", ".join(f"{c['word']} {c['score']:.2f}" for c in concepts["imagenet"])
+            lines.append(f"    concepts: {words}; required: {', '.join(concepts['required']) or '-'}; "
+                         f"blocked: {', '.join(concepts['blocked']) or '-'}")
+        if args.alternatives:
+            lines += [f"    {alt['score']:8.4f}  {alt['caption']}" for alt in row["alternatives"]]
+        bar.write("\n".join(lines), file=sys.stdout)
     bar.close()
     if writer is not None:
         writer.write(rows)
         writer.close()
         print(f"{writer.written} results written to {args.output}", file=sys.stderr)
-    logging.getLogger("captioner").info("captioned %d images in %.2fs", len(paths) - failures, time.perf_counter() - started)
+    logging.getLogger("captioner").info("captioned %d images in %.2fs", len(sources) - failures, time.perf_counter() - started)
     return 1 if failures else 0
 
 
-def _write_beside(path: Path, result, args: argparse.Namespace) -> None:
-    """--sidecar and --write-metadata for one captioned image; a failure becomes the result's error."""
+def _write_beside(source: str, caption: str, args: argparse.Namespace) -> str | None:
+    """--sidecar and --write-metadata for one captioned local image; why it failed, or None."""
     from captioner.atomic import write_text
     from captioner.inference.metadata import write_caption_metadata
 
+    if not (args.sidecar or args.write_metadata):
+        return None
+    if "://" in source:
+        return f"captioned ({caption!r}) but not written: --sidecar and --write-metadata need local files"
+    path = Path(source)
     try:
         if args.sidecar:
-            write_text(path.with_suffix(".txt"), result.caption + "\n")
+            write_text(path.with_suffix(".txt"), caption + "\n")
         if args.write_metadata:
             target = Path(args.metadata_dir) / path.name if args.metadata_dir else None
-            write_caption_metadata(path, result.caption, target)
+            write_caption_metadata(path, caption, target)
     except (CaptionerError, OSError) as exc:
-        result.error = f"captioned ({result.caption!r}) but not written: {exc}"
+        return f"{source}: captioned ({caption!r}) but not written: {exc}"
+    return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -46,11 +46,10 @@ def read_image(source: ImageInput, fetch_policy=None) -> Image.Image:
         if not isinstance(data, (bytes, bytearray)):
             raise ImageError("file object must be opened in binary mode ('rb')", 400)
         return load_image(bytes(data))
-    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-        from captioner.serving.urlfetch import FetchPolicy, fetch_image_bytes
+    if isinstance(source, str) and "://" in source:  # http(s) through the web app's guard; s3:// etc. via pyarrow
+        from captioner.inference.sources import read_source
 
-        data, _ = fetch_image_bytes(source, fetch_policy or FetchPolicy())
-        return load_image(data)
+        return load_image(read_source(source, fetch_policy))
     if isinstance(source, (str, os.PathLike)):
         return load_image(source)
     raise ImageError(f"cannot caption a {type(source).__name__}: give a path, URL, bytes, file object, "

@@ -23,9 +23,9 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
 def result_row(image: str, result) -> dict:
-    """A CaptionResult as one output row."""
+    """A CaptionResult as one output row (plus its timings, which files leave out)."""
     return {"image": image, "caption": result.caption or None, "alternatives": result.alternatives or None,
-            "concepts": result.concepts, "error": result.error}
+            "concepts": result.concepts, "error": result.error, "timings_ms": result.timings_ms}
 
 
 def _flat(row: dict) -> dict:
@@ -81,7 +81,7 @@ class ResultWriter:
                     writer.writeheader()
                 writer.writerows(_flat(row) for row in rows)
             else:
-                handle.writelines(json.dumps(row) + "\n" for row in rows)
+                handle.writelines(json.dumps({k: row.get(k) for k in COLUMNS}) + "\n" for row in rows)
             handle.flush()
             os.fsync(handle.fileno())
         self.written += len(rows)

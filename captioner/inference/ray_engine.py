@@ -1,0 +1,138 @@
+"""Batch captioning on Ray Data: `captioner caption SOURCE --engine ray --output FILE [--address ADDR]`.
+
+Two stages: reading and decoding images (Ray tasks, any number of CPUs), then captioning (an
+actor pool: each actor loads the model once). Rows stream back to the driver, which appends them
+to the output file a batch at a time (inference/outputs.py: resumable, at most one batch lost).
+A row whose image cannot be read or decoded carries the error and never stops the run. Ray is
+the optional extra `captioner[ray]`; without --address a local Ray is started on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import numpy as np
+
+from captioner.errors import CaptionerError
+
+
+def _decode_stage(input_size: int, fetch_policy=None):
+    """Ray task body: {"image": [source]} -> the image resized to the encoder's square input (uint8), or the error."""
+    def decode(batch: dict) -> dict:
+        from captioner.data.images import load_image, resize_square
+        from captioner.inference.sources import read_source
+
+        pixels, errors = [], []
+        for source in batch["image"]:
+            try:
+                image = load_image(read_source(str(source), fetch_policy))
+                pixels.append(resize_square(image, input_size).astype(np.uint8))  # (S, S, 3)
+                errors.append("")
+            except CaptionerError as exc:
+                pixels.append(np.zeros((input_size, input_size, 3), np.uint8))
+                errors.append(str(exc))
+            except Exception as exc:  # a reader failure of any kind fails only its image
+                pixels.append(np.zeros((input_size, input_size, 3), np.uint8))
+                errors.append(f"{type(exc).__name__}: {exc}")
+        return {"image": batch["image"], "pixels": np.stack(pixels), "read_error": np.array(errors, dtype=object)}
+
+    return decode
+
+
+class _CaptionActor:
+    """Ray actor: one model per actor, a batch of decoded images -> output rows."""
+
+    def __init__(self, model: str | None, options: dict, grounding: bool):
+        from captioner.inference.captioner import Captioner
+
+        self.captioner = Captioner(model, grounding=grounding)
+        self.options, self.grounding = options, grounding
+
+    def __call__(self, batch: dict) -> dict:
+        from PIL import Image
+
+        from captioner.decoding import SearchConfig
+
+        search = SearchConfig(**self.options)
+        keep = [i for i, error in enumerate(batch["read_error"]) if not error]
+        results = {}
+        if keep:
+            images = [Image.fromarray(batch["pixels"][i]) for i in keep]
+            try:
+                found = self.captioner.caption(images, search, grounded=self.grounding)
+            except Exception:  # isolate the image that breaks the batch
+                found = []
+                for image in images:
+                    try:
+                        found.extend(self.captioner.caption([image], search, grounded=self.grounding))
+                    except Exception as exc:
+                        found.append(exc)
+            results = dict(zip(keep, found))
+        rows = {"image": [], "caption": [], "alternatives": [], "concepts": [], "error": []}
+        for i, source in enumerate(batch["image"]):
+            result = results.get(i)
+            error = batch["read_error"][i] or (f"{type(result).__name__}: {result}" if isinstance(result, Exception) else "")
+            ok = not error
+            rows["image"].append(str(source))
+            rows["caption"].append(result.caption if ok else "")
+            rows["alternatives"].append(json.dumps(result.alternatives) if ok else "")
+            rows["concepts"].append(json.dumps(result.concepts) if ok and result.concepts else "")
+            rows["error"].append(error)
+        return rows
+
+
+def connect(address: str | None, num_cpus: int | None = None):
+    """ray.init: the cluster at `address`, else a local Ray; a one-line error when it cannot."""
+    try:
+        import ray
+    except ImportError:
+        raise CaptionerError("--engine ray needs Ray: pip install 'captioner[ray]'") from None
+    if address and address != "auto":
+        _check_reachable(address)
+    if ray.is_initialized():
+        return ray
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # connection refused, timeouts, bad addresses: many types
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise CaptionerError(f"cannot start or reach {where}: {str(exc).splitlines()[0][:200]}") from None
+    return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Ray itself retries an unreachable cluster for minutes: try its port first, for a quick one-line error."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise CaptionerError(f"the Ray cluster at {address} does not answer ({exc})") from None
+
+
+def caption_with_ray(sources: list[str], model: str | None, options: dict, grounding: bool = True,
+                     address: str | None = None, batch_size: int = 8, actors: int = 1,
+                     num_cpus: int | None = None, input_size: int | None = None) -> Iterator[dict]:
+    """Output rows (image, caption, alternatives, concepts, error), a batch at a time, in no fixed order."""
+    ray = connect(address, num_cpus)
+    if input_size is None:
+        from captioner.inference.captioner import Captioner
+
+        input_size = Captioner(model, grounding=False).encoder.input_size
+    dataset = ray.data.from_items([{"image": s} for s in sources])
+    decoded = dataset.map_batches(_decode_stage(input_size), batch_size=batch_size, batch_format="numpy")
+    captioned = decoded.map_batches(_CaptionActor, fn_constructor_args=(model, options, grounding),
+                                    batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
+    for batch in captioned.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        for i in range(len(batch["image"])):
+            row = {k: batch[k][i] for k in ("image", "caption", "alternatives", "concepts", "error")}
+            yield {"image": str(row["image"]), "caption": str(row["caption"]) or None,
+                   "alternatives": json.loads(row["alternatives"]) if row["alternatives"] else None,
+                   "concepts": json.loads(row["concepts"]) if row["concepts"] else None,
+                   "error": str(row["error"]) or None}
