@@ -16,6 +16,8 @@ import numpy as np
 
 from captioner.errors import CaptionerError
 
+MODEL_BATCH = 8  # images per Captioner call: the fastest here (larger constrained searches cost more per image)
+
 
 def _decode_stage(input_size: int, fetch_policy=None):
     """Ray task body: {"image": [source]} -> the image resized to the encoder's square input (uint8), or the error."""
@@ -57,18 +59,18 @@ class _CaptionActor:
         search = SearchConfig(**self.options)
         keep = [i for i, error in enumerate(batch["read_error"]) if not error]
         results = {}
-        if keep:
-            images = [Image.fromarray(batch["pixels"][i]) for i in keep]
+        found: list = []
+        for start in range(0, len(keep), MODEL_BATCH):  # Ray's blocks are larger than the model's best batch
+            images = [Image.fromarray(batch["pixels"][i]) for i in keep[start : start + MODEL_BATCH]]
             try:
-                found = self.captioner.caption(images, search, grounded=self.grounding)
+                found.extend(self.captioner.caption(images, search, grounded=self.grounding))
             except Exception:  # isolate the image that breaks the batch
-                found = []
                 for image in images:
                     try:
                         found.extend(self.captioner.caption([image], search, grounded=self.grounding))
                     except Exception as exc:
                         found.append(exc)
-            results = dict(zip(keep, found))
+        results = dict(zip(keep, found))
         rows = {"image": [], "caption": [], "alternatives": [], "concepts": [], "error": []}
         for i, source in enumerate(batch["image"]):
             result = results.get(i)
@@ -117,7 +119,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def caption_with_ray(sources: list[str], model: str | None, options: dict, grounding: bool = True,
-                     address: str | None = None, batch_size: int = 8, actors: int = 1,
+                     address: str | None = None, batch_size: int = 32, actors: int = 1,
                      num_cpus: int | None = None, input_size: int | None = None) -> Iterator[dict]:
     """Output rows (image, caption, alternatives, concepts, error), a batch at a time, in no fixed order."""
     ray = connect(address, num_cpus)
