@@ -237,7 +237,10 @@ def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray)
 
 
 def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The `width` largest values along the last axis, best first, and their indices (ties: lower index)."""
+    """The `width` largest values along the last axis, best first, and their indices.
+
+    Equal values among those kept come lower index first; which of several equal values at the
+    cut-off is kept is unspecified (as with torch.topk)."""
     if width < scores.shape[-1]:
         part = np.argpartition(-scores, width - 1, axis=-1)[..., :width]  # unordered top width
     else:

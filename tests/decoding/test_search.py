@@ -266,3 +266,67 @@ def test_greedy_ranks_by_raw_log_probability_and_passes_constraints_and_trace():
     [traced] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, None, (), None,
                              lambda state: np.full((state[0].shape[0], 2), 0.5, np.float32))
     assert traced.attention is not None and len(traced.attention) == len(traced.tokens)  # one grid per word
+
+
+# ----- the numpy helpers, against plain-Python references -----
+def test_topk_is_a_stable_sort_by_score_on_any_leading_shape():
+    from captioner.decoding.search import _topk
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, size=(3, 4, 9)).astype(np.float32)  # many ties
+    scores[0, 0, 2] = -np.inf
+    for width in (1, 3, 9):  # 9: every candidate (no partition needed)
+        values, index = _topk(scores, width)
+        assert values.shape == index.shape == (3, 4, width)
+        for b in range(3):
+            for s in range(4):
+                row = scores[b, s].tolist()
+                expected = sorted(range(9), key=lambda i: (-row[i], i))[:width]  # best first, ties by lower index
+                assert values[b, s].tolist() == [row[i] for i in expected]
+                assert [row[i] for i in index[b, s]] == values[b, s].tolist()  # indices point at those values
+                for i, j in zip(index[b, s][:-1], index[b, s][1:]):
+                    assert row[i] > row[j] or (row[i] == row[j] and i < j)  # equal values: lower index first
+                if width == 9:
+                    assert index[b, s].tolist() == expected
+    distinct = rng.permutation(200).astype(np.float32).reshape(2, 100)  # no ties: the exact top 10
+    values, index = _topk(distinct, 10)
+    for r in range(2):
+        assert index[r].tolist() == list(np.argsort(-distinct[r])[:10])
+
+
+def test_a_word_in_two_constraints_satisfies_both_and_out_of_range_ids_are_ignored():
+    both = Constraints((frozenset({C}), frozenset({C, 99})))  # 99 is outside the 7-word vocabulary
+    [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW, constraints=[both])
+    assert ranked[0].tokens == [A, C] and ranked[0].satisfied == 2
+    impossible = Constraints((frozenset({-1, 7}),))  # no id in range: cannot be satisfied
+    [plain] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW)
+    [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW, constraints=[impossible])
+    assert [h.tokens for h in ranked] == [h.tokens for h in plain] and ranked[0].satisfied == 0
+    banned = Constraints(banned=frozenset({B, 7, -3}))  # out-of-range bans are ignored, B is never said
+    [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW, constraints=[banned])
+    assert ranked and all(B not in h.tokens for h in ranked)
+
+
+def test_a_state_that_grows_each_step_is_carried_for_live_and_dead_rows():
+    """The step returns a longer history than it was given (a state part changing shape), and
+    constrained search starts with dead rows: each hypothesis must still see its own history."""
+
+    def growing(tokens, state):
+        kind, history = state  # (N, 1), (N, t)
+        logp, _ = step(tokens, (kind,))
+        return logp, (kind, np.concatenate([history, tokens[:, None].astype(np.float32)], axis=1))
+
+    seen = {}
+
+    def trace(state):
+        for row in state[1].tolist():
+            seen.setdefault(len(row), set()).add(tuple(row))
+        return np.zeros((len(state[1]), 1), np.float32)
+
+    state = (np.zeros((1, 1), np.float32), np.zeros((1, 0), np.float32))
+    [ranked] = beam_search(growing, state, BOS, EOS, RAW, constraints=[Constraints((frozenset({C}),))], trace=trace)
+    assert ranked[0].tokens == [A, C]
+    assert (BOS, A) in seen[2]  # the history of the best caption's prefix: <start>, then A
+    for rows in seen.values():  # a live row's history starts at <start>; a dead row's is the zero placeholder
+        assert all(row[0] == BOS or not any(row) for row in rows)
+    assert any(not any(row) for row in seen[1])  # there were dead rows
