@@ -330,3 +330,17 @@ def test_a_state_that_grows_each_step_is_carried_for_live_and_dead_rows():
     for rows in seen.values():  # a live row's history starts at <start>; a dead row's is the zero placeholder
         assert all(row[0] == BOS or not any(row) for row in rows)
     assert any(not any(row) for row in seen[1])  # there were dead rows
+
+
+def test_constrained_hypotheses_score_what_their_own_state_gives():
+    """Words that satisfy a constraint move hypotheses between beams, from any slot: each result's
+    log-probability must still be its own caption's, replayed from scratch."""
+    config = SearchConfig(beam_size=3, length_penalty=0.0, no_repeat_ngram=0, block_repeated_word=False, max_length=6)
+    for required in ({C}, {A}, {C, A}):
+        [ranked] = beam_search(stateful_step, (np.zeros((1, 1), np.float32),), BOS, EOS, config,
+                               constraints=[Constraints((frozenset(required),))])
+        assert len(ranked) == 3
+        for hyp in ranked:
+            assert set(hyp.tokens) & required and hyp.satisfied == 1
+            replayed = _replay(stateful_step, (np.zeros((1, 1), np.float32),), hyp.tokens)
+            assert hyp.log_prob == pytest.approx(replayed, rel=1e-6, abs=1e-4)  # float32 running sums
