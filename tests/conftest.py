@@ -89,6 +89,7 @@ def shipped_captioner():
 class ImageHost(BaseHTTPRequestHandler):
     photo: bytes = b""
     _bomb: bytes = b""
+    seen_headers: dict = {}  # the request headers of the last /echo-headers.jpg
 
     @classmethod
     def bomb(cls) -> bytes:
@@ -112,6 +113,14 @@ class ImageHost(BaseHTTPRequestHandler):
         path = self.path
         if path == "/photo.jpg":
             self._send(200, self.photo, "image/jpeg")
+        elif path == "/echo-headers.jpg":
+            ImageHost.seen_headers = dict(self.headers.items())
+            self._send(200, self.photo, "image/jpeg")
+        elif path == "/no-location":
+            self._send(302, b"", "text/plain")
+        elif path == "/bad-request":
+            self._send(400, b"no", "text/plain")
+
         elif path == "/photo-no-type":
             self._send(200, self.photo, "application/octet-stream")
         elif path.startswith("/hop/"):

@@ -208,3 +208,40 @@ def test_inflate_every_coding_and_the_limit():
     with pytest.raises(FetchError) as info:
         inflate(data, "compress-" + "x" * 40, 10_240)
     assert info.value.status_code == 415 and str(info.value) == f"unsupported content encoding {('compress-' + 'x' * 40)[:20]!r}"
+
+
+def test_the_request_names_the_host_it_was_given_and_asks_for_an_image(image_host, flickr_images):
+    from tests.conftest import ImageHost
+
+    port = image_host.rsplit(":", 1)[1]
+    body, _ = fetch_image_bytes(f"http://localhost:{port}/echo-headers.jpg", LOOPBACK_OK)  # pinned to 127.0.0.1
+    assert body == flickr_images[0].read_bytes()
+    seen = {k.lower(): v for k, v in ImageHost.seen_headers.items()}
+    assert seen["host"] == f"localhost:{port}"  # the name, not the address the connection was pinned to
+    assert seen["accept"] == "image/*" and seen["user-agent"] == "captioner"
+    assert seen["accept-encoding"] == "identity"  # compressed bodies are inflated by us, within the limit
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/no-location", "redirect without a Location header"),
+    ("/bad-request", "answered HTTP 400"),
+])
+def test_broken_redirects_and_error_statuses_are_400(image_host, path, message):
+    with pytest.raises(FetchError, match=message) as info:
+        fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
+    assert info.value.status_code == 400
+
+
+def test_a_malformed_url_is_400():
+    with pytest.raises(FetchError, match="malformed URL") as info:
+        fetch_image_bytes("http://[::1/x.jpg", LOOPBACK_OK)
+    assert info.value.status_code == 400
+
+
+def test_proxy_settings_in_the_environment_are_ignored(image_host, flickr_images, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there: a proxied fetch would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    body, _ = fetch_image_bytes(f"{image_host}/photo.jpg", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes()
