@@ -191,3 +191,63 @@ def test_rgb_is_returned_as_is():
 
     image = Image.new("RGB", (3, 3), (10, 20, 30))
     assert to_rgb(image) is image
+
+
+# ----- arrays and PIL images in memory (the Python API's inputs), checked pixel by pixel -----
+def test_arrays_of_every_layout_and_dtype_become_the_expected_rgb():
+    from captioner.data.images import image_from_array
+
+    gray = np.array([[0, 128], [255, 64]], dtype=np.uint8)
+    expected_gray = np.repeat(gray[:, :, None], 3, axis=2)
+    cases = [
+        (gray, expected_gray),  # (H, W)
+        (gray[:, :, None], expected_gray),  # (H, W, 1)
+        (np.dstack([gray, gray // 2, 255 - gray]), np.dstack([gray, gray // 2, 255 - gray])),  # (H, W, 3)
+        (gray.astype(np.float32) / 255.0, expected_gray),  # floats in 0..1, rounded to nearest
+        (gray.astype(np.float64) / 255.0 * 1.0, expected_gray),
+        (gray.astype(np.uint16) * 257, expected_gray),  # 16-bit: scaled from 0..65535
+        (gray.astype(np.int32), expected_gray),  # integers already in 0..255 stay put
+        (np.array([[True, False]]), np.array([[[255] * 3, [0] * 3]], dtype=np.uint8)),
+    ]
+    for array, expected in cases:
+        image = image_from_array(array)
+        assert image.mode == "RGB" and image.size == (array.shape[1], array.shape[0])
+        assert np.array_equal(np.asarray(image), expected), (array.dtype, array.shape)
+    rgba = np.zeros((1, 2, 4), np.uint8)
+    rgba[0, 0] = (255, 0, 0, 255)  # opaque red stays red; a transparent pixel is white
+    assert np.asarray(image_from_array(rgba)).tolist() == [[[255, 0, 0], [255, 255, 255]]]
+    assert np.asarray(image_from_array(np.array([[1.2, -0.3]]))).tolist() == [[[255] * 3, [0] * 3]]  # clipped
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((2, 2, 2), np.uint8), "shape"),
+    (np.zeros((2, 2, 5), np.uint8), "shape"),
+    (np.zeros((0, 3), np.uint8), "shape"),
+    (np.zeros((2,), np.uint8), "shape"),
+    (np.zeros((2, 2, 3, 1), np.uint8), "shape"),
+    (np.array([[np.nan, 0.0]]), "NaN"),
+    (np.array([[np.inf, 0.0]]), "NaN or infinite"),
+    (np.array([["a", "b"]]), "dtype"),
+    (np.zeros((2, 2), np.complex64), "dtype"),
+])
+def test_arrays_that_are_not_images_are_refused(array, message):
+    from captioner.data.images import image_from_array
+
+    with pytest.raises(ImageError, match=message) as info:
+        image_from_array(array)
+    assert info.value.status_code == 422 and "\n" not in str(info.value)
+
+
+def test_pil_images_get_the_file_loaders_treatment():
+    from captioner.data.images import image_from_pil
+
+    rgba = Image.new("RGBA", (3, 2), (0, 0, 255, 0))
+    assert np.asarray(image_from_pil(rgba)).tolist() == [[[255, 255, 255]] * 3] * 2  # transparent on white
+    huge = Image.new("L", (100, 100))
+    with pytest.raises(ImageError) as info:
+        image_from_pil(huge, max_pixels=50)
+    assert info.value.status_code == 413
+    rotated = Image.new("RGB", (4, 2), (10, 20, 30))
+    rotated.getexif()[0x0112] = 6  # EXIF orientation: turn 90 degrees to display
+    assert image_from_pil(rotated).size == (2, 4)
+    assert image_from_pil(Image.new("RGB", (4, 2))).size == (4, 2)
