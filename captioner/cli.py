@@ -277,19 +277,18 @@ def cmd_caption(args: argparse.Namespace) -> int:
         if row["error"] is None:
             row["error"] = _write_beside(source, row["caption"], args)
         failures += row["error"] is not None
-        if row["error"] is not None:
-            bar.write(f"error: {row['error']}", file=sys.stderr)
         if writer is not None:
             rows.append(row)
             if len(rows) >= 8:  # an interruption loses at most this batch
                 writer.write(rows)
                 rows = []
+        if args.json and writer is None:  # one JSON object per image on stdout, failures included
+            keep = ("error",) if row["error"] is not None else ("caption", "alternatives", "concepts", "timings_ms")
+            bar.write(json.dumps({"image": source, **{k: row.get(k) for k in keep}}), file=sys.stdout)
             continue
         if row["error"] is not None:
-            continue
-        if args.json:
-            bar.write(json.dumps({"image": source, "caption": row["caption"], "alternatives": row["alternatives"],
-                                  "concepts": row["concepts"], "timings_ms": row.get("timings_ms")}), file=sys.stdout)
+            bar.write(f"error: {row['error']}", file=sys.stderr)
+        if writer is not None or row["error"] is not None:
             continue
         lines = [f"{source}: {row['caption']}"]
         if args.concepts and row["concepts"]:
