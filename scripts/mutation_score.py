@@ -6,9 +6,13 @@ plant small bugs one at a time, run the tests that cover them, and print killed 
     .venv/bin/python scripts/mutation_score.py --report   # the last run's results, without running
     .venv/bin/python scripts/mutation_score.py --sample 25 [--seed 0] [--modules search vocab]   # 25 per module
 
-All ~3,100 mutants take hours on 2 cores (a trainer or server mutant reruns tests that train a
-model or start a server); `--sample N` runs a seeded random sample of N per module, the usual
-mutant-sampling estimate (Wong & Mathur 1995), and the report then counts only checked mutants.
+Two suites. "fast" (the default) is pyproject.toml's [tool.mutmut]: search, cleaning, vocabulary,
+images, scores, object metrics, URL guard, atomic writes, with their fast tests (about an hour on
+2 cores for every mutant). "slow" (`--suite slow`) is the trainer, the feature cache, the service
+and its guards, whose tests train models and start servers (about a minute per mutant): it runs
+in its own copy of the repo (mutants-slow/) with SLOW_CONFIG below, and is meant for `--sample N`,
+a seeded random sample of N mutants per module (mutant sampling: Wong & Mathur 1995); the report
+then counts only the checked mutants.
 
 A mutant counts as caught when a test fails or times out; "survived" ones are listed with
 `mutmut results` and shown with `mutmut show NAME`. The data the tests read is found through
@@ -27,14 +31,40 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SLOW_MODULES = ["captioner/training/trainer.py", "captioner/encoders/features.py", "captioner/serving/service.py",
+                "captioner/serving/guards.py"]
+SLOW_TESTS = ["tests/training/test_integration.py", "tests/training/test_distributed.py", "tests/encoders/test_features.py",
+              "tests/serving/test_api.py", "tests/serving/test_hardening.py", "tests/serving/test_batching.py"]
+SUITE_DIR = ROOT  # where mutmut runs: the repo (fast suite) or its copy (slow suite)
+
+
+def prepare_slow_suite() -> Path:
+    """A copy of the repo whose [tool.mutmut] names the slow modules and their tests (mutants-slow/)."""
+    import re
+    import shutil
+
+    work = ROOT / "mutants-slow"
+    work.mkdir(exist_ok=True)
+    for name in ("captioner", "tests", "docs"):
+        shutil.copytree(ROOT / name, work / name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy2(ROOT / "README.md", work / "README.md")
+    text = (ROOT / "pyproject.toml").read_text()
+    text = re.sub(r"only_mutate = \[.*?\n\]", "only_mutate = " + repr(SLOW_MODULES).replace("'", '"'), text, flags=re.S)
+    text = re.sub(r"pytest_add_cli_args_test_selection = \[.*?\n\]",
+                  "pytest_add_cli_args_test_selection = " + repr(SLOW_TESTS).replace("'", '"'), text, flags=re.S)
+    (work / "pyproject.toml").write_text(text)
+    (work / ".venv").unlink(missing_ok=True)
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    return work
 CAUGHT = {"killed", "timeout", "caught by type check"}
 SKIPPED = {"skipped", "not checked", "no tests"}
 
 
 def mutants() -> list[tuple[str, str, str]]:
     """(module, mutant name, status) of every generated mutant."""
-    out = subprocess.run([str(ROOT / ".venv/bin/mutmut"), "results", "--all", "true"], cwd=ROOT, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run([str(ROOT / ".venv/bin/mutmut"), "results", "--all", "true"], cwd=SUITE_DIR,
+                         capture_output=True, text=True).stdout
     found = []
     for line in out.splitlines():
         match = re.match(r"\s*(([\w.]+?)\.x(?:_|ǁ)\S*__mutmut_\d+): (.+)$", line.strip())
@@ -88,18 +118,22 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=0, help="run only a random sample of this many mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="the sample's random seed")
     parser.add_argument("--modules", nargs="+", default=None, help="sample only modules whose name contains one of these")
+    parser.add_argument("--suite", choices=["fast", "slow"], default="fast", help="which modules (see above)")
     parser.add_argument("mutants", nargs="*", help="mutant name patterns to run (default: all)")
     args = parser.parse_args()
+    global SUITE_DIR
+    if args.suite == "slow":
+        SUITE_DIR = prepare_slow_suite() if not args.report else ROOT / "mutants-slow"
     shared = ROOT.parent / "shared" / "data"
     os.environ.setdefault("CAPTIONER_DATASET", str(shared / "flickr8k"))
     os.environ.setdefault("CAPTIONER_COCO_DEV", str(shared / "coco-dev"))
     if not args.report:
         if args.sample and not mutants():  # generate the mutants (and their test map) first
             subprocess.run([str(ROOT / ".venv/bin/mutmut"), "run", "--max-children", str(args.max_children),
-                            "none.such.mutant"], cwd=ROOT, check=False)
+                            "none.such.mutant"], cwd=SUITE_DIR, check=False)
         chosen = sample(args.sample, args.seed, args.modules) if args.sample else args.mutants
         command = [str(ROOT / ".venv/bin/mutmut"), "run", "--max-children", str(args.max_children), *chosen]
-        subprocess.run(command, cwd=ROOT, check=False)
+        subprocess.run(command, cwd=SUITE_DIR, check=False)
     report()
 
 
