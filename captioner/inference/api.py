@@ -124,27 +124,9 @@ class CaptionModel:
                         slots[k] = _failed(str(exc))
                     except Exception as exc:  # an unexpected reader failure still fails only its input
                         slots[k] = _failed(f"{type(exc).__name__}: {exc}")
-                for k, result in zip(where, self._caption_isolated(loaded, search, grounding, attention)):
-                    slots[k] = result
+                for k, result in zip(where, self.captioner.caption_isolated(loaded, search, grounding, attention)):
+                    slots[k] = _failed(f"{type(result).__name__}: {result}") if isinstance(result, Exception) else result
                 yield from slots
-
-    def _caption_isolated(self, images: list[Image.Image], search: SearchConfig, grounding: bool,
-                          attention: bool) -> list[CaptionResult]:
-        """Caption a batch; should the batch fail, each image alone, so one bad image fails alone."""
-        if not images:
-            return []
-        try:
-            return self.captioner.caption(images, search, grounded=grounding, attention=attention)
-        except Exception:
-            if len(images) == 1:
-                raise
-        results = []
-        for image in images:
-            try:
-                results.extend(self.captioner.caption([image], search, grounded=grounding, attention=attention))
-            except Exception as exc:
-                results.append(_failed(f"{type(exc).__name__}: {exc}"))
-        return results
 
 
 def _failed(why: str) -> CaptionResult:

@@ -179,3 +179,22 @@ class Captioner:
                 attention=maps,
             ))
         return results
+
+    def caption_isolated(self, images: list[Image.Image], search: SearchConfig | None = None, grounded: bool = True,
+                         attention: bool = False) -> list[CaptionResult | Exception]:
+        """`caption`, but should the batch fail, each image is captioned alone, so a bad one fails
+        alone: its place in the list holds the exception (batch engines report it per image)."""
+        if not images:
+            return []
+        try:
+            return self.caption(images, search, grounded, attention)
+        except Exception:
+            if len(images) == 1:
+                raise
+        outcomes: list[CaptionResult | Exception] = []
+        for image in images:
+            try:
+                outcomes.extend(self.caption([image], search, grounded, attention))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes

@@ -62,14 +62,7 @@ class _CaptionActor:
         found: list = []
         for start in range(0, len(keep), MODEL_BATCH):  # Ray's blocks are larger than the model's best batch
             images = [Image.fromarray(batch["pixels"][i]) for i in keep[start : start + MODEL_BATCH]]
-            try:
-                found.extend(self.captioner.caption(images, search, grounded=self.grounding))
-            except Exception:  # isolate the image that breaks the batch
-                for image in images:
-                    try:
-                        found.extend(self.captioner.caption([image], search, grounded=self.grounding))
-                    except Exception as exc:
-                        found.append(exc)
+            found.extend(self.captioner.caption_isolated(images, search, grounded=self.grounding))
         results = dict(zip(keep, found))
         rows = {"image": [], "caption": [], "alternatives": [], "concepts": [], "error": []}
         for i, source in enumerate(batch["image"]):

@@ -153,27 +153,13 @@ class CaptionService:
     def _dropped(self) -> None:
         self.stats["dropped"] += 1
 
-    def _records(self, images: list[Image.Image], options: Options) -> list[dict]:
+    def _run_batch(self, images: list[Image.Image], options: Options) -> list:
+        """One record (the Python API's result) per image, or the exception of an image that failed alone."""
         beam_size, max_length, grounding = options
         search = SearchConfig(beam_size=beam_size, max_length=max_length)
-        results = self.captioner.caption(images, search, grounded=grounding, attention=True)
-        return [{k: v for k, v in result.to_dict().items() if k != "error"} for result in results]  # the Python API's
-
-    def _run_batch(self, images: list[Image.Image], options: Options) -> list:
-        """One record per image; if the batch fails, each image is tried alone so a bad one fails alone."""
-        try:
-            return self._records(images, options)
-        except Exception:
-            if len(images) == 1:
-                raise
-        outcomes: list = []
-        for image in images:
-            try:
-                outcomes.extend(self._records([image], options))
-            except Exception as exc:
-                log.exception("captioning an image failed")
-                outcomes.append(exc)
-        return outcomes
+        outcomes = self.captioner.caption_isolated(images, search, grounded=grounding, attention=True)
+        return [outcome if isinstance(outcome, Exception) else {k: v for k, v in outcome.to_dict().items() if k != "error"}
+                for outcome in outcomes]
 
     async def caption(self, data: bytes, beam_size: int, max_length: int, grounding: bool = True,
                       disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict:
