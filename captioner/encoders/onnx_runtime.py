@@ -38,6 +38,19 @@ def export_trunk(encoder: Encoder, path: Path) -> None:
                           dynamic_axes={"pixels": {0: "batch"}, "grid": {0: "batch"}}, opset_version=17, dynamo=False)
 
 
+def ort_session(path: Path, threads: int | None = None, providers: list[str] | None = None):
+    """An ONNX Runtime session with this project's options (CPU unless other providers are given)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # ONNX Runtime's threads otherwise spin for a while after each run, and on a small CPU they
+    # then fight PyTorch's (or the next session's) for the cores (30-90 ms lost per caption)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+
+
 def onnx_key(encoder: Encoder) -> str:
     """The cache file stem for this encoder's export: its name, plus what tells its weights apart."""
     import hashlib
@@ -57,7 +70,7 @@ class OnnxEncoder(Encoder):
 
     def __init__(self, encoder: Encoder, cache_dir: Path | None = None, threads: int | None = None,
                  providers: list[str] | None = None):
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 - missing, it fails here, before any export
 
         self.inner = encoder
         self.name, self.input_size = encoder.name, encoder.input_size
@@ -70,13 +83,7 @@ class OnnxEncoder(Encoder):
                 encoder.export_onnx(path)
             else:
                 export_trunk(encoder, path)
-        options = ort.SessionOptions()
-        # ONNX Runtime's threads otherwise spin for a while after each run, and on a small CPU they
-        # then fight PyTorch's for the cores during the first decoder steps (30-90 ms lost per caption)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        self.session = ort_session(path, threads, providers)
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         return self.inner.scale(pixels)

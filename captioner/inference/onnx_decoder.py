@@ -48,16 +48,12 @@ def load_runners(model_path: str | Path, digest: str | None, has_language_model:
 
 
 def _session(path: Path, model_path: str | Path, threads: int | None, providers: list[str] | None = None):
-    import onnxruntime as ort
+    from captioner.encoders.onnx_runtime import ort_session
 
     if not path.is_file():
         raise CaptionerError(f"{path}: ONNX file missing; {rebuild_hint(model_path)}")
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see encoders/onnx_runtime.py
-    if threads:
-        options.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        session = ort_session(path, threads, providers)
         meta = json.loads(session.get_modelmeta().custom_metadata_map[META_KEY])
     except Exception as exc:  # protobuf, graph and JSON errors come in many types
         raise CaptionerError(f"{path}: not a valid captioner ONNX file ({type(exc).__name__}); "
