@@ -21,16 +21,23 @@ from captioner.inference.onnx_decoder import bundle_digest, load_runners, onnx_f
 from captioner.inference.shipped import resolve_model
 
 
-def onnx_runners(model_path: Path, bundle, encoder=None, providers: list[str] | None = None):
-    """The bundle's decoder and language model in ONNX Runtime: the default model ships its export
-    (`<model>.onnx/`); any other model is exported once into the cache, keyed by its SHA-256, with
-    `encoder` when given (so later loads need no torch)."""
+def export_folders(model_path: Path, digest: str) -> tuple[Path, Path]:
+    """Where a model's ONNX export may be: beside the model (shipped), else the cache, by SHA-256."""
     from captioner.encoders.onnx_runtime import onnx_cache_dir
 
-    digest = bundle_digest(model_path)
-    folder = onnx_folder(model_path)
+    return onnx_folder(model_path), onnx_cache_dir() / "decoders" / digest[:16]
+
+
+def onnx_runners(model_path: Path, bundle, encoder=None, providers: list[str] | None = None,
+                 digest: str | None = None):
+    """The bundle's decoder and language model in ONNX Runtime: the default model ships its export
+    (`<model>.onnx/`); any other model is exported once into the cache, keyed by its SHA-256, with
+    `encoder` when given (so later loads need no torch). digest: the model file's, if known."""
+    digest = digest or bundle_digest(model_path)
+    beside, cached = export_folders(model_path, digest)
+    folder = beside
     if not folder.is_dir():
-        folder = onnx_cache_dir() / "decoders" / digest[:16]
+        folder = cached
         if not (folder / "bundle.json").is_file():
             from captioner.inference.onnx_export import export_bundle  # torch: only to export
 
@@ -50,14 +57,12 @@ def _need_torch(model_path: Path) -> None:
                              f"(`captioner export-onnx --model {model_path}`)")
 
 
-def load_exported(model_path: Path, providers: list[str] | None = None):
+def load_exported(model_path: Path, digest: str, providers: list[str] | None = None):
     """(bundle, encoder, decoder, language model) all from the model's ONNX export, without torch;
     None when the export (beside the model or in the cache) is missing, stale or has no encoder."""
-    from captioner.encoders.onnx_runtime import onnx_cache_dir
     from captioner.inference.exported import ExportedEncoder, read_exported
 
-    digest = bundle_digest(model_path)
-    for folder in (onnx_folder(model_path), onnx_cache_dir() / "decoders" / digest[:16]):
+    for folder in export_folders(model_path, digest):
         found = read_exported(folder, model_path, digest)
         if found is not None and found[1]:
             bundle = found[0]
@@ -99,7 +104,8 @@ class Captioner:
         started = time.perf_counter()
         self.model_path = resolve_model(model)
         providers = onnx_providers(device) if backend == "auto" else None
-        exported = load_exported(self.model_path, providers) if backend == "auto" and encoder_weights is None else None
+        digest = bundle_digest(self.model_path) if backend == "auto" else None  # hashed once, for both paths
+        exported = load_exported(self.model_path, digest, providers) if digest and encoder_weights is None else None
         if exported is not None:
             self.bundle, self.encoder, self.decoder, self.language_model = exported
             self.decoder_config = dict(self.bundle.decoder_config)
@@ -118,7 +124,7 @@ class Captioner:
                 self.encoder = maybe_onnx(self.encoder, providers)
                 self.decoder, self.language_model = onnx_runners(self.model_path, self.bundle,
                                                                  torch_encoder if encoder_weights is None else None,
-                                                                 providers)
+                                                                 providers, digest)
         config = GroundingConfig() if grounding is True else (grounding or None)
         self.grounder = load_grounder(self.encoder, self.bundle, config) if config is not None else None
         self.load_ms = 1000 * (time.perf_counter() - started)

@@ -38,10 +38,9 @@ from onnx import helper, numpy_helper
 from captioner.atomic import atomic_path, write_json
 from captioner.inference.bundle import ModelBundle
 from captioner.inference.exported import EXPORT_FORMAT
-from captioner.inference.onnx_decoder import bundle_digest  # noqa: F401 - re-exported for ship scripts
+from captioner.inference.onnx_decoder import META_KEY, bundle_digest  # noqa: F401 - bundle_digest re-exported
 
 OPSET = 17
-META_KEY = "captioner"
 PRECISIONS = ("float32", "int8")
 
 
