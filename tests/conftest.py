@@ -167,6 +167,26 @@ class ImageHost(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             self.close_connection = True
+        elif path == "/drip-body.jpg":  # headers at once, then one body byte every 0.3 s
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(self.photo)))
+            self.end_headers()
+            try:
+                for byte in self.photo[:100]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+        elif path == "/bad-location":
+            self._send(302, b"", "text/plain", {"Location": "http://[::1/x.jpg"})
+        elif path == "/no-type.jpg":  # no Content-Type header at all
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.photo)))
+            self.end_headers()
+            self.wfile.write(self.photo)
         elif path == "/huge-declared.jpg":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")

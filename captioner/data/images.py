@@ -62,10 +62,10 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: image is too large (over Pillow's decompression-bomb limit)", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: corrupt or truncated image ({exc})", 422) from None
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None  # 422, as every ImageError
 
 
-def normalise(image: Image.Image, name: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def normalise(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     """An opened image -> upright 8-bit RGB: size limit, first frame, EXIF orientation, any mode."""
     _check_size(image, name, max_pixels)
     if getattr(image, "is_animated", False):
@@ -90,7 +90,7 @@ def image_from_pil(image: Image.Image, max_pixels: int = MAX_IMAGE_PIXELS) -> Im
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"image: unusable PIL image ({exc})", 422) from None
+        raise ImageError(f"image: unusable PIL image ({exc})") from None
 
 
 def image_from_array(array: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -99,16 +99,16 @@ def image_from_array(array: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> I
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
     if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[2] not in (3, 4)) or 0 in values.shape:
-        raise ImageError(f"array of shape {values.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)", 422)
+        raise ImageError(f"array of shape {values.shape} is not an image: expected (H, W), (H, W, 3) or (H, W, 4)")
     if values.dtype == np.bool_:
         values = values.astype(np.uint8) * 255
     elif np.issubdtype(values.dtype, np.floating):
         if not np.isfinite(values).all():
-            raise ImageError("array image has NaN or infinite values", 422)
+            raise ImageError("array image has NaN or infinite values")
         values = np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
     elif values.dtype != np.uint8:
         if not np.issubdtype(values.dtype, np.integer):
-            raise ImageError(f"array of dtype {values.dtype} is not an image", 422)
+            raise ImageError(f"array of dtype {values.dtype} is not an image")
         top = 65535 if values.max(initial=0) > 255 else 255
         values = np.clip(values.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return image_from_pil(Image.fromarray(np.ascontiguousarray(values)), max_pixels)  # L, RGB or RGBA
@@ -123,11 +123,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
         gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, "L").convert("RGB")
-    if mode == "P":
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return Image.fromarray(gray).convert("RGB")  # (H, W) uint8: mode L
+    if mode == "La":  # premultiplied grey and alpha: Pillow converts it to LA only
+        image, mode = image.convert("LA"), "LA"
+    if mode in ("P", "PA", "RGBA", "LA", "RGBa"):  # a palette may hold transparency too
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, BACKGROUND)
         canvas.paste(rgba, mask=rgba.getchannel("A"))

@@ -29,7 +29,7 @@ def _decode_stage(input_size: int, fetch_policy=None):
         for source in batch["image"]:
             try:
                 image = load_image(read_source(str(source), fetch_policy))
-                pixels.append(resize_square(image, input_size).astype(np.uint8))  # (S, S, 3)
+                pixels.append(resize_square(image, input_size))  # (S, S, 3)
                 errors.append("")
             except CaptionerError as exc:
                 pixels.append(np.zeros((input_size, input_size, 3), np.uint8))

@@ -251,3 +251,127 @@ def test_pil_images_get_the_file_loaders_treatment():
     rotated.getexif()[0x0112] = 6  # EXIF orientation: turn 90 degrees to display
     assert image_from_pil(rotated).size == (2, 4)
     assert image_from_pil(Image.new("RGB", (4, 2))).size == (4, 2)
+
+
+def test_an_icon_over_a_lower_limit_is_refused_by_pillow_before_decoding():
+    png = io.BytesIO()
+    Image.new("1", (1200, 1000), 1).save(png, "PNG")  # 1.2 M pixels: between the limit and twice the limit
+    try:
+        with pytest.raises(ImageError) as info:
+            load_image(_ico_holding(png.getvalue()), max_pixels=1_000_000)
+        assert str(info.value) == "image: image is too large (over Pillow's decompression-bomb limit)"
+        assert info.value.status_code == 413
+        assert load_image(_ico_holding(png.getvalue()), max_pixels=1_300_000).size == (1200, 1000)
+    finally:
+        load_image(_bytes(Image.new("RGB", (2, 2)), "PNG"))  # Pillow's process-wide limit back to the default
+
+
+def test_the_size_limits_are_inclusive_and_name_the_file(tmp_path):
+    from captioner.data.images import MAX_SIDE
+
+    path = tmp_path / "twenty.png"
+    Image.new("RGB", (20, 20), (9, 9, 9)).save(path)
+    assert load_image(path, max_pixels=400).size == (20, 20)  # exactly the limit
+    with pytest.raises(ImageError) as info:
+        load_image(path, max_pixels=399)
+    assert str(info.value) == f"{path}: image is too large (over Pillow's decompression-bomb limit)"
+    assert info.value.status_code == 413
+    assert load_image(_bytes(Image.new("1", (MAX_SIDE, 1)), "PNG")).size == (MAX_SIDE, 1)
+    strip = tmp_path / "strip.png"
+    Image.new("1", (MAX_SIDE + 1, 1)).save(strip)
+    with pytest.raises(ImageError) as info:
+        load_image(strip)
+    assert str(info.value) == f"{strip}: image is too large (30001x1 pixels; limit 40,000,000 and 30,000 a side)"
+
+
+def test_a_pil_image_seeked_past_its_first_frame_is_captioned_from_the_first():
+    from captioner.data.images import image_from_pil
+
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    data = io.BytesIO()
+    frames[0].save(data, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    gif = Image.open(io.BytesIO(data.getvalue()))
+    gif.seek(2)
+    red = np.asarray(image_from_pil(gif))[4, 4]
+    assert red[0] > 200 and red[1] < 50 and red[2] < 50
+
+
+def test_pil_image_refusals_say_why():
+    from captioner.data.images import image_from_pil
+
+    with pytest.raises(ImageError) as info:
+        image_from_pil(Image.new("L", (10, 10)), max_pixels=99)
+    assert str(info.value) == "image: image is too large (10x10 pixels; limit 99 and 30,000 a side)"
+    data = _bytes(Image.new("RGB", (64, 64), (1, 2, 3)), "PNG")
+    lazy = Image.open(io.BytesIO(data[: len(data) // 2]))  # opened, not decoded: decoding fails later
+    with pytest.raises(ImageError) as info:
+        image_from_pil(lazy)
+    assert str(info.value).startswith("image: unusable PIL image (") and info.value.status_code == 422
+
+
+@pytest.mark.parametrize("mode, opaque, clear", [
+    ("LA", (90, 255), (90, 0)),
+    ("La", (90, 255), (0, 0)),  # premultiplied: a clear pixel holds no colour
+    ("RGBA", (10, 20, 30, 255), (10, 20, 30, 0)),
+    ("RGBa", (10, 20, 30, 255), (0, 0, 0, 0)),
+    ("PA", (1, 255), (1, 0)),
+])
+def test_every_mode_with_alpha_is_composited_on_white(mode, opaque, clear):
+    from captioner.data.images import to_rgb
+
+    image = Image.new(mode, (2, 1), opaque)
+    if mode == "PA":
+        image.putpalette([0, 0, 0, 10, 20, 30] + [0, 0, 0] * 254)
+    image.putpixel((1, 0), clear)
+    rgb = np.asarray(to_rgb(image)).tolist()
+    expected = [90] * 3 if mode in ("LA", "La") else [10, 20, 30]
+    assert rgb == [[expected, [255, 255, 255]]]
+
+
+@pytest.mark.parametrize("mode, value, expected", [
+    ("I", 255, 255),  # the top of 8 bits stays white
+    ("I", 256, 1),  # one past: read as 16 bits
+    ("I", 0, 0),
+    ("I", -40, 0),  # negatives clip to black, never wrap
+    ("I", 70_000, 255),  # past 16 bits clips to white, never wraps
+    ("I;16", 255, 1),  # a 16-bit mode is 16 bits whatever its values
+])
+def test_wide_modes_clip_and_choose_their_range_at_the_edges(mode, value, expected):
+    from captioner.data.images import to_rgb
+
+    image = Image.new(mode, (1, 1), value)
+    assert np.asarray(to_rgb(image)).tolist() == [[[expected] * 3]]
+
+
+def test_integer_arrays_are_rescaled_to_the_nearest_8_bit_value():
+    from captioner.data.images import image_from_array
+
+    ramp = np.arange(65536, dtype=np.int64).reshape(256, 256)
+    got = np.asarray(image_from_array(ramp))[:, :, 0].astype(np.int64)
+    assert np.array_equal(got, (ramp * 255 + 65535 // 2) // 65535)  # integer rounding, worked out apart
+    edges = np.array([[255, 0]], dtype=np.int32)
+    assert np.asarray(image_from_array(edges))[0, :, 0].tolist() == [255, 0]  # within 8 bits: as is
+    wide = np.array([[256, -7, 70_000]], dtype=np.int32)
+    assert np.asarray(image_from_array(wide))[0, :, 0].tolist() == [1, 0, 255]  # 16-bit range, clipped
+
+
+def test_array_refusals_are_422_with_their_reason():
+    from captioner.data.images import image_from_array
+
+    with pytest.raises(ImageError) as info:
+        image_from_array(np.array([[np.nan]]))
+    assert (str(info.value), info.value.status_code) == ("array image has NaN or infinite values", 422)
+    with pytest.raises(ImageError) as info:
+        image_from_array(np.zeros((20, 20), np.uint8), max_pixels=399)
+    assert info.value.status_code == 413  # the limit reaches the PIL image made from the array
+
+
+def test_resize_square_squashes_with_bicubic_to_uint8():
+    from captioner.data.images import resize_square
+
+    image = Image.new("RGB", (40, 10), (0, 0, 0))
+    image.paste((250, 100, 0), (0, 0, 20, 10))  # left half orange
+    pixels = resize_square(image, 16)
+    assert pixels.shape == (16, 16, 3) and pixels.dtype == np.uint8
+    assert pixels[8, 2].tolist() == [250, 100, 0] and pixels[8, 13].tolist() == [0, 0, 0]
+    assert np.array_equal(pixels, np.asarray(image.resize((16, 16), Image.BICUBIC)))

@@ -51,7 +51,7 @@ def test_loopback_switch_allows_only_loopback():
 
 def test_localhost_name_is_refused():
     with pytest.raises(FetchError, match="loopback") as info:
-        resolve_checked("localhost", 80, allow_loopback=False)
+        resolve_checked("localhost", allow_loopback=False)
     assert info.value.status_code == 403
 
 
@@ -144,7 +144,7 @@ def test_every_resolved_address_is_checked(monkeypatch, addresses):
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     with pytest.raises(FetchError, match="refused") as info:
-        resolve_checked("mixed.example", 80, allow_loopback=False)
+        resolve_checked("mixed.example", allow_loopback=False)
     assert info.value.status_code == 403
 
 
@@ -154,7 +154,7 @@ def test_a_host_with_only_public_addresses_is_pinned_to_one_of_them(monkeypatch)
     addresses = ["93.184.216.34", "93.184.216.35"]
     monkeypatch.setattr(socket, "getaddrinfo",
                         lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (x, port)) for x in addresses])
-    assert resolve_checked("public.example", 80, allow_loopback=False) in addresses
+    assert resolve_checked("public.example", allow_loopback=False) in addresses
 
 
 @pytest.mark.parametrize("url, message, status", [
@@ -245,3 +245,265 @@ def test_proxy_settings_in_the_environment_are_ignored(image_host, flickr_images
     monkeypatch.delenv("no_proxy", raising=False)
     body, _ = fetch_image_bytes(f"{image_host}/photo.jpg", LOOPBACK_OK)
     assert body == flickr_images[0].read_bytes()
+
+
+def test_a_fetch_error_is_400_unless_said_otherwise():
+    assert FetchError("no").status_code == 400 and FetchError("big", 413).status_code == 413
+
+
+def test_an_address_with_a_zone_is_judged_by_its_address():
+    assert refusal("fe80::1%eth0") == "private" and refusal("2606:4700:4700::1111%2") is None
+
+
+def test_a_host_that_does_not_resolve_is_400(monkeypatch):
+    import socket
+
+    def fail(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+    with pytest.raises(FetchError) as info:
+        resolve_checked("nowhere.invalid", allow_loopback=False)
+    assert (str(info.value), info.value.status_code) == ("cannot resolve host 'nowhere.invalid'", 400)
+
+
+@pytest.mark.parametrize("url", ["http://user@example.com/a.jpg", "http://:secret@example.com/a.jpg"])
+def test_a_user_name_or_a_password_alone_is_refused(url):
+    from captioner.serving.urlfetch import _check_url
+
+    with pytest.raises(FetchError, match="credentials"):
+        _check_url(url)
+
+
+@pytest.mark.parametrize("url, address, port, pinned, host_header", [
+    ("http://example.com/a.jpg?x=1#frag", "93.184.216.34", 80, "http://93.184.216.34:80/a.jpg?x=1", "example.com"),
+    ("https://v6.example:8443", "2606:2800:220:1::1", 8443, "https://[2606:2800:220:1::1]:8443/", "v6.example:8443"),
+    ("http://@example.com:81/b.png", "93.184.216.34", 81, "http://93.184.216.34:81/b.png", "example.com:81"),
+])
+def test_the_request_is_pinned_to_the_checked_address(url, address, port, pinned, host_header):
+    from captioner.serving.urlfetch import _pinned
+
+    assert _pinned(url, address, port) == (pinned, host_header)
+
+
+def test_time_left_is_the_smaller_of_the_timeout_and_the_deadline():
+    import time
+
+    from captioner.serving.urlfetch import _time_left
+
+    now = time.monotonic()
+    assert _time_left(now + 0.5, None, TimeoutError) == pytest.approx(0.5, abs=0.05)  # under a second is still time
+    assert _time_left(now + 30, 2.0, TimeoutError) == 2.0
+    assert _time_left(now + 0.5, 2.0, TimeoutError) == pytest.approx(0.5, abs=0.05)
+    with pytest.raises(TimeoutError, match="^the fetch ran past its total time limit$"):
+        _time_left(now - 0.01, 2.0, TimeoutError)
+
+
+class _Recorder:
+    """A network stream that records what it was asked to do and with which timeout."""
+
+    def __init__(self):
+        self.calls = []
+
+    def read(self, max_bytes, timeout=None):
+        self.calls.append(("read", max_bytes, timeout))
+        return b"data"
+
+    def write(self, buffer, timeout=None):
+        self.calls.append(("write", buffer, timeout))
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        self.calls.append(("start_tls", ssl_context, server_hostname, timeout))
+        self.upgraded = _Recorder()
+        return self.upgraded
+
+    def get_extra_info(self, info):
+        self.calls.append(("info", info))
+        return f"info:{info}"
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def test_every_operation_on_a_connection_stops_at_the_deadline():
+    import time
+
+    import httpcore
+
+    from captioner.serving.urlfetch import _DeadlineStream
+
+    inner = _Recorder()
+    deadline = time.monotonic() + 60
+    stream = _DeadlineStream(inner, deadline)
+    assert stream.read(10, 2.0) == b"data"
+    stream.write(b"GET", 3.0)
+    stream.write(b"more")  # no timeout of its own: what is left before the deadline
+    tls = stream.start_tls("ctx", "example.com", 4.0)
+    assert stream.get_extra_info("socket") == "info:socket"
+    stream.close()
+    assert inner.calls[:3] == [("read", 10, 2.0), ("write", b"GET", 3.0), ("write", b"more", inner.calls[2][2])]
+    assert 55 < inner.calls[2][2] <= 60
+    assert inner.calls[3:] == [("start_tls", "ctx", "example.com", 4.0), ("info", "socket"), ("close",)]
+    assert isinstance(tls, _DeadlineStream) and tls.stream is inner.upgraded and tls.deadline == deadline
+    late = _DeadlineStream(_Recorder(), time.monotonic() - 1)
+    for operation in (lambda: late.read(1, 5.0), lambda: late.write(b"x", 5.0), lambda: late.start_tls("ctx", "h", 5.0)):
+        with pytest.raises(httpcore.ReadTimeout):
+            operation()
+
+
+def test_connecting_honours_the_deadline_and_the_socket_options(image_host):
+    import socket
+    import time
+
+    import httpcore
+
+    from captioner.serving.urlfetch import _DeadlineBackend, _DeadlineStream
+
+    port = int(image_host.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    listener = socket.create_server(("127.0.0.2", 0))  # not the default loopback address: the host given is used
+    other = listener.getsockname()[1]
+    stream = _DeadlineBackend(deadline).connect_tcp("127.0.0.2", other, timeout=2.5, local_address="127.0.0.3",
+                                                    socket_options=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)])
+    try:
+        assert isinstance(stream, _DeadlineStream) and stream.deadline == deadline
+        sock = stream.get_extra_info("socket")
+        assert sock.getpeername() == ("127.0.0.2", other) and sock.getsockname()[0] == "127.0.0.3"
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.gettimeout() == 2.5
+    finally:
+        stream.close()
+        listener.close()
+    stream = _DeadlineBackend(time.monotonic() + 1.0).connect_tcp("127.0.0.1", port)  # no timeout: the deadline's
+    try:
+        assert 0.5 < stream.get_extra_info("socket").gettimeout() <= 1.0
+    finally:
+        stream.close()
+    with pytest.raises(httpcore.ConnectTimeout, match="total time limit"):
+        _DeadlineBackend(time.monotonic() - 1).connect_tcp("127.0.0.1", port, timeout=2.5)
+
+
+def test_the_connect_timeout_is_the_policys(image_host, monkeypatch):
+    import httpcore
+
+    seen = []
+    original = httpcore.SyncBackend.connect_tcp
+
+    def spy(self, host, port, timeout=None, local_address=None, socket_options=None):
+        seen.append(timeout)
+        return original(self, host, port, timeout, local_address, socket_options)
+
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", spy)
+    policy = FetchPolicy(allow_loopback=True, connect_timeout=0.7, read_timeout=1.0, total_timeout=30.0)
+    fetch_image_bytes(f"{image_host}/photo.jpg", policy)
+    assert seen == [0.7]
+
+
+def test_https_speaks_tls_to_the_name_given_and_a_failed_handshake_is_400(image_host, monkeypatch):
+    from captioner.serving.urlfetch import _DeadlineStream
+
+    seen = []
+    original = _DeadlineStream.start_tls
+
+    def spy(self, ssl_context, server_hostname=None, timeout=None):
+        seen.append((type(ssl_context).__name__, server_hostname))
+        return original(self, ssl_context, server_hostname, timeout)
+
+    monkeypatch.setattr(_DeadlineStream, "start_tls", spy)
+    port = image_host.rsplit(":", 1)[1]
+    with pytest.raises(FetchError) as info:  # the test server speaks plain HTTP: the handshake fails
+        fetch_image_bytes(f"https://localhost:{port}/photo.jpg", LOOPBACK_OK)
+    assert (str(info.value), info.value.status_code) == ("cannot fetch the image URL (ConnectError)", 400)
+    assert seen == [("SSLContext", "localhost")]
+
+
+def test_the_environments_tls_settings_are_ignored(image_host, flickr_images, monkeypatch, tmp_path):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))  # read, this would fail
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-dir"))
+    body, _ = fetch_image_bytes(f"{image_host}/photo.jpg", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes()
+
+
+def test_an_at_sign_without_credentials_still_names_the_host(image_host, flickr_images):
+    from tests.conftest import ImageHost
+
+    port = image_host.rsplit(":", 1)[1]
+    body, _ = fetch_image_bytes(f"http://@localhost:{port}/echo-headers.jpg", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes()
+    assert {k.lower(): v for k, v in ImageHost.seen_headers.items()}["host"] == f"localhost:{port}"
+
+
+def test_a_body_that_drips_stops_at_the_total_time_limit(image_host):
+    import time
+
+    policy = FetchPolicy(read_timeout=5.0, total_timeout=1.5, allow_loopback=True)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/drip-body.jpg", policy)
+    assert (str(info.value), info.value.status_code) == ("the image URL timed out", 408)
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_malformed_redirect_location_is_400(image_host):
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/bad-location", LOOPBACK_OK)  # Location: http://[::1/x.jpg
+    assert (str(info.value), info.value.status_code) == ("cannot fetch the image URL (RemoteProtocolError)", 400)
+
+
+@pytest.mark.parametrize("url, why", [("http://[::1/x.jpg", "Invalid IPv6 URL"),
+                                      ("http://" + "a" * 70 + "..example.com/x.jpg", "label")])
+def test_a_malformed_url_says_so_in_one_short_line(url, why):
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(url, LOOPBACK_OK)
+    assert str(info.value).startswith("malformed URL (") and why in str(info.value) and info.value.status_code == 400
+    assert len(str(info.value)) <= len("malformed URL ()") + 80
+
+
+def test_statuses_of_refusals_on_the_way(image_host):
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/hop/3", LOOPBACK_OK)
+    assert (str(info.value), info.value.status_code) == ("too many redirects (more than 3)", 400)
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/missing.jpg", LOOPBACK_OK)
+    assert (str(info.value), info.value.status_code) == ("the image URL answered HTTP 404", 400)
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/no-location", LOOPBACK_OK)
+    assert (str(info.value), info.value.status_code) == ("redirect without a Location header", 400)
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/slow.jpg", LOOPBACK_OK)
+    assert (str(info.value), info.value.status_code) == ("the image URL timed out", 408)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("gopher://x", "only http and https URLs are allowed, not 'gopher'"),
+    ("http:///nohost", "URL has no host"),
+    ("http://user:pw@example.com/a.jpg", "URLs with credentials are not allowed"),
+    ("http://example.com:99999/a.jpg", "URL has an invalid port"),
+])
+def test_refused_urls_are_400_with_their_reason(url, message):
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(url)
+    assert (str(info.value), info.value.status_code) == (message, 400)
+
+
+def test_an_image_of_exactly_the_size_limit_is_accepted(image_host, flickr_images):
+    photo = flickr_images[0].read_bytes()
+    policy = FetchPolicy(allow_loopback=True, read_timeout=1.0, max_bytes=len(photo))
+    assert fetch_image_bytes(f"{image_host}/photo.jpg", policy)[0] == photo  # declared and read: exactly the limit
+    with pytest.raises(FetchError, match="larger than"):
+        fetch_image_bytes(f"{image_host}/photo.jpg", FetchPolicy(allow_loopback=True, max_bytes=len(photo) - 1))
+
+
+def test_a_response_without_a_content_type_says_so_with_an_empty_type(image_host, flickr_images):
+    body, content_type = fetch_image_bytes(f"{image_host}/no-type.jpg", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes() and content_type == ""
+
+
+def test_identity_inside_a_list_of_codings_is_skipped_not_the_end():
+    import gzip
+
+    from captioner.serving.urlfetch import inflate
+
+    data = bytes(range(256)) * 4
+    assert inflate(gzip.compress(data), "gzip, identity", 1024) == data
+    assert inflate(b"x", "identity", 1) == b"x"
