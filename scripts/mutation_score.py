@@ -7,9 +7,9 @@ plant small bugs one at a time, run the tests that cover them, and print killed 
     .venv/bin/python scripts/mutation_score.py --sample 25 [--seed 0] [--modules search vocab]   # 25 per module
 
 Two suites. "fast" (the default) is pyproject.toml's [tool.mutmut]: search, cleaning, vocabulary,
-images, scores, object metrics, URL guard, request guards, feature cache, atomic writes, with their
-fast tests (about an hour on 2 cores for every mutant). "slow" (`--suite slow`) is the trainer and the
-service, whose tests train models or load the shipped one (about a minute per mutant): it runs
+images, scores, object metrics, URL guard, request guards, the service (on a stand-in model), the
+feature cache, atomic writes, with their fast tests (about an hour on 2 cores for every mutant).
+"slow" (`--suite slow`) is the trainer, whose tests train models (about a minute per mutant): it runs
 in its own copy of the repo (mutants-slow/) with SLOW_MODULES/SLOW_TESTS below, and is meant for
 `--sample N`, a seeded random sample of N mutants per module (mutant sampling: Wong & Mathur 1995);
 the report then counts only the checked mutants.
@@ -34,9 +34,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOW_MODULES = ["captioner/training/trainer.py", "captioner/serving/service.py"]
-SLOW_TESTS = ["tests/training/test_integration.py", "tests/training/test_distributed.py",
-              "tests/serving/test_api.py", "tests/serving/test_hardening.py", "tests/serving/test_batching.py"]
+SLOW_MODULES = ["captioner/training/trainer.py"]
+SLOW_TESTS = ["tests/training/test_trainer.py", "tests/training/test_integration.py", "tests/training/test_distributed.py"]
 SUITE_DIR = ROOT  # where mutmut runs: the repo (fast suite) or its copy (slow suite)
 
 

@@ -34,6 +34,22 @@ def test_training_writes_checkpoint_history_and_model(tiny_run):
     assert bundle.encoder["name"] == "efficientnet-lite2"
     assert bundle.info["train_config"]["limit_images"] == 20
     assert not list(run.glob("*.partial"))
+    assert all(h["world_size"] == 1 and "ranks_in_sync" not in h for h in history)  # one process: nothing to compare
+    assert [h["step"] for h in history] == [history[0]["step"], 2 * history[0]["step"]] and history[0]["step"] > 0
+    assert history[0]["lr"] == cfg.lr and history[0]["seconds"] >= 0
+    checkpoint = torch.load(run / "last.pt", weights_only=False)
+    assert history[0]["best"] is True  # the first epoch always improves on nothing
+    if history[1]["val_bleu4"] != history[0]["val_bleu4"]:  # (rounded to 4 places in the history)
+        assert history[1]["best"] == (history[1]["val_bleu4"] > history[0]["val_bleu4"])
+    assert bundle.info["epoch"] == (2 if history[1]["best"] else 1)
+    assert checkpoint["epoch"] == 2 and checkpoint["step"] == history[1]["step"] and checkpoint["history"] == history
+    assert checkpoint["best"] == pytest.approx(max(h["val_bleu4"] for h in history), abs=1e-4)  # stop_on bleu4
+    assert checkpoint["bad_epochs"] == (0 if history[1]["best"] else 1)
+    assert checkpoint["vocab"] == bundle.vocab.words and checkpoint["train_config"]["epochs"] == 2
+    assert checkpoint["decoder_config"]["hidden_dim"] == 64 and checkpoint["decoder_config"]["vocab_size"] == len(bundle.vocab)
+    for key, value in bundle.decoder.state_dict().items():
+        if history[1]["best"]:
+            assert torch.equal(checkpoint["model"][key], value), key  # the best is the last: the same weights
 
 
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_run, tmp_path):
