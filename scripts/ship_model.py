@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Copy a trained run's best model into the package as a shipped model, with its test scores.
 
-    .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] \
+    .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] [--onnx-precision float32] \
         [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA]
+
+The ONNX export shipped beside it (what inference runs) has int8 step graphs unless
+--onnx-precision float32 (see captioner/inference/onnx_export.py and the README's figures).
 
 --interpolate OTHER ALPHA ships the weight-space average (1 - ALPHA) * OTHER + ALPHA * MODEL of two
 models with the same vocabulary, e.g. a self-critical fine-tune and the model it started from
@@ -22,7 +25,7 @@ from captioner.concepts.tables import load_imagenet_table
 from captioner.decoder.open_vocab import extend_vocabulary
 from captioner.encoders.base import RANDOM_WEIGHTS
 from captioner.inference.bundle import SHIPPED_DIR, load_bundle, save_bundle
-from captioner.inference.onnx_export import export_model
+from captioner.inference.onnx_export import PRECISIONS, export_model
 
 
 def main() -> None:
@@ -30,6 +33,7 @@ def main() -> None:
     parser.add_argument("model", help="a run's model.pt")
     parser.add_argument("name", help="shipped name (default = the model captioner loads by default)")
     parser.add_argument("--precision", choices=["float16", "int8"], default="float16")
+    parser.add_argument("--onnx-precision", choices=PRECISIONS, default="int8", help="the shipped export's step graphs")
     parser.add_argument("--report", help="the JSON that `captioner evaluate --output-json` wrote for this model")
     parser.add_argument("--open-vocabulary", action="store_true", help="add the ImageNet concept words it lacks")
     parser.add_argument("--interpolate", nargs=2, metavar=("OTHER", "ALPHA"),
@@ -64,7 +68,7 @@ def main() -> None:
     target = SHIPPED_DIR / f"{args.name}.pt"
     save_bundle(target, bundle, args.precision)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
-    folder = export_model(target)  # from the saved weights, as inference will load them
+    folder = export_model(target, precision=args.onnx_precision)  # from the saved weights, as inference loads them
     print(f"{folder}: {sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.1f} MB (ONNX Runtime inference, no torch)")
 
 

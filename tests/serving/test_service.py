@@ -84,7 +84,7 @@ def test_other_options_are_other_answers():
 
 
 def test_a_full_queue_is_busy_with_its_count_and_the_count_returns_to_zero():
-    service = _service(max_queue=2, batch_wait_ms=50)
+    service = _service(max_queue=2, batch_wait_ms=300)  # long enough for both to join one batch, even under load
 
     async def scenario():
         waiting = [asyncio.ensure_future(service.caption(_png(20 + k), 1, 16)) for k in range(2)]
@@ -167,7 +167,7 @@ def test_a_zero_limit_still_batches_one_at_a_time_and_no_wait_means_no_sleep():
 def test_the_batch_waits_for_more_only_while_it_is_not_full():
     import time
 
-    batcher, runs, _ = _batcher(max_batch=2, wait_s=0.5)
+    batcher, runs, _ = _batcher(max_batch=2, wait_s=5.0)
 
     async def scenario():
         started = time.monotonic()
@@ -175,7 +175,7 @@ def test_the_batch_waits_for_more_only_while_it_is_not_full():
         return full, time.monotonic() - started
 
     results, took = asyncio.run(scenario())
-    assert results == ["a:1", "b:1"] and took < 0.4  # a full batch does not wait
+    assert results == ["a:1", "b:1"] and took < 2.5  # a full batch does not wait
 
 
 def test_results_and_failures_go_to_their_own_requests():
@@ -203,7 +203,7 @@ def test_a_batch_that_breaks_fails_each_of_its_requests_and_the_next_batch_runs(
 
 
 def test_gone_and_cancelled_requests_are_not_computed():
-    batcher, runs, drops = _batcher(max_batch=4, wait_s=0.05)  # not full: it waits, and c is cancelled meanwhile
+    batcher, runs, drops = _batcher(max_batch=4, wait_s=0.3)  # not full: it waits, and c is cancelled meanwhile
 
     async def gone():
         return True
