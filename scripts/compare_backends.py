@@ -4,7 +4,7 @@
     .venv/bin/python scripts/compare_backends.py --flickr ../shared/data/flickr8k --split val [--limit 1000]
 
 Both caption the same photos with the default settings (beam 5, grounded), from the image files:
-the ONNX path runs the exported encoder (float16-stored weights), ImageNet head, decoder and
+the ONNX path runs the exported encoder (float16-stored weights), ImageNet head, decoder (int8 weights) and
 language model; the PyTorch path the original weights. Prints the share of identical captions and
 the BLEU-4 / CIDEr of each against the references (coco-caption, without METEOR).
 """

@@ -187,6 +187,11 @@ class ImageHost(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(self.photo)))
             self.end_headers()
             self.wfile.write(self.photo)
+        elif path == "/no-type-text":  # no Content-Type and no image either
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
         elif path == "/huge-declared.jpg":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")

@@ -16,11 +16,13 @@ step.onnx but not outputs: the runner passes the same arrays on, as the PyTorch 
 Precision of the step graphs: "float32" computes exactly as PyTorch does; "int8" stores the
 weight matrices of the step graphs as 8-bit integers with one float scale per block of 128 weights
 (ONNX Runtime's weight-only MatMulNBits, the kind used for LLM decoding on CPUs: activations stay
-float32 between the matrix products) and multiplies with int8 arithmetic (accuracy level 4): a step
-streams a quarter of the bytes. Its captions against float32's are measured by
-scripts/compare_precisions.py (README). Decoder weights that float16 holds exactly (all of them,
-for a float16 bundle) are stored as float16 and cast to float32 once at load; the encoder's trunk
-is stored as float16 (see the README for its effect).
+float32 between the matrix products) and multiplies with int8 arithmetic (accuracy level 4), all
+but the output layer, which stays float32: a step streams a third of the bytes. The shipped default
+model's export is int8 (scripts/ship_model.py); the README gives its captions against float32's
+(`captioner evaluate --backend onnx` vs `--backend torch`, then scripts/compare_captions.py).
+Decoder weights that float16 holds exactly (all of them, for a float16 bundle) are stored as float16
+and cast to float32 once at load; the encoder's trunk is stored as float16 (see the README for its
+effect).
 Each file records the SHA-256 of the bundle it was made from, so a stale export is never used.
 """
 

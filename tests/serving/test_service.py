@@ -273,3 +273,113 @@ def test_a_url_must_give_an_image_whatever_its_content_type(image_host, flickr_i
     assert info.value.status_code == 415
     with pytest.raises(FetchError, match="loopback"):
         asyncio.run(_service().fetch(f"{image_host}/photo.jpg"))  # the service's policy is the one applied
+
+
+def _within(seconds, awaitable):
+    """Run `awaitable`, failing (not hanging) if it takes longer than `seconds`."""
+    return asyncio.run(asyncio.wait_for(awaitable, seconds))
+
+
+def test_timings_are_milliseconds_to_a_tenth(monkeypatch):
+    import captioner.serving.service as service_module
+
+    ticks = iter([10.0, 10.25006, 10.50012, 10.75018])  # started, decoded, after the batch, answered
+
+    monkeypatch.setattr(service_module, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    answer = _within(10, _service(batch_wait_ms=0).caption(_png(), 1, 16))
+    assert answer["timings_ms"] == {"decode_image": 250.1, "queue": 250.1, "encode": 1.5, "decode": 2.5, "total": 750.2}
+
+
+def test_counters_count_every_event():
+    service = _service(batch_wait_ms=0, max_queue=0)
+
+    async def gone():
+        return True
+
+    for _ in range(2):
+        with pytest.raises(RequestRefused):
+            _within(10, service.caption(_png(), 1, 16))  # a queue of none: always busy
+    service.settings.max_queue = 8
+    for _ in range(2):
+        with pytest.raises(ClientGone):
+            _within(10, service.caption(_png(), 1, 16, disconnected=gone))
+    _within(10, service.caption(_png(), 1, 16))
+    for _ in range(2):
+        _within(10, service.caption(_png(), 1, 16))
+    assert service.stats == {"computed": 1, "cached": 2, "dropped": 2, "busy": 2}
+
+
+def test_the_pixel_limit_applies_to_uploads_and_to_urls(image_host):
+    service = _service(max_pixels=100, fetch=FetchPolicy(allow_loopback=True))
+    with pytest.raises(ImageError) as info:
+        _within(10, service.caption(_png(20, 10), 1, 16))
+    assert info.value.status_code == 413
+    with pytest.raises(FetchError, match="did not return an image"):
+        _within(20, service.fetch(f"{image_host}/no-type.jpg"))  # an image, but too large to check here
+    with pytest.raises(FetchError) as info:
+        _within(20, _service(fetch=FetchPolicy(allow_loopback=True)).fetch(f"{image_host}/no-type-text"))
+    assert (str(info.value), info.value.status_code) == ("the URL did not return an image (content type 'none')", 415)
+
+
+def test_url_fetches_are_bounded_by_the_service_limiter(monkeypatch):
+    import threading
+    import time
+
+    import captioner.serving.service as service_module
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow_fetch(url, policy):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return _png(), "image/png"
+
+    monkeypatch.setattr(service_module, "fetch_image_bytes", slow_fetch)
+    service = _service(max_fetches=2)
+    assert service.fetch_limiter.total_tokens == 2 and service.picture_limiter.total_tokens == 2
+
+    async def five():
+        return await asyncio.gather(*[service.fetch(f"http://example.com/{k}.png") for k in range(5)])
+
+    assert len(_within(10, five())) == 5 and peak[0] == 2  # never more than max_fetches threads at once
+
+
+def test_a_batch_of_only_gone_clients_leaves_the_worker_serving_the_rest():
+    batcher, runs, drops = _batcher(max_batch=4, wait_s=0.05)
+
+    async def gone():
+        return True
+
+    async def scenario():
+        return await asyncio.gather(batcher.submit("b", 1, gone), batcher.submit("c", 2), return_exceptions=True)
+
+    left, other = _within(5, scenario())  # b's batch has no one left to compute for; c's comes next
+    assert isinstance(left, ClientGone) and other == "c:2" and runs == [(["c"], 2)] and drops == [1]
+
+
+def test_a_cancelled_request_leaves_the_queue_at_once_and_does_not_stop_its_batch():
+    batcher, runs, _ = _batcher(max_batch=4, wait_s=0.3)
+
+    async def scenario():
+        cancelled = asyncio.ensure_future(batcher.submit("c", 1))
+        kept = asyncio.ensure_future(batcher.submit("a", 1))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        waiting = [job.image for job in batcher.pending]
+        return waiting, await kept
+
+    waiting, kept = _within(5, scenario())
+    assert waiting == ["a"] and kept == "a:1" and runs == [(["a"], 1)]
+
+
+def test_a_broken_batch_is_logged(caplog):
+    batcher, _, _ = _batcher(fail=True, wait_s=0)
+    with caplog.at_level("ERROR", logger="captioner.serving.service"):
+        with pytest.raises(RuntimeError):
+            _within(5, batcher.submit("a", 1))
+    assert [r.getMessage() for r in caplog.records] == ["caption batch failed"]

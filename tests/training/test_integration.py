@@ -49,7 +49,8 @@ def test_training_writes_checkpoint_history_and_model(tiny_run):
     assert checkpoint["decoder_config"]["hidden_dim"] == 64 and checkpoint["decoder_config"]["vocab_size"] == len(bundle.vocab)
     for key, value in bundle.decoder.state_dict().items():
         if history[1]["best"]:
-            assert torch.equal(checkpoint["model"][key], value), key  # the best is the last: the same weights
+            # the best is the last: the same weights, as the float16 bundle stores them
+            assert torch.equal(checkpoint["model"][key].half().float(), value.float()), key
 
 
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_run, tmp_path):
