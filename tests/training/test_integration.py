@@ -42,6 +42,9 @@ def test_training_writes_checkpoint_history_and_model(tiny_run):
     if history[1]["val_bleu4"] != history[0]["val_bleu4"]:  # (rounded to 4 places in the history)
         assert history[1]["best"] == (history[1]["val_bleu4"] > history[0]["val_bleu4"])
     assert bundle.info["epoch"] == (2 if history[1]["best"] else 1)
+    best = history[bundle.info["epoch"] - 1]
+    assert bundle.info["val_loss"] == pytest.approx(best["val_loss"], abs=1e-4)
+    assert bundle.info["val_bleu4_greedy"] == pytest.approx(best["val_bleu4"], abs=1e-4)
     assert checkpoint["epoch"] == 2 and checkpoint["step"] == history[1]["step"] and checkpoint["history"] == history
     assert checkpoint["best"] == pytest.approx(max(h["val_bleu4"] for h in history), abs=1e-4)  # stop_on bleu4
     assert checkpoint["bad_epochs"] == (0 if history[1]["best"] else 1)
@@ -69,6 +72,15 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_run, tmp_path):
     for key in a["model"]:
         assert torch.allclose(a["model"][key], b["model"][key], atol=1e-6), key
     assert [h["train_loss"] for h in history] == [h["train_loss"] for h in a["history"]]
+
+
+def test_training_stops_after_patience_epochs_without_improvement(tiny_run, tmp_path):
+    cfg, _ = tiny_run
+    frozen = replace(cfg, output=str(tmp_path / "frozen"), lr=0.0, epochs=6, patience=2)  # nothing can improve
+    train(frozen, progress=False)
+    history = json.loads((tmp_path / "frozen" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3] and [h["best"] for h in history] == [True, False, False]
+    assert torch.load(tmp_path / "frozen" / "last.pt", weights_only=False)["bad_epochs"] == 2
 
 
 def test_existing_run_needs_resume_flag(tiny_run):

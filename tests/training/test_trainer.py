@@ -125,3 +125,17 @@ def test_the_weights_checksum_is_the_sum_of_every_weight():
     checksum = _weights_checksum(decoder)
     assert checksum.shape == (1,) and checksum.dtype == torch.float64
     assert checksum.item() == pytest.approx(total, abs=1e-6)
+
+
+def test_a_glove_decoder_starts_from_the_glove_rows_of_its_vocabulary():
+    from captioner.decoder import DecoderConfig
+    from captioner.decoder.glove import glove_lookup
+    from captioner.training.trainer import build_decoder
+
+    words = ["<pad>", "<start>", "<end>", "<unk>", "dog", "runs", "grass"]
+    cfg = TrainConfig(decoder=DecoderConfig(0, 0, merge="add", embed_dim=50, hidden_dim=16, embeddings="glove-frozen"))
+    decoder = build_decoder(cfg, words, feature_dim=8)
+    rows, found = glove_lookup(words, cfg.seed)
+    assert found.tolist() == [False, False, False, False, True, True, True]
+    table = decoder.embed.table.weight.detach().numpy()
+    assert table.shape == (7, 50) and np.array_equal(table[4:], rows[4:])  # "dog", "runs", "grass"
