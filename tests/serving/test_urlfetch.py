@@ -459,19 +459,16 @@ def test_a_malformed_url_says_so_in_one_short_line(url, why):
     assert len(str(info.value)) <= len("malformed URL ()") + 80
 
 
-def test_statuses_of_refusals_on_the_way(image_host):
+@pytest.mark.parametrize("path, message, status", [
+    ("/hop/3", "too many redirects (more than 3)", 400),
+    ("/missing.jpg", "the image URL answered HTTP 404", 400),
+    ("/no-location", "redirect without a Location header", 400),
+    ("/slow.jpg", "the image URL timed out", 408),
+])
+def test_statuses_of_refusals_on_the_way(image_host, path, message, status):
     with pytest.raises(FetchError) as info:
-        fetch_image_bytes(f"{image_host}/hop/3", LOOPBACK_OK)
-    assert (str(info.value), info.value.status_code) == ("too many redirects (more than 3)", 400)
-    with pytest.raises(FetchError) as info:
-        fetch_image_bytes(f"{image_host}/missing.jpg", LOOPBACK_OK)
-    assert (str(info.value), info.value.status_code) == ("the image URL answered HTTP 404", 400)
-    with pytest.raises(FetchError) as info:
-        fetch_image_bytes(f"{image_host}/no-location", LOOPBACK_OK)
-    assert (str(info.value), info.value.status_code) == ("redirect without a Location header", 400)
-    with pytest.raises(FetchError) as info:
-        fetch_image_bytes(f"{image_host}/slow.jpg", LOOPBACK_OK)
-    assert (str(info.value), info.value.status_code) == ("the image URL timed out", 408)
+        fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
+    assert (str(info.value), info.value.status_code) == (message, status)
 
 
 @pytest.mark.parametrize("url, message", [
