@@ -15,6 +15,7 @@ Files in the run folder (all written atomically):
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import logging
 import os
@@ -151,10 +152,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
             started_group = True
     try:
-        return _train(cfg, resume, progress and lead, device, rank, world)
+        best = _train(cfg, resume, progress and lead, device, rank, world)
+        if world > 1:  # no rank leaves (and closes its connections) while rank 0 still writes the run
+            dist.barrier()
+        return best
     finally:
         if started_group:
-            torch.distributed.destroy_process_group()
+            gc.collect()  # a DistributedDataParallel's reducer holds the group: free it before the group goes
+            dist.destroy_process_group()
 
 
 def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, world: int) -> Path:
