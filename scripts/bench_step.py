@@ -41,7 +41,7 @@ def main() -> None:
         path = Path(folder) / "step.onnx"
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         precision = json.loads(props.get(META_KEY, "{}")).get("precision", "?")
-        session = ort_session(path)
+        session = ort_session(path, stepwise=True)
         rng = np.random.default_rng(0)
         figures = []
         for rows in args.rows:

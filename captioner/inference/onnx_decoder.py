@@ -47,13 +47,14 @@ def load_runners(model_path: str | Path, digest: str | None, has_language_model:
     return decoder, lm
 
 
-def _session(path: Path, model_path: str | Path, threads: int | None, providers: list[str] | None = None):
+def _session(path: Path, model_path: str | Path, threads: int | None, providers: list[str] | None = None,
+             stepwise: bool = False):
     from captioner.encoders.onnx_runtime import ort_session
 
     if not path.is_file():
         raise CaptionerError(f"{path}: ONNX file missing; {rebuild_hint(model_path)}")
     try:
-        session = ort_session(path, threads, providers)
+        session = ort_session(path, threads, providers, stepwise)
         meta = json.loads(session.get_modelmeta().custom_metadata_map[META_KEY])
     except Exception as exc:  # protobuf, graph and JSON errors come in many types
         raise CaptionerError(f"{path}: not a valid captioner ONNX file ({type(exc).__name__}); "
@@ -68,7 +69,7 @@ class _OnnxStep:
 
     def __init__(self, path: Path, model_path: str | Path, digest: str | None, threads: int | None,
                  providers: list[str] | None = None):
-        self.session, self.meta = _session(path, model_path, threads, providers)
+        self.session, self.meta = _session(path, model_path, threads, providers, stepwise=True)
         if digest is not None and self.meta.get("bundle_sha256") != digest:
             raise CaptionerError(f"{path} was exported from another version of {model_path}; {rebuild_hint(model_path)}")
         self.inputs = {i.name for i in self.session.get_inputs()}
@@ -94,7 +95,7 @@ class OnnxDecoder(_OnnxStep):
                  folder: Path | None = None, providers: list[str] | None = None):
         folder = folder or onnx_folder(model_path)
         super().__init__(folder / "step.onnx", model_path, digest, threads, providers)
-        self.init_session, _ = _session(folder / "init.onnx", model_path, threads, providers)
+        self.init_session, _ = _session(folder / "init.onnx", model_path, threads, providers, stepwise=True)
         self.uses_grid = bool(self.meta["uses_grid"])
         self.attention_index = self.meta["attention"]
 

@@ -135,3 +135,22 @@ def test_a_damaged_encoder_export_or_bundle_json_is_a_one_line_error(default, tm
     (onnx_folder(model) / "bundle.json").write_text("{not json")
     with pytest.raises(CaptionerError, match=r"bundle.json: damaged .*export-onnx"):
         Captioner(str(model), grounding=False)
+
+
+def test_step_graphs_spin_between_their_operators_and_stop_after_each_run(default):
+    """Decoder and language model run step after step: their threads spin within a run (measured
+    faster) but stop at its end, so they never compete with the encoder; the encoder never spins."""
+    from captioner.inference.exported import ExportedEncoder
+
+    path, _ = default
+    decoder, lm = load_runners(path, bundle_digest(path), True)
+
+    def spins(session):
+        options = session.get_session_options()
+        return [options.get_session_config_entry(key) for key in
+                ("session.intra_op.allow_spinning", "session.force_spinning_stop")]
+
+    for session in (decoder.session, decoder.init_session, lm.session):
+        assert spins(session) == ["1", "1"]
+    encoder = ExportedEncoder(onnx_folder(path), path)
+    assert encoder.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
