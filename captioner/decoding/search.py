@@ -121,8 +121,6 @@ def beam_search(
     n_states = 1 << max(n_required, default=0)  # S beams per image, one per satisfied subset
     groups = batch * n_states
     rows_per_image = n_states * k
-    state = tuple(np.repeat(s, rows_per_image, axis=0) for s in state)  # (B*S*K, ...)
-    tokens = np.full((groups * k,), bos_id, dtype=np.int64)
     seqs: list[list[int]] = [[] for _ in range(groups * k)]
     beam_scores = np.full((batch, n_states, k), NEG_INF, dtype=np.float32)
     beam_scores[:, 0, 0] = 0.0  # only the first copy in the empty-subset beam is live at the start
@@ -136,7 +134,10 @@ def beam_search(
     subset = np.arange(n_states)  # (S,)
     banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
-        log_probs, state, static = _live_step(step, tokens, state, beam_scores.reshape(-1) > NEG_INF)  # (N, V)
+        if t == 0:  # one live row per image: step the (B, ...) state, then give every beam its copy
+            log_probs, state, static = _first_step(step, bos_id, state, rows_per_image)  # (B*S*K, V)
+        else:
+            log_probs, state, static = _live_step(step, tokens, state, beam_scores.reshape(-1) > NEG_INF)  # (N, V)
         log_probs = np.array(log_probs, dtype=np.float32)  # a copy: the step's output is not written to
         vocab = log_probs.shape[1]
         if t == 0:
@@ -206,6 +207,18 @@ def beam_search(
         seqs = [seqs[r] + [tok] for r, tok in zip(next_rows, next_tokens)]
         beam_scores = np.array(next_scores, dtype=np.float32).reshape(batch, n_states, k)
     return [_answer(finished[b * n_states : (b + 1) * n_states], k) for b in range(batch)]
+
+
+def _first_step(step: StepFn, bos_id: int, state: State, rows_per_image: int):
+    """The first step, from <start>, on one row per image (the only live one): log-probabilities
+    (-inf but in each image's first row) and the new state, both repeated to rows_per_image rows
+    per image, and which state tensors are static (as in `_live_step`)."""
+    batch = state[0].shape[0]
+    part_logp, new_state = step(np.full((batch,), bos_id, dtype=np.int64), state)  # (B, V)
+    static = [new is old for new, old in zip(new_state, state)]
+    log_probs = np.full((batch * rows_per_image, part_logp.shape[1]), NEG_INF, dtype=np.float32)
+    log_probs[::rows_per_image] = part_logp
+    return log_probs, tuple(np.repeat(s, rows_per_image, axis=0) for s in new_state), static  # (B*S*K, ...)
 
 
 def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray):

@@ -57,6 +57,19 @@ def test_batched_images_are_searched_independently():
     assert [r[0].tokens for r in ranked] == [[B], [A], [B]]
 
 
+def test_the_first_step_runs_once_per_image_then_once_per_beam_row():
+    rows = []
+
+    def counting(tokens, state):
+        rows.append((len(tokens), len(state[0])))
+        return step(tokens, state)
+
+    kinds = np.array([[0.0], [1.0], [0.0]], np.float32)
+    ranked = beam_search(counting, (kinds,), BOS, EOS, SearchConfig(beam_size=2, length_penalty=0.0))
+    assert rows[0] == (3, 3) and rows[1] == (6, 6)  # <start> once per image; then both beams of each
+    assert [r[0].tokens for r in ranked] == [[B], [A], [B]]
+
+
 def test_length_penalty_can_prefer_longer_captions():
     short = SearchConfig(beam_size=3, length_penalty=0.0)
     long = SearchConfig(beam_size=3, length_penalty=3.0)
@@ -327,9 +340,10 @@ def test_a_state_that_grows_each_step_is_carried_for_live_and_dead_rows():
     [ranked] = beam_search(growing, state, BOS, EOS, RAW, constraints=[Constraints((frozenset({C}),))], trace=trace)
     assert ranked[0].tokens == [A, C]
     assert (BOS, A) in seen[2]  # the history of the best caption's prefix: <start>, then A
+    assert seen[1] == {(BOS,)}  # the first step runs once per image and every beam gets its copy
     for rows in seen.values():  # a live row's history starts at <start>; a dead row's is the zero placeholder
         assert all(row[0] == BOS or not any(row) for row in rows)
-    assert any(not any(row) for row in seen[1])  # there were dead rows
+    assert any(not any(row) for row in seen[2])  # there were dead rows
 
 
 def test_constrained_hypotheses_score_what_their_own_state_gives():
