@@ -6,7 +6,9 @@
 
 1. In process, on distinct Flickr8k test photos, one image at a time: the bare encoder forward
    (ONNX Runtime), then the full caption (preprocess + encoder + grounding + search), greedy and
-   beam 5, medians and their ratios to the encoder. Both are measured in this same run.
+   beam 5, medians and their ratios to the encoder. Both are measured in this same run, and each
+   caption's time is split into preprocessing, encoder, concepts, the decoder's (and language
+   model's) ONNX runs and the numpy search around them.
 2. `captioner caption one.jpg`: wall time of a new process, model load included, median of 5.
 3. `captioner caption FOLDER` on --folder-images test/val/train photos: images/s and peak RSS.
 4. The server under 50 concurrent clients for --server-seconds, distinct photos, beam 3
@@ -35,6 +37,21 @@ def photos(flickr: Path, count: int) -> list[Path]:
     return [flickr / "images" / name for name in names[:count]]
 
 
+def _timed(timings: dict[str, float], obj, name: str) -> None:
+    """Wrap obj.name so its calls add their seconds to timings[name] (and count into timings[name + ' calls'])."""
+    method = getattr(obj, name)
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+            timings[name + " calls"] = timings.get(name + " calls", 0) + 1
+
+    setattr(obj, name, timed)
+
+
 def in_process(images: list[Path], warmup: int = 3) -> dict:
     import numpy as np
 
@@ -43,29 +60,47 @@ def in_process(images: list[Path], warmup: int = 3) -> dict:
     from captioner.inference.captioner import Captioner
 
     captioner = Captioner()
+    calls: dict[str, float] = {}  # the decoder's and language model's time, per caption
+    _timed(calls, captioner.decoder, "init_state")
+    _timed(calls, captioner.decoder, "step")
+    if captioner.language_model is not None:
+        _timed(calls, captioner.language_model, "step")
     loaded = [load_image(p) for p in images]
     timings: dict[str, list[float]] = {"encoder": [], "greedy": [], "beam 5": []}
+    stages: dict[str, dict[str, list[float]]] = {"greedy": {}, "beam 5": {}}
     for n, image in enumerate(loaded):
         pixels = np.stack([captioner.encoder.preprocess(image)])
         started = time.perf_counter()
         captioner.encoder.encode(pixels)
         encoder = time.perf_counter() - started
-        started = time.perf_counter()
-        captioner.caption([image], SearchConfig(beam_size=1))
-        greedy = time.perf_counter() - started
-        started = time.perf_counter()
-        captioner.caption([image])
-        beam = time.perf_counter() - started
+        measured = {}
+        for mode, search in (("greedy", SearchConfig(beam_size=1)), ("beam 5", SearchConfig())):
+            calls.clear()
+            started = time.perf_counter()
+            [result] = captioner.caption([image], search)
+            measured[mode] = time.perf_counter() - started
+            parts = dict(result.timings_ms)
+            model_ms = 1000 * (calls.get("init_state", 0.0) + calls.get("step", 0.0))
+            parts["steps"] = calls.get("step calls", 0)
+            parts["search (numpy)"] = parts["decode"] - model_ms
+            parts["decoder runs (ONNX)"] = model_ms
+            del parts["decode"]
+            if n >= warmup:
+                for key, value in parts.items():
+                    stages[mode].setdefault(key, []).append(value)
         if n >= warmup:
             timings["encoder"].append(encoder)
-            timings["greedy"].append(greedy)
-            timings["beam 5"].append(beam)
+            timings["greedy"].append(measured["greedy"])
+            timings["beam 5"].append(measured["beam 5"])
     medians = {k: 1000 * statistics.median(v) for k, v in timings.items()}
     print(f"in process, {len(timings['encoder'])} distinct photos, one at a time (medians):")
     print(f"  bare encoder forward ({type(captioner.encoder).__name__}): {medians['encoder']:.1f} ms")
     for mode in ("greedy", "beam 5"):
         print(f"  full caption, {mode}, grounded: {medians[mode]:.1f} ms = {medians[mode] / medians['encoder']:.2f}x "
               f"the encoder")
+        parts = {k: statistics.median(v) for k, v in stages[mode].items()}
+        print("    of which (medians, ms): " + ", ".join(
+            f"{k} {v:.0f}" if k == "steps" else f"{k} {v:.2f}" for k, v in parts.items()))
     return medians
 
 
