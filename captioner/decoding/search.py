@@ -138,18 +138,15 @@ def beam_search(
             log_probs, state, static = _first_step(step, bos_id, state, rows_per_image)  # (B*S*K, V)
         else:
             log_probs, state, static = _live_step(step, tokens, state, beam_scores.reshape(-1) > NEG_INF)  # (N, V)
-        log_probs = np.array(log_probs, dtype=np.float32)  # a copy: the step's output is not written to
         vocab = log_probs.shape[1]
         if t == 0:
             ctoks, cmasks = _constraint_tables(constraints, vocab)  # (B, T) each
-            banned = np.zeros((batch, 1, vocab), dtype=bool)  # (B, 1, V)
+            forbid = np.zeros((batch, 1, vocab), dtype=np.float32)  # (B, 1, V): -inf for never and banned ids
+            forbid[:, 0, never_ids] = NEG_INF
             for b in banned_images:
-                banned[b, 0, [tok for tok in constraints[b].banned if 0 <= tok < vocab]] = True
-        if never:
-            log_probs[:, never_ids] = NEG_INF
-        if banned_images:
-            log_probs = np.where(banned, np.float32(NEG_INF), log_probs.reshape(batch, rows_per_image, vocab))
-            log_probs = log_probs.reshape(-1, vocab)
+                forbid[b, 0, [tok for tok in constraints[b].banned if 0 <= tok < vocab]] = NEG_INF
+        # a new array (the step's output is not written to), with the forbidden words at -inf
+        log_probs = (np.asarray(log_probs, dtype=np.float32).reshape(batch, rows_per_image, vocab) + forbid).reshape(-1, vocab)
         if t < config.min_length:
             log_probs[:, eos_id] = NEG_INF
         if t == config.max_length:  # out of room: only <end> may follow
@@ -218,7 +215,9 @@ def _first_step(step: StepFn, bos_id: int, state: State, rows_per_image: int):
     static = [new is old for new, old in zip(new_state, state)]
     log_probs = np.full((batch * rows_per_image, part_logp.shape[1]), NEG_INF, dtype=np.float32)
     log_probs[::rows_per_image] = part_logp
-    return log_probs, tuple(np.repeat(s, rows_per_image, axis=0) for s in new_state), static  # (B*S*K, ...)
+    if rows_per_image > 1:
+        new_state = tuple(np.repeat(s, rows_per_image, axis=0) for s in new_state)  # (B*S*K, ...)
+    return log_probs, tuple(new_state), static
 
 
 def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray):
