@@ -228,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
     export.add_argument("--output", default=None, help="folder for init.onnx, step.onnx, lm.onnx (default: <model>.onnx/)")
     export.add_argument("--precision", default="float32", choices=["float32", "int8"],
-                        help="the step graphs' weights: float32 (as PyTorch) or int8 (8-bit blocks, output layer float32: "
-                             "faster for one image, slower for batches; see the README) (default float32)")
+                        help="the step graphs' weights: float32 (as PyTorch) or int8 (8-bit blocks, the most frequent "
+                             "words' output columns float32: faster for one image; see the README) (default float32)")
     return parser
 
 

@@ -16,8 +16,10 @@ step.onnx but not outputs: the runner passes the same arrays on, as the PyTorch 
 Precision of the step graphs: "float32" computes exactly as PyTorch does; "int8" stores the
 weight matrices of the step graphs as 8-bit integers with one float scale per block of 128 weights
 (ONNX Runtime's weight-only MatMulNBits, the kind used for LLM decoding on CPUs: activations stay
-float32 between the matrix products) and multiplies with int8 arithmetic (accuracy level 4), all
-but the output layer, which stays float32: a step streams a third of the bytes. The shipped default
+float32 between the matrix products) and multiplies with int8 arithmetic (accuracy level 4); the
+output layer keeps the columns of the most frequent words (FLOAT_WORDS; the vocabulary is in
+frequency order) in float32 and the rest in int8: a step streams about a quarter of the bytes.
+The shipped default
 model's export is int8 (scripts/ship_model.py); the README gives its captions against float32's
 (`captioner evaluate --backend onnx` vs `--backend torch`, then scripts/compare_captions.py).
 Decoder weights that float16 holds exactly (all of them, for a float16 bundle) are stored as float16
@@ -119,6 +121,9 @@ def _gemm_as_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+FLOAT_WORDS = 256  # output-layer columns kept float32 in the int8 export: the most frequent words
+
+
 def _output_layer(model: onnx.ModelProto) -> str | None:
     """The name of the matrix product that makes the logits (the MatMul behind LogSoftmax's input)."""
     producers = {out: node for node in model.graph.node for out in node.output}
@@ -128,17 +133,47 @@ def _output_layer(model: onnx.ModelProto) -> str | None:
     return node.name if node is not None else None
 
 
+def _split_output_layer(model: onnx.ModelProto, columns: int) -> str | None:
+    """Make the output layer x @ W (W constant, (H, V)) two products, x @ W[:, :columns] and
+    x @ W[:, columns:], concatenated: the same logits, and the two halves can be stored apart.
+    Returns the first product's name (None when there is no output layer or nothing to split)."""
+    name = _output_layer(model)
+    graph = model.graph
+    node = next((n for n in graph.node if n.name == name), None)
+    weights = {init.name: init for init in graph.initializer}
+    if node is None or node.input[1] not in weights:
+        return None
+    matrix = numpy_helper.to_array(weights[node.input[1]])  # (H, V)
+    if not 0 < columns < matrix.shape[1]:
+        return None
+    x, w, y = node.input[0], node.input[1], node.output[0]
+    graph.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(matrix[:, :columns]), w + "__head"),
+                              numpy_helper.from_array(np.ascontiguousarray(matrix[:, columns:]), w + "__tail")])
+    split = [helper.make_node("MatMul", [x, w + "__head"], [y + "__head"], name=name + "_head"),  # (B, columns)
+             helper.make_node("MatMul", [x, w + "__tail"], [y + "__tail"], name=name + "_tail"),  # (B, V - columns)
+             helper.make_node("Concat", [y + "__head", y + "__tail"], [y], axis=-1, name=name + "_concat")]  # (B, V)
+    nodes = [part for n in graph.node for part in (split if n is node else [n])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [init for init in graph.initializer if init.name != w]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return name + "_head"
+
+
 def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """Weight-only 8-bit blockwise quantisation (MatMulNBits) of every constant matrix product but the
-    output layer's: quantised too, it changes 3% of beam captions on Flickr8k val, kept float32 1.8%."""
+    output layer's float32 columns for the FLOAT_WORDS most frequent words. Chosen on Flickr8k val
+    (beam / greedy captions identical to float32's): the whole output layer float32 97.8% / 97.6%,
+    256 words float32 97.7% / 97.4% with a 22% faster step (one row), all int8 97.0% / 96.6%."""
     import logging
 
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     config = DefaultWeightOnlyQuantConfig(block_size=INT8_BLOCK, is_symmetric=True, bits=8, accuracy_level=4)
     model = _gemm_as_matmul(model)
-    output = _output_layer(model)
-    quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=[output] if output else [])
+    head = _split_output_layer(model, FLOAT_WORDS)
+    quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=[head] if head else [])
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # it logs every node at INFO
