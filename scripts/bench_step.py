@@ -36,12 +36,14 @@ def main() -> None:
     parser.add_argument("exports", nargs="+", help="export folders (holding step.onnx)")
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 5, 40])
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--no-spin", action="store_true",
+                        help="the encoder's session options (threads never spin) instead of the step graphs' own")
     args = parser.parse_args()
     for folder in args.exports:
         path = Path(folder) / "step.onnx"
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         precision = json.loads(props.get(META_KEY, "{}")).get("precision", "?")
-        session = ort_session(path, stepwise=True)
+        session = ort_session(path, stepwise=not args.no_spin)
         rng = np.random.default_rng(0)
         figures = []
         for rows in args.rows:

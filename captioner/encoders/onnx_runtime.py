@@ -42,7 +42,8 @@ def ort_session(path: Path, threads: int | None = None, providers: list[str] | N
     """An ONNX Runtime session with this project's options (CPU unless other providers are given).
 
     stepwise: for graphs run many times in a row on a few rows (a decoder step): the threads spin
-    between the operators of a run (0.37 instead of 0.44 ms a step here), and still stop at its end.
+    between the operators of a run (a quarter faster for one row: scripts/bench_step.py with and
+    without --no-spin), and still stop at its end.
     """
     import onnxruntime as ort
 
