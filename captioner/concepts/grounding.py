@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from captioner.concepts.detectors import ConceptDetectors, matmul
+from captioner.concepts.detectors import ConceptDetectors, matmul, one_blas_thread
 from captioner.concepts.tables import load_concept_words, load_imagenet_table
 from captioner.data.vocab import Vocabulary
 from captioner.decoding import Constraints
@@ -109,14 +109,15 @@ class Grounder:
         """Concepts per photo, with `config` instead of the grounder's own settings if given."""
         cfg = config or self.config
         familiar = self.familiar
-        probs = self.class_probabilities(pooled)  # (N, 1000)
-        word_probs = matmul(probs, self.matrix)  # (N, W)
         detectors = self.detectors
+        with one_blas_thread():
+            probs = self.class_probabilities(pooled)  # (N, 1000)
+            word_probs = matmul(probs, self.matrix)  # (N, W)
+            detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
+            everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
         names = detectors.concepts if detectors else []
-        detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
-        everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
         results = []
         for n in range(len(probs)):
             order = np.argsort(-word_probs[n])

@@ -64,3 +64,27 @@ def test_attention_maps_one_grid_per_word(shipped_captioner, coco_dev):
     assert [a["word"] for a in result.attention] == result.caption.split()
     grid = np.asarray(result.attention[0]["grid"])
     assert grid.shape == (9, 9) and abs(grid.sum() - 1.0) < 1e-2
+
+
+def test_grounding_runs_numpys_blas_on_one_thread_and_gives_the_threads_back(shipped_captioner, coco_dev, monkeypatch):
+    """OpenBLAS's threads spin after a product and take the cores from ONNX Runtime: grounding's
+    products run on one BLAS thread, and the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import captioner.concepts.grounding as grounding
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+    real = grounding.matmul
+
+    def recording(a, b):
+        seen.append(blas_threads())
+        return real(a, b)
+
+    monkeypatch.setattr(grounding, "matmul", recording)
+    with threadpool_limits(2, "blas"):
+        [bear] = _concepts(shipped_captioner, [coco_dev / "images" / BEAR])
+        assert blas_threads() == {2}
+    assert bear.required[0] == "bear" and seen and all(s == {1} for s in seen)
