@@ -9,6 +9,7 @@ import time
 import pytest
 
 from captioner.serving.guards import DOCS_POLICY, PAGE_POLICY, RequestGuard, guarded_protocol
+from tests.serving.asgi_client import post, response_body
 
 LIMIT = 1000
 
@@ -46,26 +47,10 @@ class EchoApp:
 
 async def _call(app, headers, chunks, delay=0.0, path="/api/caption", after=0.0):
     """One POST through the guarded app: (status, body, header dict, chunks the app pulled)."""
-    pulled, sent = [0], []
-
-    async def receive():
-        if pulled[0] < len(chunks):
-            if delay:
-                await asyncio.sleep(delay)
-            pulled[0] += 1
-            return {"type": "http.request", "body": chunks[pulled[0] - 1], "more_body": pulled[0] < len(chunks)}
-        await asyncio.sleep(after)
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"host", b"test")] + headers}
-    await RequestGuard(app, max_body=LIMIT, body_timeout=0.3)(scope, receive, send)
+    sent, pulled = await post(RequestGuard(app, max_body=LIMIT, body_timeout=0.3), headers, chunks, delay, after, path)
     starts = [m for m in sent if m["type"] == "http.response.start"]
     assert len(starts) == 1, sent  # one answer, never two
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return starts[0]["status"], body, starts[0]["headers"], pulled[0]
+    return starts[0]["status"], response_body(sent), starts[0]["headers"], pulled
 
 
 def run(*args, **kwargs):

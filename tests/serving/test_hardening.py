@@ -18,6 +18,7 @@ from captioner.serving.app import create_app
 from captioner.serving.service import CaptionService, ClientGone, ServeSettings
 from captioner.serving.urlfetch import FetchPolicy
 from tests.conftest import running_server
+from tests.serving.asgi_client import post, response_body
 
 CAP = 1024 * 1024
 
@@ -36,28 +37,9 @@ def client(app):
 
 async def _asgi(app, headers: list[tuple[bytes, bytes]], chunks, delay: float = 0.0):
     """Send one POST /api/caption through the ASGI app; returns (status, body, chunks the app pulled)."""
-    pulled, sent = [0], []
-    chunks = list(chunks)
-
-    async def receive():
-        if pulled[0] < len(chunks):
-            if delay:
-                await asyncio.sleep(delay)
-            pulled[0] += 1
-            return {"type": "http.request", "body": chunks[pulled[0] - 1], "more_body": pulled[0] < len(chunks)}
-        await asyncio.sleep(3600)  # the client keeps the connection open
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/api/caption", "raw_path": b"/api/caption", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"test")] + headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    await app(scope, receive, send)
+    sent, pulled = await post(app, headers, chunks, delay, after=3600)  # the client keeps the connection open
     start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], body, pulled[0], dict(start["headers"])
+    return start["status"], response_body(sent), pulled, dict(start["headers"])
 
 
 MULTIPART = [(b"content-type", b"multipart/form-data; boundary=XyZ")]
