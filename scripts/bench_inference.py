@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import statistics
 import subprocess
@@ -41,6 +42,7 @@ def _timed(timings: dict[str, float], obj, name: str) -> None:
     """Wrap obj.name so its calls add their seconds to timings[name] (and count into timings[name + ' calls'])."""
     method = getattr(obj, name)
 
+    @functools.wraps(method)  # keeps what search reads of a step function (`broadcasts`)
     def timed(*args, **kwargs):
         started = time.perf_counter()
         try:

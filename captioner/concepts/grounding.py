@@ -105,13 +105,16 @@ class Grounder:
         """pooled (N, D) -> summed ImageNet probability per caption word (N, W)."""
         return matmul(self.class_probabilities(pooled), self.matrix)
 
-    def ground(self, pooled: np.ndarray, config: GroundingConfig | None = None) -> list[ImageConcepts]:
-        """Concepts per photo, with `config` instead of the grounder's own settings if given."""
+    def ground(self, pooled: np.ndarray, config: GroundingConfig | None = None,
+               probs: np.ndarray | None = None) -> list[ImageConcepts]:
+        """Concepts per photo, with `config` instead of the grounder's own settings if given.
+
+        probs: the ImageNet probabilities (N, 1000) when the encoder computed them (else the head here)."""
         cfg = config or self.config
         familiar = self.familiar
         detectors = self.detectors
         with one_blas_thread():
-            probs = self.class_probabilities(pooled)  # (N, 1000)
+            probs = self.class_probabilities(pooled) if probs is None else np.asarray(probs, np.float32)  # (N, 1000)
             word_probs = matmul(probs, self.matrix)  # (N, W)
             detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
             everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)

@@ -25,7 +25,7 @@ class AttentionDecoder(CaptionDecoder):
         """h (B, H), grid (B, L, D), grid_proj (B, L, A) -> gated context (B, D), weights (B, L)."""
         scores = self.att_score(torch.tanh(grid_proj + self.att_hidden(h).unsqueeze(1))).squeeze(2)  # (B, L)
         alpha = torch.softmax(scores, dim=1)  # (B, L)
-        context = torch.bmm(alpha.unsqueeze(1), grid).squeeze(1)  # (B, D)
+        context = torch.matmul(alpha.unsqueeze(1), grid).squeeze(1)  # (B, D); a grid of one row serves every row
         return torch.sigmoid(self.gate(h)) * context, alpha
 
     def forward(self, pooled, grid, inputs):

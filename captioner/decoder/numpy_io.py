@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from captioner.decoding.search import broadcasting
+
 State = tuple[np.ndarray, ...]
 
 
@@ -31,9 +33,11 @@ class TorchRunner:
                 for x in inputs]
         return tuple(part.cpu().numpy() for part in self.model.init_state(*args))
 
+    @broadcasting
     @torch.inference_mode()
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """tokens (N,) -> log-probabilities (N, V) and the new state."""
+        """tokens (N,) -> log-probabilities (N, V) and the new state (a state part of one row is
+        broadcast to all rows: the decoders' step code allows it)."""
         inputs = tuple(torch.from_numpy(part).to(self.device) for part in state)
         log_probs, new = self.model.step(torch.from_numpy(tokens).to(self.device), inputs)
         out = tuple(old if part is given else part.cpu().numpy() for part, given, old in zip(new, inputs, state))

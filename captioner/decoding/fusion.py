@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from captioner.decoding.search import State, StepFn
+from captioner.decoding.search import State, StepFn, broadcasting, broadcasts
 
 
 def fused_state(decoder_state: State, lm_state: State, weights) -> State:
@@ -26,4 +26,4 @@ def fuse(decoder_step: StepFn, lm_step: StepFn, decoder_parts: int) -> StepFn:
         lm_logp, lm_state = lm_step(tokens, state[decoder_parts:-1])  # (N, V)
         return dec_logp + weights * lm_logp, tuple(dec_state) + tuple(lm_state) + (weights,)
 
-    return step
+    return broadcasting(step) if broadcasts(decoder_step) and broadcasts(lm_step) else step

@@ -29,6 +29,18 @@ TraceFn = Callable[[State], np.ndarray]  # -> (N, cells) attention of the latest
 NEG_INF = float("-inf")
 
 
+def broadcasting(step: StepFn) -> StepFn:
+    """Mark a step function that takes a state part of one row as that part for every row (numpy,
+    ONNX and torch broadcasting). For one image, search then keeps the static parts (the attention
+    grid and its projection) at one row instead of copying them to every beam row."""
+    step.broadcasts = True
+    return step
+
+
+def broadcasts(step: StepFn) -> bool:
+    return bool(getattr(step, "broadcasts", False))
+
+
 @dataclass
 class SearchConfig:
     beam_size: int = 5  # chosen on the validation split (scripts/tune_search.sh)
@@ -132,37 +144,38 @@ def beam_search(
     never_ids = np.array(sorted(set(never)), dtype=np.int64)
     alphas = [config.length_penalty if c.length_penalty is None else c.length_penalty for c in constraints]
     subset = np.arange(n_states)  # (S,)
+    base = np.arange(groups).reshape(batch, n_states, 1) * k  # (B, S, 1) first row of each beam
+    in_place = list(range(groups * k))  # the rows' order when no hypothesis moves
     banned_images = [b for b, c in enumerate(constraints) if c.banned]
     for t in range(config.max_length + 1):
         if t == 0:  # one live row per image: step the (B, ...) state, then give every beam its copy
             log_probs, state, static = _first_step(step, bos_id, state, rows_per_image)  # (B*S*K, V)
         else:
-            log_probs, state, static = _live_step(step, tokens, state, beam_scores.reshape(-1) > NEG_INF)  # (N, V)
+            log_probs, state, static = _live_step(step, tokens, state, beam_scores.reshape(-1) > NEG_INF, static)  # (N, V)
         vocab = log_probs.shape[1]
         if t == 0:
             ctoks, cmasks = _constraint_tables(constraints, vocab)  # (B, T) each
             forbid = np.zeros((batch, 1, vocab), dtype=np.float32)  # (B, 1, V): -inf for never and banned ids
             forbid[:, 0, never_ids] = NEG_INF
             for b in banned_images:
-                forbid[b, 0, [tok for tok in constraints[b].banned if 0 <= tok < vocab]] = NEG_INF
-        # a new array (the step's output is not written to), with the forbidden words at -inf
-        log_probs = (np.asarray(log_probs, dtype=np.float32).reshape(batch, rows_per_image, vocab) + forbid).reshape(-1, vocab)
+                ids = np.fromiter(constraints[b].banned, dtype=np.int64)
+                forbid[b, 0, ids[(ids >= 0) & (ids < vocab)]] = NEG_INF
+        # running scores: a new array (the step's output is not written to), forbidden words at -inf
+        total = np.asarray(log_probs, dtype=np.float32).reshape(batch, rows_per_image, vocab) + forbid
+        flat = total.reshape(-1, vocab)  # (N, V) view
         if t < config.min_length:
-            log_probs[:, eos_id] = NEG_INF
+            flat[:, eos_id] = NEG_INF
         if t == config.max_length:  # out of room: only <end> may follow
-            eos_column = log_probs[:, eos_id].copy()
-            log_probs.fill(NEG_INF)
-            log_probs[:, eos_id] = eos_column
-        rows, cols = [], []
+            eos_column = flat[:, eos_id].copy()
+            flat.fill(NEG_INF)
+            flat[:, eos_id] = eos_column
         for row, seq in enumerate(seqs):
             for tok in blocked_tokens(seq, config):
-                rows.append(row)
-                cols.append(tok)
-        if rows:
-            log_probs[rows, cols] = NEG_INF
+                flat[row, tok] = NEG_INF
+        flat += beam_scores.reshape(-1, 1)
+        total = total.reshape(batch, n_states, k, vocab)
         alpha = trace(state) if trace is not None else None  # (N, cells)
-        total = (beam_scores.reshape(-1, 1) + log_probs).reshape(batch, n_states, k, vocab)
-        cand_scores, cand_rows, cand_toks = _candidates(total, ctoks, cmasks, subset, k)  # (B, S, 2K) each
+        cand_scores, cand_rows, cand_toks = _candidates(total, ctoks, cmasks, subset, k, base)  # (B, S, 2K) each
         next_rows, next_tokens, next_scores = [], [], []
         cand_scores, cand_rows, cand_toks = cand_scores.tolist(), cand_rows.tolist(), cand_toks.tolist()
         for b in range(batch):
@@ -196,7 +209,8 @@ def beam_search(
         if all(image_done):
             break
         index = np.array(next_rows, dtype=np.int64)
-        state = tuple(s if keep else s[index] for s, keep in zip(state, static))
+        if next_rows != in_place:  # (greedy's one row per beam never moves)
+            state = tuple(s if keep else s[index] for s, keep in zip(state, static))
         if alpha is not None:
             picked = alpha[index][:, None]  # (N, 1, cells)
             history = picked if history is None else np.concatenate([history[index], picked], axis=1)
@@ -209,30 +223,34 @@ def beam_search(
 def _first_step(step: StepFn, bos_id: int, state: State, rows_per_image: int):
     """The first step, from <start>, on one row per image (the only live one): log-probabilities
     (-inf but in each image's first row) and the new state, both repeated to rows_per_image rows
-    per image, and which state tensors are static (as in `_live_step`)."""
+    per image, and which state tensors are static (as in `_live_step`). The static ones of a single
+    image stay one row when the step broadcasts them (`broadcasting`)."""
     batch = state[0].shape[0]
     part_logp, new_state = step(np.full((batch,), bos_id, dtype=np.int64), state)  # (B, V)
     static = [new is old for new, old in zip(new_state, state)]
+    if rows_per_image == 1:
+        return part_logp, tuple(new_state), static
     log_probs = np.full((batch * rows_per_image, part_logp.shape[1]), NEG_INF, dtype=np.float32)
     log_probs[::rows_per_image] = part_logp
-    if rows_per_image > 1:
-        new_state = tuple(np.repeat(s, rows_per_image, axis=0) for s in new_state)  # (B*S*K, ...)
-    return log_probs, tuple(new_state), static
+    shared = batch == 1 and broadcasts(step)
+    new_state = tuple(s if keep and shared else np.repeat(s, rows_per_image, axis=0)  # (B*S*K, ...)
+                      for s, keep in zip(new_state, static))
+    return log_probs, new_state, static
 
 
-def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray):
+def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray, static: list[bool]):
     """Run `step` on the live rows only (beams of subsets not reached yet, or finished, are dead).
 
     Returns log-probabilities for every row (-inf for dead ones), the new state for every row, and
     which state tensors are static: handed back untouched by the step (the image grid), they are
     the same for every row of an image, as when repeated, and rows never move between images, so
-    they need no reordering.
+    they need no reordering (nor picking: a static part of one row stands for every row).
     """
     if bool(live.all()):
         log_probs, new_state = step(tokens, state)
         return log_probs, new_state, [new is old for new, old in zip(new_state, state)]
     rows = np.flatnonzero(live)  # (L,)
-    part = tuple(s[rows] for s in state)
+    part = tuple(s if keep and len(s) == 1 else s[rows] for s, keep in zip(state, static))
     part_logp, new_part = step(tokens[rows], part)  # (L, V)
     static = [new is old for new, old in zip(new_part, part)]
     log_probs = np.full((len(tokens), part_logp.shape[1]), NEG_INF, dtype=np.float32)
@@ -248,6 +266,9 @@ def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray)
     return log_probs, tuple(new_state), static
 
 
+ARGMAX_WIDTH = 2  # top-k up to this width by argmax passes (greedy); wider, by a partition
+
+
 def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The `width` largest values along the last axis, best first, and their indices.
 
@@ -255,6 +276,17 @@ def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     cut-off is kept is unspecified (as with torch.topk)."""
     lead, n = scores.shape[:-1], scores.shape[-1]
     flat = scores.reshape(-1, n)  # (R, n)
+    if width <= ARGMAX_WIDTH and width < n:  # greedy's two: argmax passes, cheaper than a partition
+        work = flat.copy()
+        picked = np.arange(flat.shape[0])  # (R,)
+        index = np.empty((flat.shape[0], width), dtype=np.int64)
+        values = np.empty((flat.shape[0], width), dtype=flat.dtype)
+        for j in range(width):
+            best = work.argmax(axis=-1)  # (R,) the first of equal maxima: lower index first
+            index[:, j], values[:, j] = best, work[picked, best]
+            work[picked, best] = -np.inf
+        if not np.isneginf(values[:, -1]).any():  # else an index may repeat: the partition below
+            return values.reshape(*lead, -1), index.reshape(*lead, -1)
     rows = np.arange(flat.shape[0]).reshape(-1, 1)  # (R, 1): plain indexing, faster than take_along_axis here
     if width < n:
         part = np.argpartition(-flat, width - 1, axis=-1)[:, :width]  # (R, width) unordered top width
@@ -265,15 +297,16 @@ def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     return values[rows, order].reshape(*lead, -1), part[rows, order].reshape(*lead, -1)
 
 
-def _candidates(total: np.ndarray, ctoks: np.ndarray, cmasks: np.ndarray, subset: np.ndarray, k: int):
+def _candidates(total: np.ndarray, ctoks: np.ndarray, cmasks: np.ndarray, subset: np.ndarray, k: int,
+                base: np.ndarray):
     """Best 2K continuations for every (image, subset) beam: scores, source rows and tokens, each (B, S, 2K).
 
-    total: (B, S, K, V) running scores. A word stays in its beam unless it satisfies a constraint
-    not yet met, in which case it moves to the beam of the larger subset.
+    total: (B, S, K, V) running scores; base: (B, S, 1) each beam's first row. A word stays in its
+    beam unless it satisfies a constraint not yet met, in which case it moves to the beam of the
+    larger subset.
     """
     batch, n_states, _, vocab = total.shape
     width = min(2 * k, k * vocab)
-    base = np.arange(batch * n_states).reshape(batch, n_states, 1) * k  # (B, S, 1) first row of each beam
     if ctoks.shape[1] == 0:  # no constraints anywhere: the plain beam search
         scores, index = _topk(total.reshape(batch, n_states, k * vocab), width)  # (B, S, 2K)
         return scores, base + index // vocab, index % vocab

@@ -25,7 +25,8 @@ class Encoder(ABC):
     grid_size: int  # side of the spatial grid (grid has grid_size**2 cells)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> (input_size, input_size, 3) float32 scaled as this network expects."""
+        """RGB image -> (input_size, input_size, 3) as `encode` takes it: float32 scaled as this
+        network expects (an export that scales in its graph takes the resized uint8 pixels)."""
         pixels = resize_square(image, self.input_size).astype(np.float32)  # (H, W, 3)
         return self.scale(pixels)
 
@@ -36,6 +37,11 @@ class Encoder(ABC):
     @abstractmethod
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, H, W, 3) preprocessed -> pooled (B, D) and grid (B, grid_size**2, D)."""
+
+    def encode_with_classes(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`encode`, plus the ImageNet probabilities (B, 1000) when the encoder computes them in the
+        same run (None: the caller applies `classifier()` itself)."""
+        return (*self.encode(batch), None)
 
     def classifier(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The network's ImageNet head on the pooled vector: weight (1000, D), bias (1000,); None if it has none."""

@@ -154,10 +154,10 @@ class Captioner:
         t0 = time.perf_counter()
         pixels = np.stack([self.encoder.preprocess(image) for image in images])  # (B, H, W, 3)
         t1 = time.perf_counter()
-        pooled, grid = self.encoder.encode(pixels)  # (B, D), (B, L, D)
+        pooled, grid, classes = self.encoder.encode_with_classes(pixels)  # (B, D), (B, L, D), (B, 1000) or None
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
-        concepts = self.grounder.ground(pooled) if (grounded and self.grounder) else None
+        concepts = self.grounder.ground(pooled, probs=classes) if (grounded and self.grounder) else None
         constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
         t3 = time.perf_counter()

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from captioner.data.images import resize_square
 from captioner.data.vocab import Vocabulary
 from captioner.encoders.base import Encoder
 from captioner.encoders.onnx_runtime import run_trunk
@@ -54,7 +56,11 @@ def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[Ex
 
 
 class ExportedEncoder(Encoder):
-    """The encoder's trunk in ONNX Runtime with its recorded scaling and ImageNet head."""
+    """The encoder's ONNX export with its recorded scaling and ImageNet head.
+
+    Exports from inference/onnx_export.py take the resized uint8 pixels and give pooled features,
+    the grid and the ImageNet probabilities in one run (`preprocess` then only resizes); older ones
+    (float pixels in, the trunk's grid out) are run as before, with the head in numpy."""
 
     def __init__(self, folder: Path, model_path: str | Path, threads: int | None = None,
                  providers: list[str] | None = None):
@@ -63,12 +69,20 @@ class ExportedEncoder(Encoder):
         self.feature_dim, self.grid_size = int(meta["feature_dim"]), int(meta["grid_size"])
         self.offset, self.divisor = (float(v) for v in meta["affine"])
         self.weights = meta.get("weights")
+        self.takes_uint8 = self.session.get_inputs()[0].type == "tensor(uint8)"
+        self.outputs = [o.name for o in self.session.get_outputs()]
         head = folder / "encoder.npz"
         try:
             with np.load(head) as data:
                 self.head = (data["weight"].astype(np.float32), data["bias"].astype(np.float32)) if "weight" in data else None
         except (OSError, ValueError, KeyError) as exc:
             raise CaptionerError(f"{head}: missing or damaged ({type(exc).__name__}); {rebuild_hint(model_path)}") from None
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> (input_size, input_size, 3): uint8 when the graph scales, else float32 scaled."""
+        if self.takes_uint8:
+            return resize_square(image, self.input_size)  # (H, W, 3) uint8
+        return super().preprocess(image)
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         return (pixels - self.offset) / self.divisor
@@ -77,7 +91,15 @@ class ExportedEncoder(Encoder):
         return self.head
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return run_trunk(self.session, batch)
+        return self.encode_with_classes(batch)[:2]
+
+    def encode_with_classes(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if not self.takes_uint8:
+            return (*run_trunk(self.session, batch), None)
+        if batch.dtype != np.uint8:
+            raise ValueError(f"{self.name}'s ONNX export takes the uint8 pixels of `preprocess`, not {batch.dtype}")
+        found = dict(zip(self.outputs, self.session.run(None, {"pixels": np.ascontiguousarray(batch)})))
+        return found["pooled"], found["grid"], found.get("probs")  # (B, D), (B, g*g, D), (B, 1000) or None
 
     def describe(self) -> dict:
         described = super().describe()

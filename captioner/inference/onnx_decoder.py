@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from captioner.decoding.search import broadcasting
 from captioner.errors import CaptionerError
 
 META_KEY = "captioner"
@@ -73,17 +74,19 @@ class _OnnxStep:
         if digest is not None and self.meta.get("bundle_sha256") != digest:
             raise CaptionerError(f"{path} was exported from another version of {model_path}; {rebuild_hint(model_path)}")
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.fed = [(i, f"state{i}") for i in range(self.meta["state_parts"]) if f"state{i}" in self.inputs]
+        self.outputs = [o.name for o in self.session.get_outputs()]
         self.changed = self.meta["changed"]
         self.vocab_size = self.meta["vocab_size"]
 
+    @broadcasting
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """tokens (N,) -> log-probabilities (N, V) and the new state."""
+        """tokens (N,) -> log-probabilities (N, V) and the new state (the graphs' products and sums
+        broadcast a state part of one row to all rows)."""
         feed = {"tokens": np.ascontiguousarray(tokens, dtype=np.int64)}
-        for i, part in enumerate(state):
-            name = f"state{i}"
-            if name in self.inputs:
-                feed[name] = part
-        log_probs, *changed = self.session.run(None, feed)
+        for i, name in self.fed:
+            feed[name] = state[i]
+        log_probs, *changed = self.session.run(self.outputs, feed)
         new = list(state)
         for i, part in zip(self.changed, changed):
             new[i] = part

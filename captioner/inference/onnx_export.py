@@ -7,7 +7,9 @@ without torch. The files go to a folder beside the bundle, `<model>.onnx/`:
   init.onnx   pooled (B, D) [, grid (B, L, D)] -> the decoder's initial state parts
   step.onnx   tokens (B,), state parts -> log_probs (B, V), the state parts the step changes
   lm.onnx     tokens (B,), h, c -> log_probs (B, V), h, c            (when the bundle has an LM)
-  encoder.onnx, encoder.npz   the image encoder's trunk and ImageNet head (when it can be exported)
+  encoder.onnx  uint8 pixels (B, H, W, 3) -> pooled (B, D), grid (B, L, D), ImageNet probabilities
+               (B, 1000): the trunk with its input scaling, pooling and head (when it can be exported)
+  encoder.npz   the ImageNet head alone, for grounding features computed elsewhere
   bundle.json  vocabulary, encoder description and scaling, scores: all that inference reads
 
 State parts the step hands back untouched (the attention grid and its projection) are inputs of
@@ -19,6 +21,8 @@ weight matrices of the step graphs as 8-bit integers with one float scale per bl
 float32 between the matrix products) and multiplies with int8 arithmetic (accuracy level 4); the
 output layer keeps the columns of the most frequent words (FLOAT_WORDS; the vocabulary is in
 frequency order) in float32 and the rest in int8: a step streams about a quarter of the bytes.
+Products of the same input are merged into one first (the attention step's hidden state feeds
+three), and products with fewer than NARROW output columns (the attention score) stay float32.
 The shipped default
 model's export is int8 (scripts/ship_model.py); the README gives its captions against float32's
 (`captioner evaluate --backend onnx` vs `--backend torch`, then scripts/compare_captions.py).
@@ -161,6 +165,58 @@ def _split_output_layer(model: onnx.ModelProto, columns: int) -> str | None:
     return name + "_head"
 
 
+def _merge_sibling_products(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Constant matrix products of the same input (x @ W1, x @ W2, ...; each with its constant bias
+    Add, if all have one) -> one product x @ [W1 W2 ...] (+ [b1 b2 ...]) and a Split: the same
+    numbers in one pass over x. In the attention step the hidden state feeds three (the attention
+    query, the context gate and the LSTM's recurrent gates)."""
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    groups: dict[str, list] = {}
+    for node in graph.node:
+        if node.op_type == "MatMul" and node.input[1] in weights and len(weights[node.input[1]].dims) == 2:
+            groups.setdefault(node.input[0], []).append(node)
+    nodes = list(graph.node)
+    for x, members in groups.items():
+        matrices = [numpy_helper.to_array(weights[m.input[1]]) for m in members]  # (K, N_i) each
+        if len(members) < 2 or len({w.shape[0] for w in matrices}) != 1:
+            continue
+        adds = []  # each product's bias Add, when that is its only user
+        for m in members:
+            users = consumers.get(m.output[0], [])
+            only = users[0] if len(users) == 1 and users[0].op_type == "Add" else None
+            adds.append(only if only is not None and sum(name in weights for name in only.input) == 1 else None)
+        with_bias = all(a is not None for a in adds)
+        name = members[0].name + "_merged"
+        graph.initializer.append(numpy_helper.from_array(np.concatenate(matrices, axis=1), name + "_weight"))  # (K, sum N_i)
+        graph.initializer.append(numpy_helper.from_array(np.array([w.shape[1] for w in matrices], np.int64), name + "_sizes"))
+        merged = [helper.make_node("MatMul", [x, name + "_weight"], [name + "_out"], name=name)]
+        source, outputs, gone = name + "_out", [m.output[0] for m in members], list(members)
+        if with_bias:
+            biases = [numpy_helper.to_array(weights[next(i for i in a.input if i in weights)]).reshape(-1) for a in adds]
+            graph.initializer.append(numpy_helper.from_array(np.concatenate(biases).astype(np.float32), name + "_bias"))
+            merged.append(helper.make_node("Add", [source, name + "_bias"], [name + "_biased"], name=name + "_bias"))
+            source, outputs, gone = name + "_biased", [a.output[0] for a in adds], gone + adds
+        merged.append(helper.make_node("Split", [source, name + "_sizes"], outputs, axis=-1, name=name + "_split"))
+        gone_ids = {id(n) for n in gone}
+        first = min(i for i, n in enumerate(nodes) if id(n) in gone_ids)
+        nodes = [n for n in nodes[:first] if id(n) not in gone_ids] + merged + [n for n in nodes[first:] if id(n) not in gone_ids]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model
+
+
+NARROW = 16  # products with fewer output columns than this (the attention score) stay float32
+
+
 def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """Weight-only 8-bit blockwise quantisation (MatMulNBits) of every constant matrix product but the
     output layer's float32 columns for the FLOAT_WORDS most frequent words. Chosen on Flickr8k val
@@ -171,9 +227,12 @@ def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     config = DefaultWeightOnlyQuantConfig(block_size=INT8_BLOCK, is_symmetric=True, bits=8, accuracy_level=4)
-    model = _gemm_as_matmul(model)
+    model = _merge_sibling_products(_gemm_as_matmul(model))
     head = _split_output_layer(model, FLOAT_WORDS)
-    quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=[head] if head else [])
+    weights = {init.name: init for init in model.graph.initializer}
+    narrow = [n.name for n in model.graph.node
+              if n.op_type == "MatMul" and n.input[1] in weights and weights[n.input[1]].dims[-1] < NARROW]
+    quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=([head] if head else []) + narrow)
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # it logs every node at INFO
@@ -201,22 +260,50 @@ def _export(module: torch.nn.Module, args: tuple, inputs: list[str], outputs: li
         onnx.save(model, str(tmp_path))
 
 
-def export_encoder(encoder, digest: str, folder: Path) -> bool:
-    """encoder.onnx (trunk, float16-stored weights) and encoder.npz (ImageNet head) for an encoder
-    with an exportable trunk and an affine input scaling; False (nothing written) otherwise."""
-    from captioner.encoders.onnx_runtime import export_trunk
+class _EncoderGraph(torch.nn.Module):
+    """uint8 RGB (B, H, W, 3) -> pooled (B, D), grid (B, g*g, D) [, ImageNet probabilities (B, 1000)]:
+    the trunk with what numpy did around it (scaling, channel order, cell layout, pooling) and the
+    classifier head that grounding reads, so one run gives all and the caller only resizes."""
 
+    def __init__(self, trunk: torch.nn.Module, affine: tuple[float, float], head=None):
+        super().__init__()
+        self.trunk, (self.offset, self.divisor) = trunk, affine
+        self.head = None
+        if head is not None:
+            self.head = torch.nn.Linear(head[0].shape[1], head[0].shape[0])
+            self.head.weight.data, self.head.bias.data = torch.as_tensor(head[0]), torch.as_tensor(head[1])
+
+    def forward(self, pixels):
+        scaled = (pixels.float() - self.offset) / self.divisor  # (B, H, W, 3), as Encoder.scale does
+        grid = self.trunk(scaled.permute(0, 3, 1, 2))  # (B, D, g, g)
+        cells = grid.flatten(2).transpose(1, 2)  # (B, g*g, D)
+        pooled = cells.mean(1)  # (B, D)
+        if self.head is None:
+            return pooled, cells
+        return pooled, cells, torch.softmax(self.head(pooled), dim=1)  # (B, 1000)
+
+
+def export_encoder(encoder, digest: str, folder: Path) -> bool:
+    """encoder.onnx (an _EncoderGraph: uint8 pixels in, float16-stored weights) and encoder.npz
+    (the ImageNet head, for grounding cached features) for an encoder with an exportable trunk and
+    an affine input scaling; False (nothing written) otherwise."""
     if not (hasattr(encoder, "trunk") and hasattr(encoder, "affine")):
         return False
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "trunk.onnx"
-        export_trunk(encoder, raw)
+    head = encoder.classifier()
+    graph = _EncoderGraph(encoder.trunk().eval(), encoder.affine, head)
+    sample = torch.zeros(1, encoder.input_size, encoder.input_size, 3, dtype=torch.uint8)  # (1, H, W, 3)
+    outputs = ["pooled", "grid"] + (["probs"] if head is not None else [])
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        raw = Path(tmp) / "encoder.onnx"
+        torch.onnx.export(graph, (sample,), str(raw), input_names=["pixels"], output_names=outputs,
+                          dynamic_axes={name: {0: "batch"} for name in ["pixels", *outputs]}, opset_version=OPSET,
+                          dynamo=False)
         model = _half_weights(onnx.load(str(raw)), exact=False)
     onnx.helper.set_model_props(model, {META_KEY: json.dumps({"bundle_sha256": digest, **encoder.describe(),
-                                                              "affine": list(encoder.affine)})})
+                                                              "affine": list(encoder.affine), "input": "uint8"})})
     with atomic_path(folder / "encoder.onnx") as tmp_path:
         onnx.save(model, str(tmp_path))
-    head = encoder.classifier()
     with atomic_path(folder / "encoder.npz") as tmp_path:
         with open(tmp_path, "wb") as handle:
             if head is None:

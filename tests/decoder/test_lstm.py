@@ -30,6 +30,33 @@ def test_step_matches_forward(merge):
         assert alphas is None
 
 
+@pytest.mark.parametrize("merge", ["add", "inject", "attention"])
+def test_a_static_state_part_of_one_row_serves_every_row(merge):
+    """TorchRunner steps are marked `broadcasting`: for one image, search passes the parts a step
+    leaves untouched (grid, its projection, the image projection) as one row for all beam rows."""
+    from captioner.decoder.numpy_io import TorchRunner
+    from captioner.decoding.search import broadcasts
+
+    torch.manual_seed(0)
+    runner = TorchRunner(CaptionDecoder(DecoderConfig(40, 24, merge=merge, embed_dim=16, hidden_dim=32, attention_dim=8)))
+    assert broadcasts(runner.step)
+    rng = np.random.default_rng(0)
+    start = runner.init_state(rng.standard_normal((1, 24)).astype(np.float32),
+                              rng.standard_normal((1, 7, 24)).astype(np.float32))
+    _, state = runner.step(np.array([1]), start)
+    static = [new is old for new, old in zip(state, start)]
+    assert any(static) == (merge != "inject")
+    rows = np.array([5, 9, 12, 30])
+    varied = [np.repeat(s, 4, 0) + (0 if keep else rng.standard_normal((4,) + s.shape[1:]).astype(np.float32))
+              for s, keep in zip(state, static)]  # the rows differ in what the step changes
+    one_row = tuple(s[:1] if keep else s for s, keep in zip(varied, static))
+    (want, new_want), (got, new_got) = runner.step(rows, tuple(varied)), runner.step(rows, one_row)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    for a, b, keep in zip(new_want, new_got, static):
+        if not keep:
+            np.testing.assert_allclose(b, a, atol=1e-6)
+
+
 def test_image_changes_the_prediction():
     torch.manual_seed(0)
     for merge in ("add", "inject", "attention"):

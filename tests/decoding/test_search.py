@@ -70,6 +70,32 @@ def test_the_first_step_runs_once_per_image_then_once_per_beam_row():
     assert [r[0].tokens for r in ranked] == [[B], [A], [B]]
 
 
+def test_one_images_static_state_stays_one_row_for_a_broadcasting_step():
+    """A step marked `broadcasting` gets a single image's static state (the grid) as one row for all
+    its beam rows; unmarked, or for several images, each row gets its copy. Same captions."""
+    from captioner.decoding.search import broadcasting
+
+    seen = []
+
+    def plain(tokens, state):
+        seen.append(len(state[0]))
+        logp, _ = step(tokens, (np.broadcast_to(state[0], (len(tokens), 1)),))
+        return logp, state
+
+    shared = broadcasting(lambda tokens, state: plain(tokens, state))  # the same step, marked
+    config = SearchConfig(beam_size=3, length_penalty=0.0, max_length=4)
+    for kinds in ([[0.0]], [[1.0]], [[0.0], [1.0]]):
+        state = (np.array(kinds, np.float32),)
+        want = beam_search(plain, state, BOS, EOS, config)
+        copies = seen[1:]
+        seen.clear()
+        got = beam_search(shared, state, BOS, EOS, config)
+        assert copies and set(copies) == {3 * len(kinds)}
+        assert set(seen[1:]) == ({1} if len(kinds) == 1 else {3 * len(kinds)})  # one image: never copied
+        seen.clear()
+        assert [[(h.tokens, h.log_prob) for h in r] for r in got] == [[(h.tokens, h.log_prob) for h in r] for r in want]
+
+
 def test_length_penalty_can_prefer_longer_captions():
     short = SearchConfig(beam_size=3, length_penalty=0.0)
     long = SearchConfig(beam_size=3, length_penalty=3.0)
@@ -288,7 +314,8 @@ def test_topk_is_a_stable_sort_by_score_on_any_leading_shape():
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 6, size=(3, 4, 9)).astype(np.float32)  # many ties
     scores[0, 0, 2] = -np.inf
-    for width in (1, 3, 9):  # 9: every candidate (no partition needed)
+    scores[1, 2, 1:] = -np.inf  # one value above -inf: wider top-ks hold -inf at distinct indices
+    for width in (1, 2, 3, 9):  # 1, 2: argmax passes; 9: every candidate (no partition needed)
         values, index = _topk(scores, width)
         assert values.shape == index.shape == (3, 4, width)
         for b in range(3):
@@ -297,6 +324,7 @@ def test_topk_is_a_stable_sort_by_score_on_any_leading_shape():
                 expected = sorted(range(9), key=lambda i: (-row[i], i))[:width]  # best first, ties by lower index
                 assert values[b, s].tolist() == [row[i] for i in expected]
                 assert [row[i] for i in index[b, s]] == values[b, s].tolist()  # indices point at those values
+                assert len(set(index[b, s].tolist())) == width
                 for i, j in zip(index[b, s][:-1], index[b, s][1:]):
                     assert row[i] > row[j] or (row[i] == row[j] and i < j)  # equal values: lower index first
                 if width == 9:

@@ -233,3 +233,85 @@ def test_the_shipped_int8_export_keeps_the_most_frequent_words_float32(default):
         [head] = [n for n in model.graph.node if n.op_type == "MatMul" and n.name.endswith("_head")]
         assert _weights(model)[head.input[1]].shape[1] == FLOAT_WORDS
         assert any(n.op_type == "MatMulNBits" and n.name.endswith("_tail_Q8") for n in model.graph.node)
+
+
+def test_products_of_the_same_input_merged_into_one_give_the_same_step(float32_folder):
+    """The int8 export merges the constant products reading one input (the attention step's hidden
+    state feeds the attention query, the context gate and the LSTM): the same numbers, one product."""
+    import onnx
+
+    from captioner.encoders.onnx_runtime import ort_session
+    from captioner.inference.onnx_export import _gemm_as_matmul, _merge_sibling_products
+
+    path = float32_folder / "step.onnx"
+    model = _gemm_as_matmul(_unhalved(onnx.load(str(path))))
+    arrays = _weights(model)
+    before = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[0] == "state0" and n.input[1] in arrays]
+    assert len(before) == 3
+    merged = _merge_sibling_products(model)
+    [product] = [n for n in merged.graph.node if n.op_type == "MatMul" and n.input[0] == "state0"]
+    assert _weights(merged)[product.input[1]].shape == (512, sum(arrays[n.input[1]].shape[1] for n in before))
+    merged_path = path.with_name("merged-step.onnx")
+    onnx.save(merged, str(merged_path))
+    whole, fused = ort_session(path), ort_session(merged_path)
+    rng = np.random.default_rng(0)
+    feed = {}
+    for spec in whole.get_inputs():
+        shape = [4 if not isinstance(d, int) else d for d in spec.shape]
+        feed[spec.name] = (rng.integers(3, 2000, size=shape) if spec.name == "tokens"
+                           else rng.standard_normal(shape).astype(np.float32))
+    for a, b in zip(whole.run(None, feed), fused.run(None, feed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_the_shipped_int8_step_reads_the_hidden_state_once_and_scores_attention_in_float32(default):
+    import onnx
+
+    from captioner.inference.onnx_export import NARROW
+
+    path, _ = default
+    model = onnx.load(str(onnx_folder(path) / "step.onnx"))
+    readers = [n for n in model.graph.node if "state0" in n.input]
+    assert [n.op_type for n in readers] == ["MatMulNBits"]  # one int8 product for the three
+    arrays = _weights(model)
+    narrow = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in arrays
+              and arrays[n.input[1]].shape[-1] < NARROW]
+    assert len(narrow) == 1 and arrays[narrow[0].input[1]].shape == (256, 1)  # the attention score stays float32
+
+
+def test_one_images_beams_share_its_grid_and_get_the_captions_of_a_copied_grid(flickr_images):
+    """For a single image the search hands the step graph its grid and grid projection once, not
+    once per beam row: the graph broadcasts them, to the same captions."""
+    from captioner.data.images import load_image
+    from captioner.decoding import SearchConfig
+    from captioner.decoding.search import beam_search, broadcasting, broadcasts
+    from captioner.inference.captioner import Captioner
+
+    captioner = Captioner(grounding=False)
+    decoder = captioner.decoder
+    assert broadcasts(decoder.step)
+    vocab = captioner.bundle.vocab
+    rows = []
+
+    def copied(tokens, state):  # the same graph, not marked: search copies the grid to every row
+        rows.append(len(state[2]))
+        return decoder.step(tokens, state)
+
+    @broadcasting
+    def shared(tokens, state):
+        rows.append(len(state[2]))
+        return decoder.step(tokens, state)
+
+    never = (vocab.pad_id, vocab.bos_id, vocab.unk_id)
+    for image in flickr_images[:3]:
+        pixels = np.stack([captioner.encoder.preprocess(load_image(image))])
+        pooled, grid = captioner.encoder.encode(pixels)
+        start = decoder.init_state(pooled, grid)
+        rows.clear()
+        [want] = beam_search(copied, start, vocab.bos_id, vocab.eos_id, SearchConfig(beam_size=3), never)
+        assert rows[0] == 1 and set(rows[1:]) == {3}
+        rows.clear()
+        [got] = beam_search(shared, start, vocab.bos_id, vocab.eos_id, SearchConfig(beam_size=3), never)
+        assert set(rows) == {1}  # never copied
+        assert [h.tokens for h in got] == [h.tokens for h in want]
+        np.testing.assert_allclose([h.log_prob for h in got], [h.log_prob for h in want], atol=1e-3)
