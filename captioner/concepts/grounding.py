@@ -93,6 +93,11 @@ class Grounder:
             kind = objects.get((word,))
             if kind and word not in self.detector_words and kind != "person":
                 self.object_columns.setdefault(kind, []).append(j)
+        kinds = list(self.object_columns.values())
+        self.kind_matrix = np.zeros((len(self.words), len(kinds)), np.float32)  # (W, K): which words name each kind
+        for i, columns in enumerate(kinds):
+            self.kind_matrix[columns, i] = 1.0
+        self.kind_names = [sorted(synonyms(self.words[columns[0]])) for columns in kinds]  # what blocking a kind blocks
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> ImageNet softmax (N, 1000)."""
@@ -118,6 +123,7 @@ class Grounder:
             word_probs = matmul(probs, self.matrix)  # (N, W)
             detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
             everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
+            kind_probs = matmul(word_probs, self.kind_matrix)  # (N, K) summed probability of each COCO kind's words
         names = detectors.concepts if detectors else []
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
@@ -151,9 +157,11 @@ class Grounder:
                 if absent:
                     blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
             if unfamiliar:
-                for kind, columns in self.object_columns.items():
-                    if word_probs[n, columns].sum() < cfg.unseen_object and not any(j in required for j in columns):
-                        blocked.extend(w for w in sorted(synonyms(self.words[columns[0]])) if w not in blocked)
+                seen = set(blocked)
+                for i, columns in enumerate(self.object_columns.values()):
+                    if kind_probs[n, i] < cfg.unseen_object and not any(j in required for j in columns):
+                        blocked.extend(w for w in self.kind_names[i] if w not in seen)
+                        seen.update(self.kind_names[i])
             results.append(ImageConcepts(
                 words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
                 detected={name: float(detected[n, c]) for c, name in enumerate(names)},
