@@ -36,6 +36,7 @@ def main() -> None:
     captioner.caption(images[:1], search)  # warm up (ONNX Runtime, allocations)
     times: dict[bool, list[float]] = {False: [], True: []}
     steps: dict[bool, list[float]] = {False: [], True: []}
+    concepts: list[float] = []  # the grounder's time (ImageNet words, detectors, constraints), grounded calls
     passes = []
     for _ in range(max(1, args.repeat)):
         start = len(times[False])
@@ -45,13 +46,16 @@ def main() -> None:
                 [result] = captioner.caption([image], search, grounded=grounded)
                 times[grounded].append(1000 * (time.perf_counter() - started))
                 steps[grounded].append(result.timings_ms["decode"])
+                if grounded:
+                    concepts.append(result.timings_ms["concepts"])
         passes.append(statistics.median(times[True][start:]) / statistics.median(times[False][start:]))
     plain, grounded = statistics.median(times[False]), statistics.median(times[True])
     print(f"{len(images)} images x {len(passes)} passes, beam {search.beam_size}, one image per call")
     if len(passes) > 1:
         print("ratio per pass: " + ", ".join(f"{r:.2f}" for r in passes))
     print(f"plain:    median {plain:.1f} ms per caption (search {statistics.median(steps[False]):.1f} ms)")
-    print(f"grounded: median {grounded:.1f} ms per caption (search {statistics.median(steps[True]):.1f} ms)")
+    print(f"grounded: median {grounded:.1f} ms per caption (search {statistics.median(steps[True]):.1f} ms, "
+          f"concepts {statistics.median(concepts):.2f} ms)")
     print(f"ratio grounded / plain: {grounded / plain:.2f}")
 
 
