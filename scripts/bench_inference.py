@@ -86,6 +86,7 @@ def in_process(images: list[Path], warmup: int = 3) -> dict:
             parts["steps"] = calls.get("step calls", 0)
             parts["search (numpy)"] = parts["decode"] - model_ms
             parts["decoder runs (ONNX)"] = model_ms
+            parts["of which the initial state"] = 1000 * calls.get("init_state", 0.0)
             del parts["decode"]
             if n >= warmup:
                 for key, value in parts.items():
