@@ -267,6 +267,10 @@ def _live_step(step: StepFn, tokens: np.ndarray, state: State, live: np.ndarray,
 
 
 ARGMAX_WIDTH = 2  # top-k up to this width by argmax passes (greedy); wider, by a partition
+# or, for one row, from the values within NEAR_MARGIN of its best when there are enough of them and
+# not too many (log-probabilities are peaked: a few words, against a partition of every K x V score)
+NEAR_MARGIN = 6.0
+NEAR_MOST = 512
 
 
 def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -287,6 +291,12 @@ def _topk(scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
             work[picked, best] = -np.inf
         if not np.isneginf(values[:, -1]).any():  # else an index may repeat: the partition below
             return values.reshape(*lead, -1), index.reshape(*lead, -1)
+    elif flat.shape[0] == 1 and width < n:  # one image's beams: the few words near the best score
+        near = np.flatnonzero(flat[0] >= flat[0].max() - NEAR_MARGIN)  # (M,) ascending
+        if width <= len(near) <= NEAR_MOST:  # the top width are among them (all others score lower)
+            values = flat[0, near]
+            order = np.lexsort((near, -values))[:width]  # by value (descending), then index
+            return values[order].reshape(*lead, -1), near[order].reshape(*lead, -1)
     rows = np.arange(flat.shape[0]).reshape(-1, 1)  # (R, 1): plain indexing, faster than take_along_axis here
     if width < n:
         part = np.argpartition(-flat, width - 1, axis=-1)[:, :width]  # (R, width) unordered top width

@@ -335,6 +335,28 @@ def test_topk_is_a_stable_sort_by_score_on_any_leading_shape():
         assert index[r].tolist() == list(np.argsort(-distinct[r])[:10])
 
 
+def test_topk_of_one_peaked_row_matches_a_stable_sort():
+    """One image's beams make one row of K x V scores: its top-k comes from the values near the best
+    (NEAR_MARGIN) when enough are, else from the partition; either way the stable sort's answer."""
+    from captioner.decoding.search import NEAR_MARGIN, _topk
+
+    rng = np.random.default_rng(2)
+    n = 5 * 2600
+    peaked = rng.integers(-60, -30, size=n).astype(np.float32)  # far below the best
+    peaked[rng.choice(n, 40, replace=False)] = rng.integers(-4, 0, size=40)  # a few near it, with ties
+    flat_ties = np.full(n, -50.0, np.float32)  # fewer than `width` near the best: the partition path
+    flat_ties[[7, 300, 9000]] = [-1.0, -2.0, -1.0]
+    spread = np.linspace(-NEAR_MARGIN * 4, 0, n).astype(np.float32)[rng.permutation(n)]  # many near: partition
+    for row in (peaked, flat_ties, spread):
+        for width in (3, 10):
+            values, index = _topk(row.reshape(1, 1, n), width)
+            want = sorted(range(n), key=lambda i: (-row[i], i))[:width]
+            assert values[0, 0].tolist() == [float(row[i]) for i in want]
+            assert row[index[0, 0]].tolist() == values[0, 0].tolist() and len(set(index[0, 0].tolist())) == width
+            if row is peaked:
+                assert index[0, 0].tolist() == want  # ties at the cut-off: the lower index
+
+
 def test_a_word_in_two_constraints_satisfies_both_and_out_of_range_ids_are_ignored():
     both = Constraints((frozenset({C}), frozenset({C, 99})))  # 99 is outside the 7-word vocabulary
     [ranked] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW, constraints=[both])
