@@ -98,6 +98,16 @@ def _half_weights(model: onnx.ModelProto, exact: bool = True, min_size: int = 10
 INT8_BLOCK = 128  # weights sharing one scale in the int8 export (32: 98.2% of val captions kept, slower for batches)
 
 
+def _set_nodes(graph: onnx.GraphProto, nodes: list) -> None:
+    """Give the graph these nodes, and drop the initializers no node reads any more."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def _gemm_as_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
     """Gemm(x, W, b, transB=1) with a constant W -> MatMul(x, W^T) + b: the form weight-only
     quantisation rewrites (torch exports nn.Linear on 2-D inputs as Gemm)."""
@@ -116,12 +126,7 @@ def _gemm_as_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
         nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], name=node.name + "_matmul"))
         if product != node.output[0]:
             nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=node.name + "_bias"))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _set_nodes(graph, nodes)
     return model
 
 
@@ -156,12 +161,7 @@ def _split_output_layer(model: onnx.ModelProto, columns: int) -> str | None:
     split = [helper.make_node("MatMul", [x, w + "__head"], [y + "__head"], name=name + "_head"),  # (B, columns)
              helper.make_node("MatMul", [x, w + "__tail"], [y + "__tail"], name=name + "_tail"),  # (B, V - columns)
              helper.make_node("Concat", [y + "__head", y + "__tail"], [y], axis=-1, name=name + "_concat")]  # (B, V)
-    nodes = [part for n in graph.node for part in (split if n is node else [n])]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    kept = [init for init in graph.initializer if init.name != w]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _set_nodes(graph, [part for n in graph.node for part in (split if n is node else [n])])  # drops W
     return name + "_head"
 
 
@@ -205,12 +205,7 @@ def _merge_sibling_products(model: onnx.ModelProto) -> onnx.ModelProto:
         gone_ids = {id(n) for n in gone}
         first = min(i for i, n in enumerate(nodes) if id(n) in gone_ids)
         nodes = [n for n in nodes[:first] if id(n) not in gone_ids] + merged + [n for n in nodes[first:] if id(n) not in gone_ids]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _set_nodes(graph, nodes)
     return model
 
 

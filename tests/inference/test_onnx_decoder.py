@@ -192,13 +192,27 @@ def _unhalved(model):
     return model
 
 
+def _same_outputs(path, rewritten):
+    """Both graphs give the same outputs (to 1e-5) on random tokens and state parts of 4 rows."""
+    from captioner.encoders.onnx_runtime import ort_session
+
+    whole, other = ort_session(path), ort_session(rewritten)
+    rng = np.random.default_rng(0)
+    feed = {}
+    for spec in whole.get_inputs():
+        shape = [4 if not isinstance(d, int) else d for d in spec.shape]
+        feed[spec.name] = (rng.integers(3, 2000, size=shape) if spec.name == "tokens"
+                           else rng.standard_normal(shape).astype(np.float32))
+    for a, b in zip(whole.run(None, feed), other.run(None, feed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("graph", ["step.onnx", "lm.onnx"])
 def test_the_output_layer_split_in_two_gives_the_same_log_probabilities(float32_folder, graph):
     """The int8 export keeps the most frequent words' output columns float32 and quantises the rest:
     before quantising, the split product must be the same layer."""
     import onnx
 
-    from captioner.encoders.onnx_runtime import ort_session
     from captioner.inference.onnx_export import _gemm_as_matmul, _split_output_layer
 
     path = float32_folder / graph
@@ -210,15 +224,7 @@ def test_the_output_layer_split_in_two_gives_the_same_log_probabilities(float32_
     assert arrays[products[head].input[1]].shape[1] == 100 and arrays[tail.input[1]].shape[1] == vocab - 100
     split_path = path.with_name("split-" + graph)
     onnx.save(model, str(split_path))
-    whole, split = ort_session(path), ort_session(split_path)
-    rng = np.random.default_rng(0)
-    feed = {}
-    for spec in whole.get_inputs():
-        shape = [4 if not isinstance(d, int) else d for d in spec.shape]
-        feed[spec.name] = (rng.integers(3, 2000, size=shape) if spec.name == "tokens"
-                           else rng.standard_normal(shape).astype(np.float32))
-    for a, b in zip(whole.run(None, feed), split.run(None, feed)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    _same_outputs(path, split_path)
     assert _split_output_layer(_gemm_as_matmul(_unhalved(onnx.load(str(path)))), vocab) is None  # nothing to split
 
 
@@ -240,7 +246,6 @@ def test_products_of_the_same_input_merged_into_one_give_the_same_step(float32_f
     state feeds the attention query, the context gate and the LSTM): the same numbers, one product."""
     import onnx
 
-    from captioner.encoders.onnx_runtime import ort_session
     from captioner.inference.onnx_export import _gemm_as_matmul, _merge_sibling_products
 
     path = float32_folder / "step.onnx"
@@ -253,15 +258,7 @@ def test_products_of_the_same_input_merged_into_one_give_the_same_step(float32_f
     assert _weights(merged)[product.input[1]].shape == (512, sum(arrays[n.input[1]].shape[1] for n in before))
     merged_path = path.with_name("merged-step.onnx")
     onnx.save(merged, str(merged_path))
-    whole, fused = ort_session(path), ort_session(merged_path)
-    rng = np.random.default_rng(0)
-    feed = {}
-    for spec in whole.get_inputs():
-        shape = [4 if not isinstance(d, int) else d for d in spec.shape]
-        feed[spec.name] = (rng.integers(3, 2000, size=shape) if spec.name == "tokens"
-                           else rng.standard_normal(shape).astype(np.float32))
-    for a, b in zip(whole.run(None, feed), fused.run(None, feed)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    _same_outputs(path, merged_path)
 
 
 def test_the_shipped_int8_step_reads_the_hidden_state_once_and_scores_attention_in_float32(default):
