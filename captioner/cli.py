@@ -32,6 +32,10 @@ TRAIN_HELP = {
     "min_count": "keep words seen at least this many times in training captions",
     "max_caption_length": "words kept per training caption",
     "limit_images": "use at most this many images per split (quick runs)",
+    "mix": "a second dataset trained alongside --dataset (e.g. a COCO-format folder); part of it is held out for validation",
+    "mix_weight": "times each --mix caption is seen per epoch (oversampling; a fraction draws that share)",
+    "mix_holdout": "--mix photos held out (seeded) and validated on with --dataset's val split",
+    "init_from": "start from this trained model (shipped name or .pt), its vocabulary grown by the new words",
     "epochs": "maximum number of epochs",
     "batch_size": "captions per optimiser step",
     "lr": "Adam learning rate (halved when validation stops improving)",
@@ -294,8 +298,11 @@ def cmd_caption(args: argparse.Namespace) -> int:
         if args.concepts and row["concepts"]:
             concepts = row["concepts"]
             words = ", ".join(f"{c['word']} {c['score']:.2f}" for c in concepts["imagenet"])
+            reasons = concepts.get("blocked_reasons", {})
+            blocked = ", ".join(f"{c} ({reasons[c]})" if c in reasons else c for c in concepts["blocked"])
+            more = f" and {concepts['blocked_more']} more" if concepts.get("blocked_more") else ""
             lines.append(f"    concepts: {words}; required: {', '.join(concepts['required']) or '-'}; "
-                         f"blocked: {', '.join(concepts['blocked']) or '-'}")
+                         f"blocked: {blocked or '-'}{more}")
         if args.alternatives:
             lines += [f"    {alt['score']:8.4f}  {alt['caption']}" for alt in row["alternatives"]]
         bar.write("\n".join(lines), file=sys.stdout)

@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--onnx-precision", choices=PRECISIONS, default="int8", help="the shipped export's step graphs")
     parser.add_argument("--report", help="the JSON that `captioner evaluate --output-json` wrote for this model")
     parser.add_argument("--open-vocabulary", action="store_true", help="add the ImageNet concept words it lacks")
+    parser.add_argument("--language-model", metavar="OTHER",
+                        help="ship OTHER's fusion language model (scripts/train_language_model.py; same vocabulary)")
     parser.add_argument("--interpolate", nargs=2, metavar=("OTHER", "ALPHA"),
                         help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
@@ -50,6 +52,12 @@ def main() -> None:
         bundle.decoder.load_state_dict({k: (1 - alpha) * theirs[k] + alpha * mine[k] for k in mine})
         bundle.info["interpolated"] = {"other": str(args.interpolate[0]), "alpha": alpha,
                                        "other_train_config": other.info.get("train_config")}
+    if args.language_model:
+        other = load_bundle(args.language_model)
+        if other.vocab.words != bundle.vocab.words or other.language_model is None:
+            raise SystemExit(f"--language-model {args.language_model}: no language model over this model's vocabulary")
+        bundle.language_model = other.language_model
+        bundle.info["language_model"] = other.info.get("language_model")
     if args.open_vocabulary:
         trained = bundle.trained_size
         words, _ = load_imagenet_table()

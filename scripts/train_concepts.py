@@ -1,9 +1,14 @@
 #!/usr/bin/env python
-"""Fit the Flickr8k concept detectors, calibrate them on Flickr8k val + coco-dev, and save them.
+"""Fit the concept detectors, calibrate them on held-out photos, and save them.
 
     .venv/bin/python scripts/train_concepts.py --flickr ../shared/data/flickr8k \
-        --coco ../shared/data/coco-dev/captions.json --unlabeled ../shared/data/coco-unlabeled/images \
-        [--output captioner/models/concepts-efficientnet-lite2.npz]
+        --coco-train ../shared/data/coco-train --unlabeled ../shared/data/coco-unlabeled/images \
+        [--coco ../shared/data/coco-dev/captions.json] [--output captioner/models/concepts-efficientnet-lite2.npz]
+
+The Flickr8k concepts (person, man, woman, child, dog) and the 80 COCO object kinds are fitted on
+Flickr8k train + coco-train without its hold-out (the same seeded --holdout photos `captioner train
+--mix` validates on), and calibrated on Flickr8k val + that hold-out (+ --coco for the Flickr8k
+concepts, as before, if given).
 
 Features come from the feature cache (extracted on first use).
 """
@@ -19,23 +24,34 @@ from captioner.encoders.onnx_runtime import maybe_onnx
 from captioner.data.datasets import load_dataset
 from captioner.training.concepts import train_detectors
 from captioner.encoders.features import ensure_features
+from captioner.training.config import TrainConfig
+from captioner.training.data import holdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flickr", required=True, help="Flickr8k folder (train split fits, val split calibrates)")
-    parser.add_argument("--coco", required=True, help="COCO-format captions JSON of everyday photos (calibrates)")
+    parser.add_argument("--coco", default=None, help="COCO-format captions of everyday photos that also calibrate the Flickr8k concepts")
+    parser.add_argument("--coco-train", required=True, help="COCO-format folder of captioned everyday photos (fits; its hold-out calibrates)")
+    parser.add_argument("--holdout", type=int, default=TrainConfig.mix_holdout, help="coco-train photos held out (seeded as in training)")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--encoder", default="efficientnet-lite2")
     parser.add_argument("--cache-dir", default="cache/features")
     parser.add_argument("--miss-rate", type=float, default=0.03, help="share of photos showing a concept that may be blocked")
     parser.add_argument("--unlabeled", default=None, help="folder of everyday photos without captions (coco-unlabeled/images)")
     parser.add_argument("--output", default=None, help="detector file (default: the shipped one for the encoder)")
     args = parser.parse_args()
-    flickr, coco = load_dataset(args.flickr), load_dataset(args.coco)
-    coco_ids = sorted(coco.captions)
+    flickr, coco_train = load_dataset(args.flickr), load_dataset(args.coco_train)
     train_ids, val_ids = flickr.split("train"), flickr.split("val")
+    mix_train, mix_held = holdout(sorted(coco_train.captions), args.holdout, args.seed)
     cache = ensure_features(flickr, train_ids + val_ids, args.encoder, args.cache_dir)
-    ensure_features(coco, coco_ids, args.encoder, args.cache_dir)
+    ensure_features(coco_train, mix_train + mix_held, args.encoder, args.cache_dir)
+    held_out = [(flickr, val_ids), (coco_train, mix_held)]
+    calibration = list(held_out)
+    if args.coco:
+        coco = load_dataset(args.coco)
+        ensure_features(coco, sorted(coco.captions), args.encoder, args.cache_dir)
+        calibration.append((coco, sorted(coco.captions)))
     encoder = create_encoder(args.encoder)
     unlabeled = None
     if args.unlabeled:
@@ -43,8 +59,8 @@ def main() -> None:
         cache.extract(maybe_onnx(encoder), [(p.name, p) for p in paths], keep_grid=False)
         unlabeled = sorted(set(p.name for p in paths) - set(cache.failed_ids()))
     grounder = Grounder(encoder.classifier(), None)
-    detectors, report = train_detectors((flickr, train_ids), [(flickr, val_ids), (coco, coco_ids)], cache, grounder,
-                                        args.miss_rate, unlabeled)
+    detectors, report = train_detectors([(flickr, train_ids), (coco_train, mix_train)], calibration, cache, grounder,
+                                        args.miss_rate, unlabeled, kinds_held_out=held_out)
     output = args.output or shipped_detectors(args.encoder)
     detectors.save(output)
     print(json.dumps(report, indent=1))

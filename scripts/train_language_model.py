@@ -10,6 +10,7 @@ import argparse
 import json
 import time
 
+from captioner.decoder.language_model import LanguageModelConfig
 from captioner.inference.bundle import load_bundle, resolve_model, save_bundle
 from captioner.training.language_model import read_caption_texts, train_language_model
 
@@ -20,11 +21,15 @@ def main() -> None:
     parser.add_argument("--texts", required=True, help="COCO-format captions JSON (images not needed)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--output", default=None)
+    parser.add_argument("--embed-dim", type=int, default=LanguageModelConfig.embed_dim)
+    parser.add_argument("--hidden-dim", type=int, default=LanguageModelConfig.hidden_dim)
     args = parser.parse_args()
     path = resolve_model(args.model)
     bundle = load_bundle(path)
     started = time.time()
-    bundle.language_model, report = train_language_model(read_caption_texts(args.texts), bundle.vocab, args.epochs)
+    bundle.language_model, report = train_language_model(
+        read_caption_texts(args.texts), bundle.vocab, args.epochs,
+        config=LanguageModelConfig(len(bundle.vocab), args.embed_dim, args.hidden_dim))
     report["seconds"] = round(time.time() - started, 1)
     bundle.info["language_model"] = {"texts": str(args.texts), **report}
     save_bundle(args.output or path, bundle, bundle.info.get("precision", "float16"))

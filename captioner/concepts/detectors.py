@@ -36,6 +36,17 @@ class ConceptDetectors:
     # photos unlike the detectors' (and decoder's) training photos: a Flickr8k-vs-everyday-photos classifier
     domain_weight: np.ndarray | None = None  # (D,)
     domain_bias: float = 0.0
+    # the 80 COCO object kinds (data/coco_objects.tsv), learned from which kinds a photo's captions name
+    kinds: list[str] = field(default_factory=list)  # (K,)
+    kind_weight: np.ndarray | None = None  # (K, D)
+    kind_bias: np.ndarray | None = None  # (K,)
+    kind_absent_below: np.ndarray | None = None  # (K,) probability under which the kind is taken to be absent
+
+    def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
+        if self.kind_weight is None:
+            return np.zeros((len(pooled), 0), np.float32)
+        return _sigmoid(matmul(pooled, self.kind_weight.T) + self.kind_bias)  # (N, K)
 
     def everyday(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N,) that a photo is an everyday one rather than Flickr8k-like."""
@@ -54,7 +65,11 @@ class ConceptDetectors:
                      absent_below=self.absent_below.astype(np.float32), imagenet_words=np.array(self.imagenet_words),
                      imagenet_absent_below=np.asarray(self.imagenet_absent_below, np.float32),
                      **({} if self.domain_weight is None else
-                        {"domain_weight": self.domain_weight.astype(np.float32), "domain_bias": np.float32(self.domain_bias)}))
+                        {"domain_weight": self.domain_weight.astype(np.float32), "domain_bias": np.float32(self.domain_bias)}),
+                     **({} if self.kind_weight is None else
+                        {"kinds": np.array(self.kinds), "kind_weight": self.kind_weight.astype(np.float32),
+                         "kind_bias": self.kind_bias.astype(np.float32),
+                         "kind_absent_below": self.kind_absent_below.astype(np.float32)}))
 
     @classmethod
     def load(cls, path: str | Path) -> "ConceptDetectors":
@@ -68,13 +83,21 @@ class ConceptDetectors:
                                 data["imagenet_absent_below"],
                                 data["domain_weight"] if "domain_weight" in data else None,
                                 float(data["domain_bias"]) if "domain_bias" in data else 0.0)
+                if "kinds" in data:
+                    detectors.kinds = [str(k) for k in data["kinds"]]
+                    detectors.kind_weight, detectors.kind_bias = data["kind_weight"], data["kind_bias"]
+                    detectors.kind_absent_below = data["kind_absent_below"]
         except (OSError, ValueError, KeyError, EOFError) as exc:
             raise CaptionerError(f"concept detector file {path} is corrupt ({type(exc).__name__}: {exc})") from None
         c = len(detectors.concepts)
         if detectors.weight.ndim != 2 or detectors.weight.shape[0] != c or detectors.bias.shape != (c,) \
                 or detectors.absent_below.shape != (c,) or detectors.imagenet_absent_below.shape != (c,) \
                 or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None
-                                                          and detectors.domain_weight.shape != detectors.weight.shape[1:]):
+                                                          and detectors.domain_weight.shape != detectors.weight.shape[1:]) \
+                or (detectors.kind_weight is not None and (
+                    detectors.kind_weight.shape != (len(detectors.kinds), detectors.weight.shape[1])
+                    or detectors.kind_bias.shape != (len(detectors.kinds),)
+                    or detectors.kind_absent_below.shape != (len(detectors.kinds),))):
             raise CaptionerError(f"concept detector file {path} is corrupt (array shapes do not match)")
         return detectors
 

@@ -18,7 +18,7 @@ from captioner.concepts.detectors import ConceptDetectors, matmul, one_blas_thre
 from captioner.concepts.tables import load_concept_words, load_imagenet_table
 from captioner.data.vocab import Vocabulary
 from captioner.decoding import Constraints
-from captioner.data.objects import load_object_table, plural_forms
+from captioner.data.objects import kind_names, load_object_table, plural_forms
 
 
 @dataclass
@@ -54,21 +54,33 @@ class GroundingConfig:
     # are terse), None keeping the search's own
     unfamiliar_length_penalty: float | None = 0.7
     shown: int = 5  # ImageNet words listed per photo
+    # The COCO object kind detectors (data/coco_objects.tsv, learned from captions): on an everyday
+    # photo a kind reaching `kind_present` may be required (its first one-word name), ranked with the
+    # ImageNet words by how far each is over its threshold; on an unfamiliar photo a kind under its
+    # calibrated absent threshold (times `absent_scale`) is blocked with all its names.
+    kind_present: float = 0.5
+    kind_doubt: float = 2.0  # a kind its detector gives this many times its absent threshold is not blocked for ImageNet's silence
+    kinds_shown: int = 5  # detected kinds listed per photo (from 0.2)
+    blocked_shown: int = 40  # blocked concepts and kinds listed per photo
 
 
 @dataclass
 class ImageConcepts:
     words: dict[str, float]  # ImageNet word -> summed probability (the most likely `shown`)
-    detected: dict[str, float]  # Flickr8k concept -> detector probability
+    detected: dict[str, float]  # Flickr8k concept or COCO kind -> detector probability
     required: list[str] = field(default_factory=list)  # words the caption must mention
-    blocked: list[str] = field(default_factory=list)  # words of concepts confidently absent
+    blocked: list[str] = field(default_factory=list)  # concepts and COCO kinds confidently absent
     unfamiliar: bool = False  # an everyday photo, or a required word the decoder rarely saw
     everyday: float = 0.0  # the everyday-photo classifier's probability
+    blocked_words: list[str] = field(default_factory=list)  # every word the blocked concepts forbid
+    reasons: dict[str, str] = field(default_factory=dict)  # blocked concept -> why, in words
 
-    def to_dict(self) -> dict:
+    def to_dict(self, limit: int = GroundingConfig.blocked_shown) -> dict:
         return {"imagenet": [{"word": w, "score": round(p, 4)} for w, p in self.words.items()],
                 "detected": [{"concept": c, "score": round(p, 4)} for c, p in self.detected.items()],
-                "required": self.required, "blocked": self.blocked, "unfamiliar": self.unfamiliar,
+                "required": self.required, "blocked": self.blocked[:limit],
+                "blocked_reasons": {c: self.reasons[c] for c in self.blocked[:limit] if c in self.reasons},
+                "blocked_more": max(len(self.blocked) - limit, 0), "unfamiliar": self.unfamiliar,
                 "everyday": round(self.everyday, 4)}
 
 
@@ -98,6 +110,16 @@ class Grounder:
         for i, columns in enumerate(kinds):
             self.kind_matrix[columns, i] = 1.0
         self.kind_names = [sorted(synonyms(self.words[columns[0]])) for columns in kinds]  # what blocking a kind blocks
+        self.kind_of_column = {j: kind for kind, columns in self.object_columns.items() for j in columns}
+        # the kind detectors: per kind its required word, every name, its ImageNet kind index (-1: none), and
+        # whether the Flickr8k detectors and the decoder own it (person, dog)
+        names = kind_names()
+        self.kinds = list(detectors.kinds) if detectors else []
+        self.kind_word = [names[k][0] if names[k] else k.split()[0] for k in self.kinds]
+        self.kind_all_names = [sorted(set().union(*(plural_forms(w) for w in names[k]))) for k in self.kinds]  # one-word names
+        covered = list(self.object_columns)
+        self.kind_imagenet = [covered.index(k) if k in covered else -1 for k in self.kinds]
+        self.kind_owned = [bool(set(names[k]) & self.detector_words) for k in self.kinds]
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> ImageNet softmax (N, 1000)."""
@@ -124,48 +146,104 @@ class Grounder:
             detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
             everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
             kind_probs = matmul(word_probs, self.kind_matrix)  # (N, K) summed probability of each COCO kind's words
+            kind_det = detectors.kind_probabilities(pooled) if detectors else np.zeros((len(probs), 0))  # (N, K2)
         names = detectors.concepts if detectors else []
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
+        kind_below = (detectors.kind_absent_below * cfg.absent_scale if detectors is not None
+                      and detectors.kind_absent_below is not None else np.zeros(0))
+        kind_index = {kind: k for k, kind in enumerate(self.kinds)}
+
+        def kind_score(n: int, kind: str) -> float:  # how likely a blocked kind still was (the listing's order)
+            return float(kind_det[n, kind_index[kind]]) if kind in kind_index else 0.0  # 0 without a detector
+
+        def kind_doubted(n: int, kind: str) -> bool:  # its detector (if any) does not vouch for it
+            k = kind_index.get(kind)
+            return k is None or kind_det[n, k] < cfg.kind_doubt * kind_below[k]
+
         results = []
         for n in range(len(probs)):
             order = np.argsort(-word_probs[n])
             is_everyday = bool(everyday[n] >= cfg.everyday_threshold)
             threshold = cfg.present_threshold if is_everyday else cfg.familiar_present
-            required: list[int] = []
-            for j in order:
-                if word_probs[n, j] < threshold or len(required) >= cfg.max_constraints:
+            # candidates: ImageNet words over their threshold and, on everyday photos, detected COCO kinds
+            # over theirs, the furthest over first (how far: probability / threshold)
+            candidates = [(float(word_probs[n, j]) / threshold, "word", int(j)) for j in order
+                          if word_probs[n, j] >= threshold]
+            if is_everyday:
+                candidates += [(float(kind_det[n, k]) / cfg.kind_present, "kind", k) for k in range(len(self.kinds))
+                               if kind_det[n, k] >= cfg.kind_present and not self.kind_owned[k]]
+            candidates.sort(key=lambda c: -c[0])
+            required: list[int] = []  # ImageNet columns
+            required_words: list[str] = []
+            required_kinds: set[str] = set()
+            for _, source, j in candidates:
+                if len(required_words) >= cfg.max_constraints:
                     break
+                if source == "kind":
+                    if self.kinds[j] not in required_kinds:
+                        required_kinds.add(self.kinds[j])
+                        required_words.append(self.kind_word[j])
+                    continue
                 if self.words[j] in self.detector_words:  # people and dogs: the decoder's and detectors' own job
                     continue
                 if not is_everyday and familiar is not None and self.words[j] in familiar:
                     continue
+                if self.kind_of_column.get(j) in required_kinds:
+                    continue
                 shared = max((float((probs[n] * self.matrix[:, i] * self.matrix[:, j]).sum()) for i in required), default=0.0)
                 if shared <= cfg.overlap * word_probs[n, j]:
                     required.append(int(j))
-            required_words = [self.words[j] for j in required]
+                    required_words.append(self.words[j])
+                    if j in self.kind_of_column:
+                        required_kinds.add(self.kind_of_column[j])
             rare_word = any(w not in familiar for w in required_words) if familiar is not None else False
             unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word)
-            blocked: list[str] = []
+            blocked: list[str] = []  # words
+            shown: list[str] = []  # concepts and kinds
+            reasons: dict[str, str] = {}
             for c, name in enumerate(names):
                 concept = self.concept_words.get(name)
                 if concept is None or set(concept.words) & set(required_words):
                     continue
                 below = max(absent_below[c], cfg.grounded_absent) if unfamiliar else absent_below[c]
                 column = self.imagenet_column[c]
-                absent = detected[n, c] < below or (column >= 0 and word_probs[n, column] < imagenet_below[c])
-                if absent:
-                    blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
+                if detected[n, c] < below:
+                    reasons[name] = f"{detected[n, c]:.2f}, below {below:.2f} needed" + (
+                        " on everyday photos" if unfamiliar and below == cfg.grounded_absent else "")
+                elif column >= 0 and word_probs[n, column] < imagenet_below[c]:
+                    reasons[name] = f"ImageNet {concept.imagenet_word} {word_probs[n, column]:.2f}, below {imagenet_below[c]:.2f}"
+                else:
+                    continue
+                shown.append(name)
+                blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
             if unfamiliar:
                 seen = set(blocked)
-                for i, columns in enumerate(self.object_columns.values()):
-                    if kind_probs[n, i] < cfg.unseen_object and not any(j in required for j in columns):
-                        blocked.extend(w for w in self.kind_names[i] if w not in seen)
-                        seen.update(self.kind_names[i])
+                by_kind: dict[str, list[str]] = {}
+                for i, (kind, columns) in enumerate(self.object_columns.items()):
+                    if kind_probs[n, i] < cfg.unseen_object and not any(j in required for j in columns) \
+                            and kind not in required_kinds and kind_doubted(n, kind):
+                        by_kind[kind] = self.kind_names[i]
+                        reasons[kind] = f"ImageNet {kind_probs[n, i]:.2f}, below {cfg.unseen_object:.2f}"
+                for k, kind in enumerate(self.kinds):
+                    below = kind_below[k]
+                    if not self.kind_owned[k] and kind not in required_kinds and kind_det[n, k] < below:
+                        by_kind.setdefault(kind, self.kind_all_names[k])
+                        reasons[kind] = f"{kind_det[n, k]:.2f}, below {below:.2f} needed"
+                for kind in sorted(by_kind, key=lambda kind: kind_score(n, kind), reverse=True):
+                    if any(w in required_words for w in by_kind[kind]):
+                        continue
+                    shown.append(kind)
+                    blocked.extend(w for w in by_kind[kind] if w not in seen)
+                    seen.update(by_kind[kind])
+            detected_kinds = sorted(((self.kinds[k], float(kind_det[n, k])) for k in range(len(self.kinds))
+                                     if kind_det[n, k] >= 0.2 and self.kinds[k] not in names), key=lambda x: -x[1])
             results.append(ImageConcepts(
                 words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
-                detected={name: float(detected[n, c]) for c, name in enumerate(names)},
-                required=required_words, blocked=blocked, unfamiliar=unfamiliar, everyday=float(everyday[n])))
+                detected={**{name: float(detected[n, c]) for c, name in enumerate(names)},
+                          **dict(detected_kinds[: cfg.kinds_shown])},
+                required=required_words, blocked=shown, unfamiliar=unfamiliar, everyday=float(everyday[n]),
+                blocked_words=blocked, reasons={k: reasons[k] for k in shown}))
         return results
 
 
@@ -196,7 +274,7 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
         if ids:
             required.append(ids)
     allowed = set().union(*required) if required else set()
-    banned = {vocab.index[w] for w in concepts.blocked if w in vocab.index}
+    banned = {vocab.index[w] for w in concepts.blocked_words if w in vocab.index}
     banned |= set(range(trained_size, len(vocab))) - allowed
     alpha = (config or GroundingConfig()).unfamiliar_length_penalty if concepts.unfamiliar else None
     return Constraints(tuple(required), frozenset(banned - allowed), alpha)

@@ -140,13 +140,53 @@ def load_kaggle(root: str | Path) -> CaptionDataset:
     return CaptionDataset(image_dir, captions, splits, problems)
 
 
+class _Where:
+    """`file:line` of the k-th element of a top-level list in a JSON object's text, for problem
+    reports like the line-based readers'; the text is walked only when a problem is reported."""
+
+    def __init__(self, path: Path, text: str, key: str):
+        self.path, self.text, self.key = path, text, key
+        self.lines: list[int] | None = None
+
+    def __call__(self, k: int) -> str:
+        if self.lines is None:
+            self.lines = _element_lines(self.text, self.key)
+        return f"{self.path.name}:{self.lines[k]}" if k < len(self.lines) else self.path.name
+
+
+def _element_lines(text: str, key: str) -> list[int]:
+    """Line numbers (1-based) of the elements of the list under top-level `key` of a JSON object."""
+    decoder, lines = json.JSONDecoder(), []
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n,:":
+            i += 1
+        return i
+
+    i = skip(text.find("{") + 1)
+    while i < len(text) and text[i] != "}":
+        name, i = decoder.raw_decode(text, i)
+        i = skip(i)
+        if name == key and text.startswith("[", i):
+            i = skip(i + 1)
+            while i < len(text) and text[i] != "]":
+                lines.append(text.count("\n", 0, i) + 1)
+                _, i = decoder.raw_decode(text, i)
+                i = skip(i)
+            return lines
+        _, i = decoder.raw_decode(text, i)
+        i = skip(i)
+    return lines
+
+
 def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -> CaptionDataset:
     """COCO captions JSON ({images, annotations}) or Karpathy's split JSON ({images: [{filename, split, sentences}]})."""
     json_file = _require(Path(json_file), "caption JSON")
     image_dir = Path(image_dir) if image_dir else json_file.parent / "images"
     _require(image_dir, "image folder")
     try:
-        data = json.loads(json_file.read_text(encoding="utf-8"))
+        text = json_file.read_text(encoding="utf-8", errors="replace")
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CaptionerError(f"{json_file.name}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     captions: dict[str, list[str]] = {}
@@ -157,22 +197,26 @@ def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -
         raise CaptionerError(f"{json_file.name}: expected an object with an 'images' list")
     if "annotations" in data:
         names = {img.get("id"): img.get("file_name") for img in images if isinstance(img, dict)}
-        for k, ann in enumerate(data["annotations"]):
+        where = _Where(json_file, text, "annotations")
+        annotations = data["annotations"] if isinstance(data["annotations"], list) else []
+        for k, ann in enumerate(annotations):
             name = names.get(ann.get("image_id")) if isinstance(ann, dict) else None
-            if not name or not isinstance(ann.get("caption"), str):
-                problems.append(f"{json_file.name}: annotations[{k}] has no known image_id or caption")
+            if not name or not isinstance(ann.get("caption"), str) or not ann["caption"].strip():
+                problems.append(f"{where(k)}: annotations[{k}] has no known image_id or no caption")
             elif not (image_dir / name).is_file():
-                problems.append(f"{json_file.name}: annotations[{k}]: image {name} does not exist")
+                problems.append(f"{where(k)}: annotations[{k}]: image {name} does not exist")
             else:
                 captions.setdefault(name, []).append(ann["caption"].strip())
     else:
+        where = _Where(json_file, text, "images")
         for k, img in enumerate(images):
             name = img.get("filename") or img.get("file_name") if isinstance(img, dict) else None
-            sentences = [s.get("raw", " ".join(s.get("tokens", []))) for s in img.get("sentences", [])] if name else []
+            sentences = [s.get("raw", " ".join(s.get("tokens", []))) for s in img.get("sentences", [])
+                         if isinstance(s, dict)] if name else []
             if not name or not sentences:
-                problems.append(f"{json_file.name}: images[{k}] has no filename or sentences")
+                problems.append(f"{where(k)}: images[{k}] has no filename or sentences")
             elif not (image_dir / name).is_file():
-                problems.append(f"{json_file.name}: images[{k}]: image {name} does not exist")
+                problems.append(f"{where(k)}: images[{k}]: image {name} does not exist")
             else:
                 captions.setdefault(name, []).extend(s.strip() for s in sentences)
                 split = {"restval": "train", "dev": "val"}.get(img.get("split", ""), img.get("split", ""))

@@ -18,12 +18,13 @@ TABLE = Path(__file__).resolve().parent / "coco_objects.tsv"
 def plural_forms(word: str) -> set[str]:
     """The word and its regular plural (the last word of a phrase is the one inflected)."""
     *head, last = word.split()
-    forms = {last, last + "s"}
-    if last.endswith(("s", "x", "ch", "sh")):
-        forms.add(last + "es")
-    if last.endswith("y") and last[-2:-1] not in "aeiou":
-        forms.add(last[:-1] + "ies")
-    return {" ".join(head + [f]) for f in forms}
+    if last.endswith(("s", "x", "z", "ch", "sh")):
+        plural = last + "es"
+    elif last.endswith("y") and last[-2:-1] not in "aeiou":
+        plural = last[:-1] + "ies"
+    else:
+        plural = last + "s"
+    return {" ".join(head + [f]) for f in (last, plural)}
 
 
 @lru_cache(maxsize=4)
@@ -44,6 +45,19 @@ def load_object_table(path: str | Path = TABLE) -> dict[tuple[str, ...], str]:
             for form in plural_forms(word.strip()):
                 table[tuple(form.split())] = name.strip()
     return table
+
+
+@lru_cache(maxsize=4)
+def kind_names(path: str | Path = TABLE) -> dict[str, list[str]]:
+    """COCO object kind -> its one-word names as the table lists them (the first is the one shown and
+    required: "table" for dining table), without generated plurals; kinds named only by phrases map to []."""
+    load_object_table(path)  # the table's errors, reported once
+    names: dict[str, list[str]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            kind, _, words = line.partition("\t")
+            names[kind.strip()] = [w.strip() for w in words.split(",") if w.strip() and " " not in w.strip()]
+    return names
 
 
 def objects_named(caption: str, table: dict[tuple[str, ...], str] | None = None) -> set[str]:

@@ -47,7 +47,7 @@ class SearchConfig:
     max_length: int = 25  # words, not counting <end>
     min_length: int = 1  # an empty caption is never an answer
     length_penalty: float = 1.1  # alpha; 0 ranks by raw log-probability (1.1: chosen on Flickr8k val, see README)
-    no_repeat_ngram: int = 3  # 0 disables
+    no_repeat_ngram: int = 2  # 0 disables; 2: no bigram twice in a caption ("a dog and a dog")
     block_repeated_word: bool = True  # never the same word twice in a row
     # Keep searching after k finished captions while a live one may still beat them. Off: the usual
     # early stop finds less likely captions that score better (val BLEU-4 0.2122 vs 0.2073 exhaustive).

@@ -17,6 +17,7 @@ from captioner.encoders import create_encoder
 from captioner.inference.bundle import ModelBundle, load_bundle, resolve_model
 from captioner.decoding.captions import caption_features, to_text
 from captioner.metrics.objects import object_scores
+from captioner.metrics.phrases import phrase_report
 from captioner.scores import coco_scores, nltk_bleu
 from captioner.encoders.features import ensure_features
 
@@ -93,7 +94,7 @@ class EvalData:
 def score_captions(data: EvalData, texts: dict[str, str], meteor: bool = True) -> dict:
     """coco-caption scores, object hallucination and recall, and diversity of one caption per image."""
     return {**coco_scores(data.references, texts, meteor=meteor), **object_scores(data.references, texts),
-            **diversity(list(texts.values()))}
+            **diversity(list(texts.values())), "phrases": phrase_report(data.references, texts)}
 
 
 @dataclass
@@ -158,6 +159,14 @@ def format_report(report: dict) -> str:
                      f"{r['object_recall']:>9.1%}{r['distinct_fraction']:>10.1%}{r['triple_repeats']:>8d}")
     lines.append("halluc. = captions naming a COCO object kind no reference names; h.ment. = share of object "
                  "mentions that are; obj.rec. = images whose caption names an object the references name")
+    for mode, r in report["results"].items():
+        p = r.get("phrases")
+        if p is None:
+            continue
+        lines.append(f"{mode}: captions saying a bigram twice {p['repeated_bigram']:.1%}; phrase rates, ours vs references: "
+                     + "; ".join(f"{w!r} {v['ours']:.1%} vs {v['references']:.1%}" for w, v in p["watched"].items()))
+        lines.append(f"{mode}: most over-used phrases: " + "; ".join(
+            f"{o['phrase']!r} {o['ours']:.1%} vs {o['references']:.1%}" for o in p["overused"]))
     lines.append("nltk corpus BLEU-1..4 (as the Keras tutorials report): " + "; ".join(
         f"{mode} " + " ".join(f"{v:.4f}" for v in r["nltk"].values()) for mode, r in report["results"].items()))
     return "\n".join(lines)

@@ -17,10 +17,14 @@ from captioner.concepts.detectors import ConceptDetectors, fit_detectors, fit_lo
 from captioner.concepts.grounding import Grounder
 from captioner.concepts.tables import DetectorConcept, load_concept_words
 from captioner.data.cleaning import clean_caption
+from captioner.data.objects import kind_names, objects_named
 from captioner.data.datasets import CaptionDataset
 from captioner.encoders.features import FeatureCache
 
 log = logging.getLogger(__name__)
+
+MIN_POSITIVES = 10  # held-out photos of a kind needed to calibrate its absent threshold
+FOLDS = 3  # cross-fitting folds whose held-out predictions calibrate the kinds
 
 
 def concept_labels(dataset: CaptionDataset, ids: list[str], concepts: dict[str, DetectorConcept]) -> np.ndarray:
@@ -30,6 +34,17 @@ def concept_labels(dataset: CaptionDataset, ids: list[str], concepts: dict[str, 
         words = {w for caption in dataset.captions[image_id] for w in clean_caption(caption)}
         for c, concept in enumerate(concepts.values()):
             labels[n, c] = float(bool(words & set(concept.words)))
+    return labels
+
+
+def kind_labels(dataset: CaptionDataset, ids: list[str], kinds: list[str]) -> np.ndarray:
+    """(N, K) 0/1: image n shows COCO kind k when any caption of it names the kind (data/coco_objects.tsv)."""
+    column = {k: i for i, k in enumerate(kinds)}
+    labels = np.zeros((len(ids), len(kinds)), np.float32)
+    for n, image_id in enumerate(ids):
+        for caption in dataset.captions[image_id]:
+            for kind in objects_named(caption):
+                labels[n, column[kind]] = 1.0
     return labels
 
 
@@ -51,20 +66,68 @@ def train_domain(detectors: ConceptDetectors, familiar: np.ndarray, everyday: np
     detectors.domain_weight, detectors.domain_bias = weight[0], float(bias[0])
 
 
-def train_detectors(train: tuple[CaptionDataset, list[str]], held_out: list[tuple[CaptionDataset, list[str]]],
+def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Probabilities (N, K) of each photo from detectors fitted without its fold (held-out predictions
+    for every training photo: enough positives to calibrate rare kinds)."""
+    fold = np.random.default_rng(seed).permutation(len(features)) % folds  # (N,)
+    probs = np.zeros(labels.shape, np.float32)
+    for f in range(folds):
+        weight, bias = fit_logistic(features[fold != f], labels[fold != f])
+        probs[fold == f] = 1.0 / (1.0 + np.exp(-np.clip(features[fold == f] @ weight.T + bias, -30, 30)))
+    return probs
+
+
+def train_kinds(detectors: ConceptDetectors, train: list[tuple[CaptionDataset, list[str]]],
+                held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
+                folds: int = FOLDS) -> dict:
+    """Fit one detector per COCO object kind on `train` sets and calibrate its absent threshold: the
+    `miss_rate` quantile of the held-out probabilities of the photos that show it, held out being
+    `held_out`'s photos and, by `folds`-fold cross-fitting, the training photos. A kind with fewer
+    than `MIN_POSITIVES` such photos gets 0 (never blocked by its detector). Returns a report per kind."""
+    kinds = list(kind_names())
+    pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
+    labels = np.concatenate([kind_labels(data, ids, kinds) for data, ids in train])  # (N, K)
+    detectors.kinds = kinds
+    detectors.kind_weight, detectors.kind_bias = fit_logistic(pooled, labels)
+    probs = [detectors.kind_probabilities(cache.load(ids)[0]) for _, ids in held_out]  # (n, K) each
+    held_labels = [kind_labels(data, ids, kinds) for data, ids in held_out]
+    all_probs = np.concatenate([out_of_fold(pooled, labels, folds), *probs])  # (N + n, K)
+    all_labels = np.concatenate([labels, *held_labels])
+    thresholds = [float(np.quantile(all_probs[all_labels[:, k] > 0, k], miss_rate))
+                  if (all_labels[:, k] > 0).sum() >= MIN_POSITIVES else 0.0 for k in range(len(kinds))]
+    detectors.kind_absent_below = np.asarray(thresholds, np.float32)
+    report = {}
+    for k, kind in enumerate(kinds):
+        rows = []
+        for p, y in zip(probs, held_labels):
+            positives = y[:, k] > 0
+            blocked = p[:, k] < detectors.kind_absent_below[k]
+            rows.append({"positives": int(positives.sum()), "train_positives": int(labels[:, k].sum()),
+                         "wrongly_blocked": float(blocked[positives].mean()) if positives.any() else None,
+                         "absent_blocked": float(blocked[~positives].mean()) if (~positives).any() else None})
+        report[kind] = {"absent_below": float(detectors.kind_absent_below[k]), "held_out": rows}
+    return report
+
+
+def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[CaptionDataset, list[str]]],
+                    held_out: list[tuple[CaptionDataset, list[str]]],
                     cache: FeatureCache, grounder: Grounder, miss_rate: float = 0.03,
-                    unlabeled: list[str] | None = None) -> tuple[ConceptDetectors, dict]:
-    """Fit on `train` (dataset, ids), calibrate on each of `held_out`; returns detectors and a report.
+                    unlabeled: list[str] | None = None, kinds_held_out: list[tuple[CaptionDataset, list[str]]] | None = None,
+                    ) -> tuple[ConceptDetectors, dict]:
+    """Fit on `train` (dataset, ids), or several such sets, calibrate on each of `held_out`; returns detectors and a report.
 
     grounder: supplies the ImageNet word probabilities of the concepts that name an ImageNet word.
-    unlabeled: cached ids of everyday photos without captions, for the everyday-photo classifier.
+    unlabeled: cached ids of everyday photos without captions, for the everyday-photo classifier
+    (against the first training set's photos).
+    kinds_held_out: where the COCO kind detectors are calibrated (None: no kind detectors).
     """
     concepts = load_concept_words()
-    dataset, ids = train
-    pooled, _ = cache.load(ids)
-    detectors = fit_detectors(pooled, concept_labels(dataset, ids, concepts), list(concepts), cache.encoder_name)
+    sets = train if isinstance(train, list) else [train]
+    pooled = np.concatenate([cache.load(ids)[0] for _, ids in sets])  # (N, D)
+    labels = np.concatenate([concept_labels(data, ids, concepts) for data, ids in sets])  # (N, C)
+    detectors = fit_detectors(pooled, labels, list(concepts), cache.encoder_name)
     if unlabeled:
-        train_domain(detectors, pooled, cache.load(unlabeled)[0])
+        train_domain(detectors, cache.load(sets[0][1])[0], cache.load(unlabeled)[0])
     probs, imagenet, labels = [], [], []
     for held, held_ids in held_out:
         p, _ = cache.load(held_ids)
@@ -90,6 +153,8 @@ def train_detectors(train: tuple[CaptionDataset, list[str]], held_out: list[tupl
                          "absent_blocked": float(blocked[negatives].mean()) if negatives.any() else None})
         report[name] = {"absent_below": float(detectors.absent_below[c]),
                         "imagenet_absent_below": float(detectors.imagenet_absent_below[c]), "held_out": rows}
+    if kinds_held_out:
+        report["kinds"] = train_kinds(detectors, sets, kinds_held_out, cache, miss_rate)
     if unlabeled:
         report["everyday_photo_share"] = [float((detectors.everyday(cache.load(i)[0]) >= 0.5).mean()) for _, i in held_out]
     return detectors, report

@@ -23,6 +23,15 @@ class TrainConfig:
     min_count: int = 5
     max_caption_length: int = 30  # words kept per training caption
     limit_images: int | None = None  # per split, for quick runs and tests
+    # a second caption set trained alongside (e.g. COCO photos beside Flickr8k): its photos minus a
+    # seeded hold-out train, the hold-out joins validation; each of its captions is seen `mix_weight`
+    # times an epoch (a fraction: that share of them, drawn afresh each epoch)
+    mix: str | None = None
+    mix_weight: float = 1.0
+    mix_holdout: int = 177
+    # start from a trained model (shipped name or .pt): its decoder and vocabulary, the vocabulary
+    # grown by the training captions' new words (min_count), their rows from GloVe neighbours
+    init_from: str | None = None
     # optimisation
     epochs: int = 20
     batch_size: int = 64

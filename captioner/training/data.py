@@ -26,34 +26,80 @@ class SplitData:
     grid: np.ndarray | None  # (N, L, D) float16
     captions: list[tuple[int, list[int]]]  # (row in pooled, token ids with <start>/<end>)
     references: dict[str, list[str]]  # raw captions, for metrics
+    weights: list[float] | None = None  # per caption: times it is seen an epoch (None: once each)
 
 
-def load_split(dataset: CaptionDataset, split: str, vocab: Vocabulary, cache: FeatureCache,
+def join_splits(first: SplitData, second: SplitData, weight: float = 1.0) -> SplitData:
+    """One split holding both sets' images and captions; `second`'s captions seen `weight` times an epoch."""
+    offset = len(first.image_ids)
+    grid = None if first.grid is None else np.concatenate([first.grid, second.grid])  # (N1 + N2, L, D)
+    weights = (first.weights or [1.0] * len(first.captions)) + [weight] * len(second.captions)
+    return SplitData(first.image_ids + second.image_ids, np.concatenate([first.pooled, second.pooled]), grid,
+                     first.captions + [(row + offset, tokens) for row, tokens in second.captions],
+                     {**first.references, **second.references}, None if set(weights) == {1.0} else weights)
+
+
+def holdout(ids: list[str], count: int, seed: int) -> tuple[list[str], list[str]]:
+    """(train, held out): `count` of `ids` drawn with `seed`, the same for the same ids whatever their order."""
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    count = min(max(count, 0), len(shuffled))
+    return sorted(shuffled[count:]), sorted(shuffled[:count])
+
+
+def load_split(dataset: CaptionDataset, split: str | list[str], vocab: Vocabulary, cache: FeatureCache,
                with_grid: bool, max_words: int) -> SplitData:
+    """A split by name, or these image ids."""
     failed = cache.failed_ids()
-    ids = [i for i in dataset.split(split) if i not in failed]
+    ids = [i for i in (dataset.split(split) if isinstance(split, str) else split) if i not in failed]
     pooled, grid = cache.load(ids, with_grid=with_grid)
     captions = [(row, vocab.encode(clean_caption(c)[:max_words])) for row, i in enumerate(ids) for c in dataset.captions[i]]
     return SplitData(ids, pooled, grid, captions, {i: dataset.captions[i] for i in ids})
 
 
-def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True) -> tuple[CaptionDataset, Vocabulary, SplitData, SplitData]:
+def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True) -> tuple[Vocabulary, SplitData, SplitData]:
+    """The vocabulary (built over every training caption, `--mix` included) and the train and val splits."""
+    vocab, train, val, _ = prepare_start(cfg, with_grid, progress)
+    return vocab, train, val
+
+
+def prepare_start(cfg: TrainConfig, with_grid: bool, progress: bool = True):
+    """As `prepare`, plus the decoder to start from (`init_from`, grown to the vocabulary) or None."""
     dataset = load_dataset(cfg.dataset)
     if cfg.limit_images:
         dataset = dataset.subset(cfg.limit_images, cfg.seed)
-    train_ids, val_ids = dataset.split("train"), dataset.split("val")
-    vocab = Vocabulary.build((clean_caption(c) for i in train_ids for c in dataset.captions[i]), cfg.min_count)
-    cache = ensure_features(dataset, train_ids + val_ids, cfg.encoder, cfg.cache_dir, cfg.encoder_weights, progress)
-    train = load_split(dataset, "train", vocab, cache, with_grid, cfg.max_caption_length)
-    val = load_split(dataset, "val", vocab, cache, with_grid, cfg.max_caption_length)
+    parts = [(dataset, dataset.split("train"), dataset.split("val"), 1.0)]
+    if cfg.mix:
+        mixed = load_dataset(cfg.mix)
+        mix_train, mix_val = holdout(sorted(mixed.captions), cfg.mix_holdout, cfg.seed)
+        if cfg.limit_images:
+            mix_train, mix_val = mix_train[: cfg.limit_images], mix_val[: cfg.limit_images]
+        parts.append((mixed, mix_train, mix_val, cfg.mix_weight))
+    texts = [clean_caption(c) for data, train_ids, _, _ in parts for i in train_ids for c in data.captions[i]]
+    vocab, start = Vocabulary.build(texts, cfg.min_count), None
+    if cfg.init_from:
+        from captioner.training.init import grow_model
+
+        start, vocab = grow_model(cfg.init_from, texts, cfg.min_count)
+    splits = []
+    for data, train_ids, val_ids, weight in parts:
+        cache = ensure_features(data, train_ids + val_ids, cfg.encoder, cfg.cache_dir, cfg.encoder_weights, progress)
+        splits.append((load_split(data, train_ids, vocab, cache, with_grid, cfg.max_caption_length),
+                       load_split(data, val_ids, vocab, cache, with_grid, cfg.max_caption_length), weight))
+    train, val, _ = splits[0]
+    for more_train, more_val, weight in splits[1:]:
+        train, val = join_splits(train, more_train, weight), join_splits(val, more_val)
     log.info("vocabulary %d words; %d train / %d val captions", len(vocab), len(train.captions), len(val.captions))
-    return dataset, vocab, train, val
+    return vocab, train, val, start
 
 
 def batches(split: SplitData, batch_size: int, shuffle: bool, seed: int):
     """Yield (pooled, grid, tokens) batches; captions of similar length go together to cut padding."""
-    order = list(range(len(split.captions)))
     rng = random.Random(seed)
+    if shuffle and split.weights is not None:  # each caption int(w) times, plus once more with probability w - int(w)
+        order = [k for k, w in enumerate(split.weights) for _ in range(int(w) + (rng.random() < w - int(w)))]
+    else:
+        order = list(range(len(split.captions)))
     if shuffle:
         rng.shuffle(order)
         # sort within windows of 50 batches by length, then shuffle the batches

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -34,15 +35,16 @@ def read_caption_texts(path: str | Path) -> list[str]:
 
 
 def train_language_model(texts: list[str], vocab: Vocabulary, epochs: int = 6, batch_size: int = 128,
-                         lr: float = 2e-3, max_words: int = 25, seed: int = 0, progress: bool = True
-                         ) -> tuple[LanguageModel, dict]:
+                         lr: float = 2e-3, max_words: int = 25, seed: int = 0, progress: bool = True,
+                         config: LanguageModelConfig | None = None) -> tuple[LanguageModel, dict]:
     """Fit on 95% of `texts`, report perplexity on the other 5%; returns the model and a report."""
     torch.manual_seed(seed)
     sequences = [vocab.encode(clean_caption(t)[:max_words]) for t in texts]
     random.Random(seed).shuffle(sequences)
     held = max(1, len(sequences) // 20)
     val, train = sequences[:held], sequences[held:]
-    model = LanguageModel(LanguageModelConfig(len(vocab)))
+    config = replace(config or LanguageModelConfig(len(vocab)), vocab_size=len(vocab))
+    model = LanguageModel(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=vocab.pad_id)
     rng = random.Random(seed)

@@ -40,7 +40,8 @@ from captioner.decoding.captions import caption_features, to_text
 from captioner.devices import torch_device
 from captioner.scores import coco_scores
 from captioner.training.config import TrainConfig
-from captioner.training.data import SplitData, batches, prepare
+from captioner.training.data import SplitData, batches, prepare_start
+from captioner.training.init import finish, with_start_config
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +172,14 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
     out.mkdir(parents=True, exist_ok=True)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    cfg = with_start_config(cfg)
     with_grid = cfg.decoder.uses_grid
     if world > 1 and not lead:
         dist.barrier()  # rank 0 extracts any missing features first
-    dataset, vocab, train_split, val_split = prepare(cfg, with_grid, progress)
+    vocab, train_split, val_split, start = prepare_start(cfg, with_grid, progress)
     if world > 1 and lead:
         dist.barrier()
-    decoder = build_decoder(cfg, vocab.words, train_split.pooled.shape[1]).to(device)
+    decoder = (start.decoder if start else build_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
     model = decoder
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -263,7 +265,11 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
         if improved and lead:
             info = {"train_config": asdict(cfg), "epoch": epoch, "val_bleu4_greedy": val_bleu4, "val_loss": val_loss,
                     "trained_seconds": sum(h["seconds"] for h in history) + train_seconds}
-            save_bundle(out / "model.pt", ModelBundle(decoder, vocab, encoder_info, info))
+            saved, saved_vocab = decoder, vocab
+            if start is not None:  # the start model's open-vocabulary words back
+                saved, saved_vocab, grown = finish(decoder, vocab, start)
+                info.update(grown)
+            save_bundle(out / "model.pt", ModelBundle(saved, saved_vocab, encoder_info, info))
         best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
         history.append({"epoch": epoch, "step": step, "train_loss": round(total / max(seen, 1), 4),
                         "val_loss": round(val_loss, 4), "val_bleu4": round(val_bleu4, 4),

@@ -32,6 +32,13 @@ def test_save_load_round_trip(tmp_path):
     assert loaded.concepts == ["a", "b"] and loaded.encoder == "toy"
     np.testing.assert_allclose(loaded.predict(x), detectors.predict(x), rtol=1e-6)
     np.testing.assert_allclose(loaded.everyday(x), detectors.everyday(x), rtol=1e-6)
+    assert loaded.kinds == [] and loaded.kind_probabilities(x).shape == (400, 0)  # a file without kinds
+    detectors.kinds, detectors.kind_weight = ["k1", "k2", "k3"], np.arange(18, dtype=np.float32).reshape(3, 6) / 10
+    detectors.kind_bias, detectors.kind_absent_below = np.zeros(3, np.float32), np.full(3, 0.1, np.float32)
+    detectors.save(path)
+    loaded = ConceptDetectors.load(path)
+    assert loaded.kinds == ["k1", "k2", "k3"]
+    np.testing.assert_allclose(loaded.kind_probabilities(x), detectors.kind_probabilities(x), rtol=1e-6)
     assert not list(tmp_path.glob("*.partial"))
 
 
@@ -46,6 +53,13 @@ def test_bad_detector_files(tmp_path):
     np.savez(partial, concepts=np.array(["a"]))
     with pytest.raises(CaptionerError, match="partial.npz is corrupt"):
         ConceptDetectors.load(partial)
+    x, labels = _toy()
+    detectors = fit_detectors(x, labels, ["a", "b"], "toy")
+    detectors.kinds, detectors.kind_weight = ["k1", "k2"], np.zeros((3, 6), np.float32)  # 3 rows for 2 kinds
+    detectors.kind_bias, detectors.kind_absent_below = np.zeros(2, np.float32), np.zeros(2, np.float32)
+    detectors.save(tmp_path / "kinds.npz")
+    with pytest.raises(CaptionerError, match="kinds.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "kinds.npz")
 
 
 def test_the_shipped_detectors_load():

@@ -19,8 +19,37 @@ def _concepts(captioner, paths):
 def test_a_bear_must_be_named_and_dogs_and_people_are_blocked(shipped_captioner, coco_dev):
     [bear] = _concepts(shipped_captioner, [coco_dev / "images" / BEAR])
     assert bear.required[0] == "bear" and max(bear.words, key=bear.words.get) == "bear"
-    assert {"dog", "man", "people"} <= set(bear.blocked)
+    assert {"dog", "man", "person"} <= set(bear.blocked)  # concepts and kinds are shown, each with its reason
+    assert {"dog", "man", "people", "shirt"} <= set(bear.blocked_words)  # the search bans all their words
+    assert set(bear.reasons) == set(bear.blocked) and "below" in bear.reasons["person"]
     assert bear.unfamiliar
+
+
+def test_what_a_person_is_shown_is_real_words_compactly(shipped_captioner, coco_dev):
+    """The blocked list names concepts and COCO kinds, at most `blocked_shown` of them, no invented plurals."""
+    from captioner.data.objects import kind_names
+
+    photos = sorted((coco_dev / "images").glob("*.jpg"))[:12]
+    known = set(kind_names()) | set(shipped_captioner.grounder.detectors.concepts)
+    for c in _concepts(shipped_captioner, photos):
+        shown = c.to_dict()
+        assert len(shown["blocked"]) <= 40 and set(shown["blocked"]) <= known
+        assert set(shown["blocked_reasons"]) == set(shown["blocked"])
+        assert shown["blocked_more"] == max(len(c.blocked) - 40, 0)
+        assert not {"buseses", "bookses", "benchs", "buss"} & set(shown["blocked"] + shown["required"])
+
+
+def test_coco_kinds_the_imagenet_classes_lack_are_detected(shipped_captioner, coco_dev):
+    """ImageNet has no giraffe-free 'dining table' or 'person': the kind detectors learned from captions do."""
+    detectors = shipped_captioner.grounder.detectors
+    assert len(detectors.kinds) == 80 and detectors.kind_weight.shape == (80, 1280)
+    [pizza] = _concepts(shipped_captioner, [coco_dev / "images" / PIZZA_TABLE])
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(
+        load_image(coco_dev / "images" / n)) for n in (PIZZA_TABLE, BEAR)]))
+    probs = detectors.kind_probabilities(pooled)  # (2, 80)
+    table, bear = detectors.kinds.index("dining table"), detectors.kinds.index("bear")
+    assert probs[0, table] > probs[1, table] and probs[1, bear] > probs[0, bear]
+    assert "dining table" not in pizza.blocked
 
 
 def test_flickr_photos_keep_their_people_and_dogs(shipped_captioner, flickr_images):
@@ -28,7 +57,7 @@ def test_flickr_photos_keep_their_people_and_dogs(shipped_captioner, flickr_imag
     for c in concepts:
         assert "dog" not in c.required  # dogs are the decoder's own business, never forced
         assert not c.unfamiliar
-    assert sum("dog" in c.blocked for c in concepts) <= 1
+    assert sum("dog" in c.blocked_words for c in concepts) <= 1
     assert all(0.0 <= p <= 1.0 for c in concepts for p in list(c.words.values()) + list(c.detected.values()))
 
 
@@ -37,7 +66,7 @@ def test_constraints_use_synonyms_plurals_and_open_vocabulary():
     trained = 9  # "zebra" and "pizza" (ids 9, 10) are open-vocabulary words
     plain = constraints_for(ImageConcepts({}, {}), vocab, trained)
     assert plain.required == () and plain.banned == {vocab.index["zebra"], vocab.index["pizza"]}
-    c = constraints_for(ImageConcepts({}, {}, required=["zebra", "bus", "giraffe"], blocked=["man", "men"]), vocab, trained)
+    c = constraints_for(ImageConcepts({}, {}, required=["zebra", "bus", "giraffe"], blocked_words=["man", "men"]), vocab, trained)
     assert c.required == (frozenset({vocab.index["zebra"]}), frozenset({vocab.index["bus"], vocab.index["buses"]}))
     assert c.banned == {vocab.index["man"], vocab.index["pizza"]}  # "giraffe" cannot be said: dropped
     assert {"car", "cars", "taxi", "van"} <= synonyms("car")

@@ -62,6 +62,27 @@ def test_coco_and_karpathy_json(tmp_path):
     assert ds.captions["y.jpg"] == ["red box"]
 
 
+def test_a_coco_folder_with_bad_lines_reports_file_line_reason_and_goes_on(tmp_path):
+    _images(tmp_path / "images", ["x.jpg", "y.jpg"])
+    (tmp_path / "captions.json").write_text(
+        '{"info": {"year": 2014, "note": ["a", {"b": "]"}]},\n'
+        ' "images": [{"id": 1, "file_name": "x.jpg"},\n'
+        '            {"id": 2, "file_name": "y.jpg"}, {"id": 3, "file_name": "gone.jpg"}],\n'
+        ' "annotations": [\n'
+        '  {"image_id": 1, "caption": "a red square"},\n'
+        '  {"image_id": 2, "caption": 7},\n'
+        '  "not an object",\n'
+        '  {"image_id": 3, "caption": "its photo is gone"},\n'
+        '  {"image_id": 2, "caption": "   "}, {"image_id": 2, "caption": "a blue square"}\n'
+        ' ]}')
+    ds = load_dataset(tmp_path)
+    assert ds.captions == {"x.jpg": ["a red square"], "y.jpg": ["a blue square"]}
+    assert ds.problems == ["captions.json:6: annotations[1] has no known image_id or no caption",
+                           "captions.json:7: annotations[2] has no known image_id or no caption",
+                           "captions.json:8: annotations[3]: image gone.jpg does not exist",
+                           "captions.json:9: annotations[4] has no known image_id or no caption"]
+
+
 def test_invalid_json_names_file_and_line(tmp_path):
     _images(tmp_path / "images", ["x.jpg"])
     (tmp_path / "bad.json").write_text('{"images": [\n  {"id": 1,,}\n]}')

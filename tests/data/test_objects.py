@@ -37,3 +37,14 @@ def test_a_broken_table_is_a_one_line_error(tmp_path):
     with pytest.raises(CaptionerError, match="cannot be read"):
         load_object_table(tmp_path / "missing.tsv")
 
+
+
+def test_plurals_are_real_words():
+    from captioner.data.objects import kind_names, plural_forms
+
+    assert plural_forms("bus") == {"bus", "buses"} and plural_forms("bench") == {"bench", "benches"}
+    assert plural_forms("pony") == {"pony", "ponies"} and plural_forms("toy") == {"toy", "toys"}
+    assert plural_forms("hot dog") == {"hot dog", "hot dogs"}
+    names = kind_names()
+    assert len(names) == 80 and names["dining table"][0] == "table" and names["stop sign"] == []
+    assert all(" " not in w for words in names.values() for w in words)

@@ -32,8 +32,20 @@
     if (!c) return;
     conceptList.replaceChildren(
       ...c.imagenet.map((x) => item(x.word, x.score, c.required.includes(x.word) ? "required" : "")),
-      ...c.detected.map((x) => item(x.concept, x.score, c.blocked.includes(x.concept) ? "blocked" : "")));
-    const blocked = c.blocked.slice(0, 8).join(", ") + (c.blocked.length > 8 ? ", …" : "");
+      ...c.detected.map((x) => {
+        const blocked = c.blocked.includes(x.concept);
+        const li = item(x.concept, x.score, blocked ? "blocked" : "");
+        const reason = (c.blocked_reasons || {})[x.concept];
+        if (blocked && reason) {
+          const small = document.createElement("small");
+          small.textContent = ` ${reason}`;
+          li.appendChild(small);
+          li.title = `blocked: ${reason}`;
+        }
+        return li;
+      }));
+    const more = Math.max(c.blocked.length - 12, 0) + (c.blocked_more || 0);
+    const blocked = c.blocked.slice(0, 12).join(", ") + (more ? ` and ${more} more` : "");
     conceptRules.textContent = `Must mention: ${c.required.join(", ") || "nothing"} · blocked: ${blocked || "nothing"}`;
   }
 

@@ -1,0 +1,70 @@
+"""Start a training run from a trained model (`captioner train --init-from MODEL`).
+
+The model's trained words keep their ids and rows; words of the new training captions seen at
+least `min_count` times that it lacks are appended, their rows made from their GloVe neighbours
+(`decoder/open_vocab.py`), so the run fine-tunes on a grown vocabulary instead of starting over.
+The model's open-vocabulary words are set aside while training and given back at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+from captioner.data.vocab import Vocabulary
+from captioner.decoder import CaptionDecoder, DecoderConfig
+from captioner.decoder.open_vocab import extend_vocabulary, trim_vocabulary
+from captioner.inference.bundle import load_bundle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Start:
+    decoder: CaptionDecoder  # over the grown vocabulary's trained words
+    open_words: list[str]  # the model's open-vocabulary words the grown vocabulary still lacks
+    model: str  # what it came from
+
+
+def start_config(model: str) -> DecoderConfig:
+    """The decoder config of the model a run starts from (its style and sizes win over the flags)."""
+    return load_bundle(model).decoder.config
+
+
+def new_words(texts: Iterable[list[str]], known: Vocabulary, min_count: int) -> list[str]:
+    """Words of `texts` seen at least `min_count` times that `known` lacks, most frequent first."""
+    counts = Counter(w for tokens in texts for w in tokens)
+    return [w for w, c in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            if c >= min_count and w not in known.index]
+
+
+def grow_model(model: str, texts: list[list[str]], min_count: int) -> tuple[Start, Vocabulary]:
+    """The model's decoder on its trained words plus the new frequent words of `texts`."""
+    bundle = load_bundle(model)
+    decoder, vocab = trim_vocabulary(bundle.decoder, bundle.vocab, bundle.trained_size)
+    wanted = new_words(texts, vocab, min_count)
+    decoder, vocab, added = extend_vocabulary(decoder, vocab, wanted)
+    missing = sorted(set(wanted) - set(added))
+    log.info("grew %s's %d trained words by %d (%d without a GloVe vector left out%s)", model, bundle.trained_size,
+             len(added), len(missing), f": {' '.join(missing[:20])}" if missing else "")
+    open_words = [w for w in bundle.vocab.words[bundle.trained_size:] if w not in vocab.index]
+    decoder.train()
+    return Start(decoder, open_words, str(model)), vocab
+
+
+def finish(decoder: CaptionDecoder, vocab: Vocabulary, start: Start) -> tuple[CaptionDecoder, Vocabulary, dict]:
+    """The trained decoder given back the start's open-vocabulary words (rows from its tuned
+    neighbours), and the bundle info that says which ids were trained."""
+    extended, full, _ = extend_vocabulary(copy.deepcopy(decoder).cpu(), vocab, start.open_words)
+    return extended, full, {"trained_vocab_size": len(vocab), "open_vocabulary": list(full.words[len(vocab):]),
+                            "init_from": start.model}
+
+
+def with_start_config(cfg):
+    """`cfg` (a TrainConfig) with the start model's decoder config when it has `init_from`."""
+    if not cfg.init_from:
+        return cfg
+    return replace(cfg, decoder=replace(start_config(cfg.init_from), vocab_size=0, feature_dim=0))

@@ -1,0 +1,37 @@
+"""Starting a run from a trained model: trained rows kept, new words placed, open words given back."""
+
+import torch
+
+from captioner.inference.bundle import load_bundle
+from captioner.training.init import finish, grow_model, new_words
+
+
+def test_new_words_are_the_frequent_unknown_ones_most_frequent_first():
+    from captioner.data.vocab import SPECIALS, Vocabulary
+
+    known = Vocabulary(list(SPECIALS) + ["a", "dog"])
+    texts = [["a", "giraffe", "eats"], ["a", "giraffe"], ["toaster", "eats"], ["giraffe"]]
+    assert new_words(texts, known, min_count=2) == ["giraffe", "eats"]
+    assert new_words(texts, known, min_count=1) == ["giraffe", "eats", "toaster"]
+
+
+def test_a_grown_default_keeps_its_rows_and_gives_back_its_open_words():
+    start_bundle = load_bundle("default")
+    trained = start_bundle.trained_size
+    texts = [["a", "giraffe", "near", "a", "toaster"]] * 5 + [["a", "qwzxv", "blorptastic"]] * 5
+    start, vocab = grow_model("default", texts, min_count=5)
+    assert vocab.words[:trained] == start_bundle.vocab.words[:trained]
+    added = vocab.words[trained:]
+    assert "toaster" in added and "qwzxv" not in added  # a word GloVe lacks cannot be placed
+    assert "giraffe" in added and "giraffe" not in start.open_words  # an open word seen in training is trained now
+    assert start.decoder.config.vocab_size == len(vocab)
+    old = start_bundle.decoder.state_dict()
+    for key, value in start.decoder.state_dict().items():
+        if key in ("embed.table.weight", "out.weight", "out.bias"):
+            assert torch.equal(value[:trained], old[key][:trained])
+        else:
+            assert torch.equal(value, old[key])
+    decoder, full, info = finish(start.decoder, vocab, start)
+    assert info["trained_vocab_size"] == len(vocab) and info["init_from"] == "default"
+    assert full.words[: len(vocab)] == vocab.words and full.words[len(vocab):] == start.open_words
+    assert info["open_vocabulary"] == start.open_words and decoder.config.vocab_size == len(full)
