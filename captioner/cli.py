@@ -158,11 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default=None, help="shipped model name or .pt path (default: the shipped default)")
     evaluate.add_argument("--dataset", default=DEFAULT_DATASET, help=TRAIN_HELP["dataset"])
     evaluate.add_argument("--split", default="test",
-                          help="split to score: train, val, test, or all (every image, e.g. for coco-dev) (default test)")
+                          help="split to score: train, val, test, all (every image, e.g. for coco-dev) or holdout (the photos "
+                               "`train --mix` held out of this dataset, e.g. coco-train) (default test)")
     evaluate.add_argument("--cache-dir", default=DEFAULT_CACHE, help=TRAIN_HELP["cache_dir"])
     evaluate.add_argument("--encoder-weights", default=None, help=TRAIN_HELP["encoder_weights"])
     evaluate.add_argument("--modes", default="beam,greedy", help="comma list of beam and/or greedy (default both)")
-    evaluate.add_argument("--output-json", default="captions.json", help="per-image captions and the report")
+    evaluate.add_argument("--output-json", default=None,
+                          help="per-image captions and the report (default runs/evaluate/DATASET-SPLIT-MODEL.json; "
+                               "never a file inside the dataset)")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N images of the split")
     evaluate.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -377,19 +380,19 @@ def cmd_self_critical(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from captioner.concepts.grounding import GroundingConfig
-    from captioner.metrics.evaluate import EvalConfig, evaluate, format_report
+    from captioner.metrics.evaluate import EvalConfig, evaluate, format_report, report_path
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or set(modes) - {"beam", "greedy"}:
         raise CaptionerError("--modes takes beam, greedy or beam,greedy")
+    output = args.output_json or report_path(args.dataset, args.split, args.model)
     report = evaluate(EvalConfig(
         model=args.model, dataset=args.dataset, split=args.split, cache_dir=args.cache_dir, search=_search_config(args),
-        modes=modes, grounding=None if args.no_grounding else GroundingConfig(), output_json=args.output_json,
+        modes=modes, grounding=None if args.no_grounding else GroundingConfig(), output_json=output,
         limit=args.limit, meteor=not args.no_meteor, encoder_weights=args.encoder_weights, progress=not args.no_progress,
         backend=args.backend, device=args.device))
     print(format_report(report))
-    if args.output_json:
-        print(f"per-image captions: {args.output_json}")
+    print(f"per-image captions: {output}")
     return 0
 
 

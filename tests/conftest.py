@@ -127,6 +127,15 @@ class ImageHost(BaseHTTPRequestHandler):
             left = int(path.rsplit("/", 1)[1])
             target = "/photo.jpg" if left == 0 else f"/hop/{left - 1}"
             self._send(302, b"", "text/plain", {"Location": target})
+        elif path.startswith("/redirect-to/"):  # a Location the server chooses, e.g. javascript:alert(1)
+            from urllib.parse import unquote
+
+            self._send(302, b"", "text/plain", {"Location": unquote(path[len("/redirect-to/"):])})
+        elif path.startswith("/stacked/"):  # Content-Encoding "gzip, gzip, ..." N times over an image
+            from gzip import compress
+
+            count = int(path.rsplit("/", 1)[1])
+            self._send(200, compress(self.photo), "image/jpeg", {"Content-Encoding": ", ".join(["gzip"] * count)})
         elif path == "/to-private":
             self._send(302, b"", "text/plain", {"Location": "http://10.1.2.3/photo.jpg"})
         elif path == "/to-metadata":

@@ -42,3 +42,29 @@ def test_json_is_indented_utf8_with_a_final_newline(tmp_path):
     assert text == '{\n  "caption": "un café à côté",\n  "n": [\n    1,\n    2\n  ]\n}\n'
     write_text(target, "ünïcode")
     assert target.read_bytes() == "ünïcode".encode("utf-8")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_a_new_file_gets_the_umasks_mode_and_a_replaced_one_keeps_its_own(tmp_path, umask):
+    import os
+    import stat
+
+    from captioner.atomic import current_umask
+
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        new = tmp_path / "new.txt"
+        write_text(new, "x")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+        photo = tmp_path / "photo.jpg"
+        photo.write_bytes(b"old")
+        os.chmod(photo, 0o640)
+        with atomic_path(photo) as tmp:
+            tmp.write_bytes(b"new")
+        assert photo.read_bytes() == b"new" and stat.S_IMODE(photo.stat().st_mode) == 0o640
+        os.chmod(photo, 0o755)
+        write_text(photo, "again")
+        assert stat.S_IMODE(photo.stat().st_mode) == 0o755
+    finally:
+        os.umask(old)

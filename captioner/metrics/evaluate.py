@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,8 +21,41 @@ from captioner.metrics.objects import object_scores
 from captioner.metrics.phrases import phrase_report
 from captioner.scores import coco_scores, nltk_bleu
 from captioner.encoders.features import ensure_features
+from captioner.errors import CaptionerError
 
 ALL = "all"  # the split name for every image of a dataset (e.g. coco-dev)
+HOLDOUT = "holdout"  # the photos of a `captioner train --mix` set held out for validation (seeded as in training)
+
+
+def report_path(dataset: str, split: str, model: str | None) -> str:
+    """Where evaluate's report goes unless named: a run folder, never inside the dataset."""
+    from captioner.encoders.onnx_runtime import onnx_cache_dir
+
+    name = Path(dataset).resolve()
+    name = name.parent.name if name.suffix == ".json" else name.name
+    file_name = f"{name}-{split}-{Path(model or 'default').stem}.json"
+    here = Path("runs") / "evaluate" / file_name
+    try:
+        refuse_dataset_file(str(here), dataset)
+    except CaptionerError:  # run inside the dataset folder: the user's cache instead ($CAPTIONER_CACHE_HOME)
+        return str(onnx_cache_dir().parent / "evaluate" / file_name)
+    return str(here)
+
+
+def refuse_dataset_file(output: str, dataset: str) -> None:
+    """A report never goes over, or into, the dataset it scores."""
+    out, data = Path(output).resolve(), Path(dataset).resolve()
+    root = data.parent if data.is_file() else data
+    if out == data or root in out.parents:
+        raise CaptionerError(f"--output-json {output} is inside the dataset {dataset}: name a file elsewhere")
+
+
+def mix_holdout(dataset: CaptionDataset) -> list[str]:
+    """The photos `captioner train --mix DATASET` holds out with its default --mix-holdout and --seed."""
+    from captioner.training.config import TrainConfig
+    from captioner.training.data import holdout
+
+    return holdout(sorted(dataset.captions), TrainConfig.mix_holdout, TrainConfig.seed)[1]
 
 
 def diversity(captions: list[str]) -> dict[str, float | int]:
@@ -53,7 +87,7 @@ class EvalData:
                 limit: int | None = None, encoder_weights: str | None = None, progress: bool = True,
                 backend: str = "torch", device: str = "auto") -> "EvalData":
         bundle = load_bundle(model)
-        ids = sorted(dataset.captions) if split == ALL else dataset.split(split)
+        ids = sorted(dataset.captions) if split == ALL else mix_holdout(dataset) if split == HOLDOUT else dataset.split(split)
         ids = ids[:limit] if limit else ids
         encoder_name = bundle.encoder["name"]
         cache = ensure_features(dataset, ids, encoder_name, cache_dir, encoder_weights, progress)
@@ -120,6 +154,8 @@ class EvalConfig:
 def evaluate(config: EvalConfig) -> dict:
     """Returns {"model", "split", "images", "results": {mode: {...scores}}}; writes captions if asked."""
     c = config
+    if c.output_json:
+        refuse_dataset_file(c.output_json, c.dataset)
     data = EvalData.prepare(c.model, load_dataset(c.dataset), c.split, c.cache_dir, c.limit, c.encoder_weights, c.progress,
                             c.backend, c.device)
     grounded = c.grounding is not None and data.grounder is not None

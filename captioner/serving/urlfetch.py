@@ -144,10 +144,17 @@ _HEADERS = {"Accept": "image/*", "User-Agent": "captioner", "Accept-Encoding": "
 _INFLATE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
+MAX_CODINGS = 3  # content codings undone per body; real servers send one
+
+
 def inflate(body: bytes, encodings: str, limit: int) -> bytes:
     """Undo Content-Encoding (e.g. "gzip, gzip": applied in that order) without ever holding more than
-    `limit` + 1 decoded bytes; FetchError 413 past the limit, 415 for an unknown coding, 422 if corrupt."""
-    for coding in reversed([c.strip().lower() for c in encodings.split(",") if c.strip()]):
+    `limit` + 1 decoded bytes; FetchError 413 past the limit, 415 for an unknown coding or more than
+    MAX_CODINGS of them (each layer costs a pass over the body), 422 if corrupt."""
+    codings = [c.strip().lower() for c in encodings.split(",", MAX_CODINGS + 1) if c.strip()]
+    if len(codings) > MAX_CODINGS:
+        raise FetchError(f"more than {MAX_CODINGS} content codings", 415)
+    for coding in reversed(codings):
         if coding == "identity":
             continue
         if coding not in _INFLATE:
@@ -202,7 +209,9 @@ def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[by
                     return body, response.headers.get("content-type", "")
             except httpx.TimeoutException:
                 raise FetchError("the image URL timed out", 408) from None
-            except httpx.HTTPError as exc:  # a refused connection, a failed TLS handshake, a bad Location
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as exc:
+                # a refused connection, a failed TLS handshake; a Location httpx cannot even build a request
+                # for (javascript:, data:, "http:image"): every error of the HTTP client is the URL's fault
                 raise FetchError(f"cannot fetch the image URL ({type(exc).__name__})") from None
             except ValueError as exc:  # urlsplit and IDNA (UnicodeError) on "http://[::1/" and the like
                 raise FetchError(f"malformed URL ({str(exc)[:80]})") from None

@@ -190,6 +190,10 @@ def test_inflate_every_coding_and_the_limit():
 
     from captioner.serving.urlfetch import inflate
 
+    with pytest.raises(FetchError, match="more than 3 content codings") as info:
+        inflate(b"", "identity, identity, identity, identity", 10)
+    assert info.value.status_code == 415
+
     data = bytes(range(256)) * 40  # 10,240 bytes
     raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     raw_deflate = raw.compress(data) + raw.flush()
@@ -230,6 +234,28 @@ def test_broken_redirects_and_error_statuses_are_400(image_host, path, message):
     with pytest.raises(FetchError, match=message) as info:
         fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
     assert info.value.status_code == 400
+
+
+@pytest.mark.parametrize("location", ["javascript:alert(1)", "data:image/png;base64,AAAA", "mailto:a@example.com",
+                                      "http:image", "about:blank", "http://[::1", "http://exa mple.com/x.jpg",
+                                      "http://" + "a" * 300 + ".com/x.jpg"])
+def test_a_redirect_to_any_bad_location_is_a_4xx(image_host, location):
+    from urllib.parse import quote
+
+    with pytest.raises(FetchError) as info:
+        fetch_image_bytes(f"{image_host}/redirect-to/{quote(location, safe='')}", LOOPBACK_OK)
+    assert 400 <= info.value.status_code < 500
+
+
+def test_stacked_content_codings_are_refused_before_any_inflating(image_host, flickr_images):
+    import time
+
+    body, _ = fetch_image_bytes(f"{image_host}/stacked/1", LOOPBACK_OK)
+    assert body == flickr_images[0].read_bytes()
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="content codings") as info:
+        fetch_image_bytes(f"{image_host}/stacked/2000", LOOPBACK_OK)
+    assert info.value.status_code == 415 and time.monotonic() - started < 5  # refused at once, not inflated
 
 
 def test_a_malformed_url_is_400():
