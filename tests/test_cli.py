@@ -30,6 +30,22 @@ def test_expand_images_folder_glob_and_missing(flickr_images, tmp_path):
         expand_images([str(tmp_path / "nothing*.png")])
 
 
+def test_a_folder_holds_every_format_the_web_app_decodes(flickr_images, tmp_path):
+    from PIL import Image
+
+    from captioner.data.images import load_image
+
+    photo = Image.open(flickr_images[0]).convert("RGB").resize((64, 48))
+    formats = {"a.ico": "ICO", "b.j2k": "JPEG2000", "c.jp2": "JPEG2000", "d.tga": "TGA", "e.pcx": "PCX",
+               "f.ppm": "PPM", "g.JPG": "JPEG"}
+    for name, fmt in formats.items():
+        photo.save(tmp_path / name, fmt)
+    found = expand_images([str(tmp_path)])
+    assert sorted(p.name for p in found) == sorted(formats)
+    for path in found:  # and each of them is an image the loader reads
+        assert load_image(path).size[0] > 0
+
+
 def test_caption_a_folder_with_the_shipped_model(flickr_images, tmp_path, capsys):
     for k, path in enumerate(flickr_images[:2]):
         (tmp_path / f"{k}.jpg").write_bytes(path.read_bytes())

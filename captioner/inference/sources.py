@@ -14,7 +14,10 @@ from pathlib import Path
 
 from captioner.errors import CaptionerError, ImageError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+# every still-image format the web app decodes (Pillow, pillow-heif), so a folder is read as an upload would be
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib", ".tif", ".tiff",
+                  ".heic", ".heif", ".avif", ".ico", ".j2k", ".j2c", ".jp2", ".jpx", ".jpf", ".tga", ".pcx",
+                  ".ppm", ".pgm", ".pbm", ".pnm", ".sgi", ".rgb", ".qoi", ".dds", ".icns", ".psd"}
 LISTING_SUFFIXES = {".txt", ".csv", ".parquet"}
 
 

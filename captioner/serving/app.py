@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -26,7 +26,9 @@ from captioner.serving.service import CaptionService, ServeSettings
 HERE = Path(__file__).resolve().parent
 SEARCH = SearchConfig()  # the one source of the search defaults (also the CLI's and the Python API's)
 MAX_BEAM, MAX_WORDS = 10, 50  # what one request may ask for
+MAX_JSON_BODY = 16 * 1024  # /api/caption-url's body: a valid one is under 3 kB (a 2,048-character URL and four fields)
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+FAVICON = HERE / "static" / "favicon.png"
 
 
 class UrlRequest(BaseModel):
@@ -61,6 +63,7 @@ def get_service(request: Request) -> CaptionService:
 router = APIRouter()
 
 
+@router.head("/api/health", include_in_schema=False)
 @router.get("/api/health")
 async def health(service: CaptionService = Depends(get_service)) -> dict:
     batcher = service.batcher
@@ -90,6 +93,7 @@ async def caption_url(body: UrlRequest, request: Request, service: CaptionServic
 
 
 
+@router.head("/", include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 async def page(request: Request):
     return TEMPLATES.TemplateResponse(request, "index.html", {"result": None, "error": None,
@@ -117,6 +121,11 @@ async def page_submit(request: Request, file: UploadFile | None = File(None), ur
     except RequestRefused as exc:  # bad image, bad URL (FetchError), busy
         context["error"], status = str(exc), exc.status_code
     return TEMPLATES.TemplateResponse(request, "index.html", context, status_code=status)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    return Response(FAVICON.read_bytes(), media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
@@ -155,7 +164,8 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
     app.state.captioner, app.state.settings = app.state.service.captioner, app.state.service.settings
     app.add_exception_handler(RequestRefused, refused)  # ImageError and FetchError are refusals too
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_middleware(RequestGuard, max_body=settings.max_upload_bytes + 64 * 1024, body_timeout=settings.body_timeout)
+    app.add_middleware(RequestGuard, max_body=settings.max_upload_bytes + 64 * 1024, body_timeout=settings.body_timeout,
+                       route_limits={"/api/caption-url": MAX_JSON_BODY})
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.mount("/docs-static", StaticFiles(directory=str(Path(fastapi_offline.__file__).parent / "static")),
               name="docs-static")

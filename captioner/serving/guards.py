@@ -26,8 +26,11 @@ SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options"
 
 
 class RequestGuard:
-    def __init__(self, app, max_body: int, body_timeout: float):
+    def __init__(self, app, max_body: int, body_timeout: float, route_limits: dict[str, int] | None = None):
+        """route_limits: smaller body limits for some paths (a JSON request that is never more than a
+        few kB is refused long before it could be parsed for seconds on the event loop)."""
         self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
+        self.route_limits = route_limits or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -38,12 +41,13 @@ class RequestGuard:
             return await _refuse(send, 400, "a request may not have both Content-Length and Transfer-Encoding")
         if names.count(b"content-length") > 1:
             return await _refuse(send, 400, "more than one Content-Length header")
+        limit = self.route_limits.get(scope.get("path", ""), self.max_body)
         if b"content-length" in values:
             declared = values[b"content-length"].strip()
             if not declared.isdigit():
                 return await _refuse(send, 400, "invalid Content-Length header")
-            if int(declared) > self.max_body:
-                return await _refuse(send, 413, f"request body is larger than {self.max_body:,} bytes")
+            if int(declared) > limit:
+                return await _refuse(send, 413, f"request body is larger than {limit:,} bytes")
         docs = scope.get("path", "").startswith("/docs")
         refused: tuple[int, str] | None = None
         body_done, received, started = False, 0, False
@@ -64,8 +68,8 @@ class RequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
-                if received > self.max_body:
-                    refused = (413, f"request body is larger than {self.max_body:,} bytes")
+                if received > limit:
+                    refused = (413, f"request body is larger than {limit:,} bytes")
                     return {"type": "http.disconnect"}
             return message
 

@@ -37,6 +37,30 @@ def test_health_model_and_docs(client):
     assert {"/api/caption", "/api/caption-url", "/api/health", "/api/model"} <= set(paths)
 
 
+def test_head_favicon_and_links_that_do_not_follow_the_host_header(client):
+    for path in ("/", "/api/health"):
+        response = client.head(path)
+        assert response.status_code == 200 and response.content == b""
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png" and icon.content[:4] == b"\x89PNG"
+    for path in ("/", "/docs"):
+        page = client.get(path, headers={"Host": "evil.example"}).text
+        assert "evil.example" not in page and ('src="/static/' in page)
+
+
+def test_a_big_json_body_is_refused_before_it_is_parsed(client):
+    import json
+
+    url_request = json.dumps({"url": "http://127.0.0.1:9/x.jpg", "padding": "x" * (10 * 1024 * 1024)})
+    response = client.post("/api/caption-url", content=url_request, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "16,384" in response.json()["detail"]
+    def chunks():  # the same without Content-Length: counted as it arrives
+        for _ in range(100):
+            yield b" " * 1024
+    response = client.post("/api/caption-url", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
 def test_caption_real_photos_with_alternatives_and_cache(client, flickr_images):
     data = flickr_images[1].read_bytes()
     first = _post(client, data, beam_size="3", max_length="20")
