@@ -68,6 +68,7 @@ SERVE_HELP = {
     "keep_alive": "seconds an idle kept-alive connection stays open",
     "max_connections": "concurrent connections; more get 503",
     "max_fetches": "image URLs fetched at once",
+    "max_decodes": "images decoded at once (the memory budget of decoding)",
     "cache_entries": "answers kept in the result cache",
     "max_batch": "requests captioned together in one pass (micro-batching)",
     "batch_wait_ms": "milliseconds the model worker waits for more requests before a batch",

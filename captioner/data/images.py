@@ -7,6 +7,7 @@ Everything that reaches an encoder goes through `load_image`, so that odd files 
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from pathlib import Path
@@ -21,6 +22,9 @@ from captioner.errors import ImageError
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_SIDE = 30_000
 BACKGROUND = (255, 255, 255)
+DECODE_SIDE = 1024  # formats that can decode smaller (JPEG 2000) do, down to this long side; encoders want 260-299
+MAX_TEXT_CHUNKS = 1000  # a PNG with more text chunks is refused before Pillow walks them one by one
+ROWS_PER_BLOCK = 256  # high-bit-depth images are rescaled this many rows at a time (bounded extra memory)
 # Pillow's own bomb check uses the same limit: it also guards images inside containers (an ICO or
 # ICNS whose directory says 256x256 but whose embedded PNG is 9000x9000) before they are decoded.
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -44,6 +48,8 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageError("empty file: no image data", 400)
+        if source[:8] == b"\x89PNG\r\n\x1a\n" and sum(source.count(t) for t in (b"tEXt", b"zTXt", b"iTXt")) > MAX_TEXT_CHUNKS:
+            raise ImageError(f"{name}: PNG with more than {MAX_TEXT_CHUNKS:,} text chunks", 422)
         stream: io.BytesIO | Path = io.BytesIO(source)
     else:
         stream = Path(source)
@@ -70,6 +76,10 @@ def normalise(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     _check_size(image, name, max_pixels)
     if getattr(image, "is_animated", False):
         image.seek(0)  # animated GIF/WebP/APNG: caption the first frame
+    if image.format == "JPEG2000" and max(image.size) > 2 * DECODE_SIDE:
+        # decode at a power-of-two reduction no smaller than DECODE_SIDE: OpenJPEG holds the Python lock
+        # while it decodes, and a 377-byte .j2k can ask for 6000x6000 pixels of work
+        image.reduce = int(math.log2(max(image.size) / DECODE_SIDE))
     image.load()
     _check_size(image, name, max_pixels)  # a container may hold a larger image than its header says
     image = ImageOps.exif_transpose(image)
@@ -120,9 +130,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "RGB":
         return image
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
+        values = np.asarray(image)  # (H, W) as stored: uint16, int32 or float32, no wider copy
         top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        gray = np.empty(values.shape, np.uint8)  # (H, W)
+        for start in range(0, values.shape[0], ROWS_PER_BLOCK):  # float32 a block of rows at a time
+            block = values[start : start + ROWS_PER_BLOCK].astype(np.float32)
+            np.clip(block * np.float32(255.0 / top) + np.float32(0.5), 0, 255, out=block)
+            gray[start : start + ROWS_PER_BLOCK] = block
+        del values
         return Image.fromarray(gray).convert("RGB")  # (H, W) uint8: mode L
     if mode == "La":  # premultiplied grey and alpha: Pillow converts it to LA only
         image, mode = image.convert("LA"), "LA"

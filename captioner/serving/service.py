@@ -147,6 +147,7 @@ class CaptionService:
         self.batcher = MicroBatcher(self._run_batch, settings.max_batch, settings.batch_wait_ms / 1000, self._dropped)
         self.fetch_limiter = anyio.CapacityLimiter(settings.max_fetches)  # slow URLs never take every thread
         self.picture_limiter = anyio.CapacityLimiter(2)  # the page's previews and heat maps
+        self.decode_limiter = anyio.CapacityLimiter(settings.max_decodes)  # decoding's memory budget
         self.waiting = 0  # requests queued for (or holding) the model
         self.stats = {"computed": 0, "cached": 0, "dropped": 0, "busy": 0}
 
@@ -177,7 +178,7 @@ class CaptionService:
                 raise RequestRefused(f"the server is busy ({self.waiting} requests waiting): try again shortly", 503)
             self.waiting += 1
             try:
-                image = await anyio.to_thread.run_sync(load_image, data, self.settings.max_pixels)
+                image = await self.decode(data)
                 decoded = time.perf_counter()
                 record = await self.batcher.submit(image, (beam_size, max_length, grounding), disconnected)
                 waited = time.perf_counter() - decoded
@@ -201,12 +202,28 @@ class CaptionService:
             raise ImageError(f"upload is larger than {limit:,} bytes", 413)
         return data
 
+    async def decode(self, data: bytes) -> Image.Image:
+        """Decode in a worker thread, at most `max_decodes` at once; a URL's body that is not an image
+        is refused as the URL's fault (415), decoded once."""
+        try:
+            return await anyio.to_thread.run_sync(load_image, data, self.settings.max_pixels, limiter=self.decode_limiter)
+        except ImageError as exc:
+            content_type = getattr(data, "content_type", None)
+            if exc.status_code == 415 and content_type is not None and not content_type.startswith("image/"):
+                raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", 415) from None
+            raise
+
     async def fetch(self, url: str) -> bytes:
+        """The URL's body, carrying its content type (`Fetched`); decoded later, once, by `caption`."""
         data, content_type = await anyio.to_thread.run_sync(fetch_image_bytes, url, self.settings.fetch,
                                                                limiter=self.fetch_limiter)
-        if not content_type.startswith("image/"):
-            try:
-                await anyio.to_thread.run_sync(load_image, data, self.settings.max_pixels)  # decoding never runs on the event loop
-            except ImageError:
-                raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", 415) from None
-        return data
+        return Fetched(data, content_type)
+
+
+class Fetched(bytes):
+    """An image URL's body and the content type it was served with."""
+
+    def __new__(cls, data: bytes, content_type: str):
+        fetched = super().__new__(cls, data)
+        fetched.content_type = content_type
+        return fetched

@@ -33,6 +33,7 @@ class ServeSettings:
     keep_alive: float = 5.0  # idle seconds a kept-alive connection stays open
     max_connections: int = 200  # concurrent connections and requests; more get 503
     max_fetches: int = 8  # image URLs fetched at once (each in a worker thread, at most fetch.total_timeout)
+    max_decodes: int = 2  # images decoded at once (each may take a few hundred MB while it decodes)
     max_batch: int = 8  # requests captioned together in one pass through encoder and decoder
     batch_wait_ms: float = 2.0  # how long the model worker waits for more requests before a batch
     fetch: FetchPolicy = field(default_factory=FetchPolicy)

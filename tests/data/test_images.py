@@ -375,3 +375,46 @@ def test_resize_square_squashes_with_bicubic_to_uint8():
     assert pixels.shape == (16, 16, 3) and pixels.dtype == np.uint8
     assert pixels[8, 2].tolist() == [250, 100, 0] and pixels[8, 13].tolist() == [0, 0, 0]
     assert np.array_equal(pixels, np.asarray(image.resize((16, 16), Image.BICUBIC)))
+
+
+def test_a_huge_jpeg2000_is_decoded_reduced_and_its_photo_kept(tmp_path):
+    """A small .j2k can ask for 6000x6000 pixels: it is decoded at a power-of-two reduction."""
+    import io
+
+    from PIL import Image
+
+    from captioner.data.images import DECODE_SIDE, load_image
+
+    big = Image.new("RGB", (4200, 2100), (200, 30, 30))
+    big.paste((20, 20, 220), (0, 0, 2100, 2100))  # left half blue, right half red
+    buffer = io.BytesIO()
+    big.save(buffer, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[400])
+    image = load_image(buffer.getvalue())
+    assert DECODE_SIDE <= max(image.size) < 2 * DECODE_SIDE and image.size == (1050, 525)  # reduce 2
+    left, right = image.getpixel((100, 260)), image.getpixel((950, 260))
+    assert left[2] > 150 > left[0] and right[0] > 150 > right[2]
+
+
+def test_a_png_with_too_many_text_chunks_is_refused_before_decoding():
+    import io
+    import zlib
+
+    from PIL import Image
+
+    from captioner.data.images import MAX_TEXT_CHUNKS, load_image
+    from captioner.errors import ImageError
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, "PNG")
+    png = buffer.getvalue()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    head, tail = png[:33], png[33:]  # signature + IHDR, then the rest
+    few = head + b"".join(chunk(b"tEXt", b"k\x00v") for _ in range(10)) + tail
+    assert load_image(few).size == (8, 8)
+    many = head + b"".join(chunk(b"tEXt", b"k\x00v") for _ in range(MAX_TEXT_CHUNKS + 1)) + tail
+    with pytest.raises(ImageError, match="text chunks") as info:
+        load_image(many)
+    assert info.value.status_code == 422

@@ -12,6 +12,7 @@ from PIL import Image
 
 from captioner.errors import ImageError, RequestRefused
 from captioner.serving.service import CaptionService, ClientGone, MicroBatcher, ResultCache, ServeSettings
+import captioner.serving.service as service_module
 from captioner.serving.urlfetch import FetchError, FetchPolicy
 
 
@@ -97,7 +98,8 @@ def test_a_full_queue_is_busy_with_its_count_and_the_count_returns_to_zero():
     assert (str(refusal), refusal.status_code) == ("the server is busy (2 requests waiting): try again shortly", 503)
     assert [a["caption"] for a in answers] == ["20x10 beam 1 len 16 g True", "21x10 beam 1 len 16 g True"]
     assert service.stats == {"computed": 2, "cached": 0, "dropped": 0, "busy": 1} and service.waiting == 0
-    assert service.captioner.calls == [([(20, 10), (21, 10)], 1, 16, True, True)]  # one batch
+    [(sizes, *options)] = service.captioner.calls  # one batch, in whichever order the two decodes finished
+    assert sorted(sizes) == [(20, 10), (21, 10)] and options == [1, 16, True, True]
 
 
 def test_a_bad_image_fails_alone_and_leaves_no_one_waiting():
@@ -267,10 +269,24 @@ def test_a_url_must_give_an_image_whatever_its_content_type(image_host, flickr_i
     service = _service(fetch=FetchPolicy(allow_loopback=True))
     assert asyncio.run(service.fetch(f"{image_host}/photo.jpg")) == flickr_images[0].read_bytes()
     assert asyncio.run(service.fetch(f"{image_host}/no-type.jpg")) == flickr_images[0].read_bytes()  # decodable
-    with pytest.raises(FetchError) as info:
-        asyncio.run(service.fetch(f"{image_host}/page.html"))
-    assert str(info.value) == "the URL did not return an image (content type 'text/html')"
-    assert info.value.status_code == 415
+    page = asyncio.run(service.fetch(f"{image_host}/page.html"))
+    assert page.content_type == "text/html"  # fetched, not decoded: decoding happens once, in caption
+    decoded = []
+    real = service_module.load_image
+
+    def counting(*args, **kwargs):
+        decoded.append(1)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service_module, "load_image", counting)
+        with pytest.raises(FetchError) as info:
+            asyncio.run(service.caption(page, 1, 16))
+        assert str(info.value) == "the URL did not return an image (content type 'text/html')"
+        assert info.value.status_code == 415 and decoded == [1]
+        with pytest.raises(ImageError) as info:  # the same bytes uploaded: the image's fault, not a URL's
+            asyncio.run(service.caption(bytes(page), 1, 16))
+        assert info.value.status_code == 415 and not isinstance(info.value, FetchError)
     with pytest.raises(FetchError, match="loopback"):
         asyncio.run(_service().fetch(f"{image_host}/photo.jpg"))  # the service's policy is the one applied
 
@@ -314,10 +330,13 @@ def test_the_pixel_limit_applies_to_uploads_and_to_urls(image_host):
     with pytest.raises(ImageError) as info:
         _within(10, service.caption(_png(20, 10), 1, 16))
     assert info.value.status_code == 413
-    with pytest.raises(FetchError, match="did not return an image"):
-        _within(20, service.fetch(f"{image_host}/no-type.jpg"))  # an image, but too large to check here
+    fetched = _within(20, service.fetch(f"{image_host}/no-type.jpg"))
+    with pytest.raises(ImageError, match="too large") as info:  # an image, but over the limit: the image's 413
+        _within(20, service.caption(fetched, 1, 16))
+    assert info.value.status_code == 413 and not isinstance(info.value, FetchError)
+    other = _service(fetch=FetchPolicy(allow_loopback=True))
     with pytest.raises(FetchError) as info:
-        _within(20, _service(fetch=FetchPolicy(allow_loopback=True)).fetch(f"{image_host}/no-type-text"))
+        _within(20, other.caption(_within(20, other.fetch(f"{image_host}/no-type-text")), 1, 16))
     assert (str(info.value), info.value.status_code) == ("the URL did not return an image (content type 'none')", 415)
 
 
