@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""Choose the grounding settings on development data: coco-dev and part of Flickr8k's val split.
+"""Choose the grounding settings on development data: coco-dev, the coco-train hold-out and part of
+Flickr8k's val split.
 
     .venv/bin/python scripts/calibrate_grounding.py --coco ../shared/data/coco-dev/captions.json \
-        --flickr ../shared/data/flickr8k --flickr-images 300 [--model default] \
+        --flickr ../shared/data/flickr8k --flickr-images 300 [--holdout ../shared/data/coco-train] [--model default] \
         --grid present_threshold=0.2,0.3 lm_weight=0,0.3,0.5
 
-Prints, per setting, coco-dev CIDEr, hallucinated captions and object recall, and Flickr8k val
-CIDEr (beam search, default width); --meteor adds METEOR (Java; slower). Never reads a test split.
+Prints, per setting and set, CIDEr, BLEU-4, hallucinated captions, object recall and phrase
+over-use (the share of captions saying "black and white" and the summed excess of the ten most
+over-used phrases over the references' rates, metrics/phrases.py), beam search with the default
+width; --meteor adds METEOR (Java; slower). Never reads a test split.
 """
 
 import argparse
@@ -19,7 +22,7 @@ import numpy as np
 from captioner.concepts.grounding import GroundingConfig
 from captioner.data.datasets import load_dataset
 from captioner.decoding import SearchConfig
-from captioner.metrics.evaluate import EvalData, score_captions
+from captioner.metrics.evaluate import HOLDOUT, EvalData, score_captions
 
 
 def main() -> None:
@@ -27,6 +30,7 @@ def main() -> None:
     parser.add_argument("--coco", required=True)
     parser.add_argument("--flickr", required=True)
     parser.add_argument("--flickr-images", type=int, default=300)
+    parser.add_argument("--holdout", default=None, help="a `train --mix` dataset whose held-out photos are scored too")
     parser.add_argument("--model", default=None)
     parser.add_argument("--cache-dir", default="cache/features")
     parser.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2",
@@ -37,6 +41,8 @@ def main() -> None:
     flickr = load_dataset(args.flickr)
     sets = {"coco-dev": EvalData.prepare(args.model, load_dataset(args.coco), "all", args.cache_dir),
             "flickr-val": EvalData.prepare(args.model, flickr, "val", args.cache_dir, limit=args.flickr_images)}
+    if args.holdout:
+        sets["holdout"] = EvalData.prepare(args.model, load_dataset(args.holdout), HOLDOUT, args.cache_dir)
     fields = {k: type(v) for k, v in vars(GroundingConfig()).items()}
     def parse(key, value):
         return value.lower() in ("1", "true", "yes") if fields[key] is bool else fields[key](float(value))
@@ -52,6 +58,9 @@ def main() -> None:
             scores = score_captions(data, data.captions(SearchConfig(), grounding=cfg), meteor=args.meteor)
             row[name] = {k: round(v, 4) for k, v in scores.items()
                          if k in ("CIDEr", "BLEU-4", "METEOR", "hallucinated_captions", "object_recall") and v is not None}
+            phrases = scores["phrases"]
+            row[name]["b&w"] = round(phrases["watched"]["black and white"]["ours"], 4)
+            row[name]["overuse"] = round(sum(o["ours"] - o["references"] for o in phrases["overused"]), 4)
         print(json.dumps(row), flush=True)
 
 

@@ -215,7 +215,8 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
             break
         decoder.train()
         started, total, seen = time.time(), 0.0, 0
-        n_batches = -(-len(train_split.captions) // cfg.batch_size)
+        per_epoch = round(sum(train_split.weights)) if train_split.weights else len(train_split.captions)
+        n_batches = -(-per_epoch // cfg.batch_size)  # the progress bar's length (weighted captions: about)
         bar = tqdm(batches(train_split, cfg.batch_size, True, cfg.seed + epoch), total=n_batches,
                    desc=f"epoch {epoch}", unit="batch", disable=not progress)
         for batch in bar:

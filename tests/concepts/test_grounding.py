@@ -117,3 +117,15 @@ def test_grounding_runs_numpys_blas_on_one_thread_and_gives_the_threads_back(shi
         [bear] = _concepts(shipped_captioner, [coco_dev / "images" / BEAR])
         assert blas_threads() == {2}
     assert bear.required[0] == "bear" and seen and all(s == {1} for s in seen)
+
+
+def test_a_photo_with_no_confident_concept_still_gets_a_plain_fluent_caption(shipped_captioner):
+    from PIL import Image
+
+    from captioner.metrics.phrases import repeats_bigram
+
+    flat = Image.new("RGB", (256, 256), (128, 128, 128))
+    [result] = shipped_captioner.caption([flat], grounded=True)
+    words = result.caption.split()
+    assert result.concepts["required"] == [] and len(words) >= 3
+    assert not repeats_bigram(words) and all(x != y for x, y in zip(words, words[1:]))
