@@ -7,7 +7,8 @@ that takes too long (408); adds security headers to every answer.
 
 `guarded_protocol` (uvicorn): an HTTP/1.1 protocol that closes a connection whose request head is
 not complete within `header_timeout` seconds of connecting (or of its previous answer): idle and
-header-dripping connections (slowloris) cannot pile up.
+header-dripping connections (slowloris) cannot pile up; once half the connection cap is open, idle
+connections get one second, and the ones already idle that long are closed.
 """
 
 from __future__ import annotations
@@ -111,15 +112,36 @@ async def _refuse(send, status: int, message: str) -> None:
 
 class _GuardedH11(H11Protocol):
     header_timeout = 10.0
+    max_connections = 200  # uvicorn's limit_concurrency: at it, every request gets 503
+    crowded_share = 0.5  # from this share of max_connections on, idle connections get `crowded_timeout`
+    crowded_timeout = 1.0
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._head_timer = None
+        self._idle_since = self.loop.time()
         self._arm()
+        if self._crowded():
+            self._shed_idle()
+
+    def _crowded(self) -> bool:
+        return len(self.server_state.connections) >= self.crowded_share * self.max_connections
+
+    def _shed_idle(self) -> None:
+        """Close the connections that have waited longer than `crowded_timeout` without a request head:
+        sockets that send nothing cannot hold the connection cap against everyone else."""
+        now = self.loop.time()
+        for connection in list(self.server_state.connections):
+            if connection is not self and isinstance(connection, _GuardedH11) and connection._waiting_for_head() \
+                    and now - connection._idle_since >= self.crowded_timeout and not connection.transport.is_closing():
+                connection._disarm()
+                connection.transport.close()
 
     def _arm(self) -> None:
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+            self._idle_since = self.loop.time()
+            timeout = self.crowded_timeout if self._crowded() else self.header_timeout
+            self._head_timer = self.loop.call_later(timeout, self._head_timed_out)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
@@ -152,6 +174,8 @@ class _GuardedH11(H11Protocol):
         super().connection_lost(exc)
 
 
-def guarded_protocol(header_timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a deadline on every request head (pass as uvicorn's `http=`)."""
-    return type("GuardedH11Protocol", (_GuardedH11,), {"header_timeout": header_timeout})
+def guarded_protocol(header_timeout: float, max_connections: int = _GuardedH11.max_connections) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on every request head (pass as uvicorn's `http=`); once
+    half of `max_connections` are open, the deadline of an idle connection is `crowded_timeout`."""
+    return type("GuardedH11Protocol", (_GuardedH11,), {"header_timeout": header_timeout,
+                                                        "max_connections": max_connections})

@@ -11,7 +11,7 @@ from captioner.serving.service import ServeSettings
 def server_config(app, settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
                   log_level: str = "info") -> uvicorn.Config:
     """uvicorn settings that enforce `settings`: head deadline, keep-alive, connection cap."""
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=guarded_protocol(settings.header_timeout),
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=guarded_protocol(settings.header_timeout, settings.max_connections),
                           timeout_keep_alive=max(1, round(settings.keep_alive)), limit_concurrency=settings.max_connections,
                           h11_max_incomplete_event_size=16 * 1024)
 

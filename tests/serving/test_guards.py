@@ -232,3 +232,24 @@ def test_a_kept_alive_connection_gets_a_new_head_deadline_after_each_answer(quic
 def test_the_protocol_class_carries_its_deadline():
     protocol = guarded_protocol(2.5)
     assert protocol.header_timeout == 2.5 and protocol.__name__ == "GuardedH11Protocol"
+
+
+def test_idle_sockets_over_the_connection_cap_do_not_starve_real_requests():
+    """More silent sockets than the cap (uvicorn answers 503 at the cap): once half the cap is open,
+    idle connections get a one-second head deadline and a newcomer sheds those idle that long."""
+    from captioner.serving.settings import ServeSettings
+    from tests.conftest import running_server
+
+    with running_server(_health, ServeSettings(header_timeout=30.0, max_connections=40)) as port:
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(41)]
+        try:
+            time.sleep(1.3)  # older than the crowded deadline
+            answered = []
+            for _ in range(10):
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+                    answered.append(_answer(sock)[:12])
+            assert answered.count(b"HTTP/1.1 200") >= 9, answered
+        finally:
+            for sock in idle:
+                sock.close()
