@@ -59,6 +59,8 @@ class GroundingConfig:
     # ImageNet words by how far each is over its threshold; on an unfamiliar photo a kind under its
     # calibrated absent threshold (times `absent_scale`) is blocked with all its names.
     kind_present: float = 0.5
+    kind_absent_scale: float = 1.0  # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under it)
+    kinds_on_familiar: bool = False  # block absent kinds on Flickr8k-like photos too (not only unfamiliar ones)
     kind_doubt: float = 2.0  # a kind its detector gives this many times its absent threshold is not blocked for ImageNet's silence
     kinds_shown: int = 5  # detected kinds listed per photo (from 0.2)
     blocked_shown: int = 40  # blocked concepts and kinds listed per photo
@@ -150,7 +152,7 @@ class Grounder:
         names = detectors.concepts if detectors else []
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
-        kind_below = (detectors.kind_absent_below * cfg.absent_scale if detectors is not None
+        kind_below = (detectors.kind_absent_below * cfg.absent_scale * cfg.kind_absent_scale if detectors is not None
                       and detectors.kind_absent_below is not None else np.zeros(0))
         kind_index = {kind: k for k, kind in enumerate(self.kinds)}
 
@@ -217,11 +219,11 @@ class Grounder:
                     continue
                 shown.append(name)
                 blocked.extend(w for w in concept.words + concept.implied if w not in blocked)
-            if unfamiliar:
+            if unfamiliar or cfg.kinds_on_familiar:
                 seen = set(blocked)
                 by_kind: dict[str, list[str]] = {}
                 for i, (kind, columns) in enumerate(self.object_columns.items()):
-                    if kind_probs[n, i] < cfg.unseen_object and not any(j in required for j in columns) \
+                    if unfamiliar and kind_probs[n, i] < cfg.unseen_object and not any(j in required for j in columns) \
                             and kind not in required_kinds and kind_doubted(n, kind):
                         by_kind[kind] = self.kind_names[i]
                         reasons[kind] = f"ImageNet {kind_probs[n, i]:.2f}, below {cfg.unseen_object:.2f}"
