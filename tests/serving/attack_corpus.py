@@ -56,7 +56,13 @@ def _bombs(photo_image: Image.Image) -> dict[str, bytes]:
     sof = jpeg.find(b"\xff\xc0")
     if sof > 0:
         jpeg[sof + 5: sof + 9] = struct.pack(">HH", 65000, 65000)
-    return {"png 100k x 100k header": _png_header(100_000, 100_000),
+    deep = Image.new("I;16", (1200, 1200))  # 16-bit: rescaled without float64 copies
+    many_texts = _encode(Image.new("RGB", (8, 8)), "PNG")
+    many_texts = many_texts[:33] + _chunk(b"tEXt", b"k\x00v") * 5000 + many_texts[33:]
+    j2k = _encode(Image.new("RGB", (6000, 6000), (90, 120, 30)), "JPEG2000", irreversible=True,
+                  quality_mode="rates", quality_layers=[2000])
+    return {"tiff 16-bit 1200 x 1200": _encode(deep, "TIFF"), "png with 5000 text chunks": many_texts,
+            "j2k 6000 x 6000": j2k, "png 100k x 100k header": _png_header(100_000, 100_000),
             "png 1 x 40M strip": _png_header(1, 40_000_000, zlib.compress(b"\x00\x00\x00\x00" * 100_000)),
             "png 0 x 0": _png_header(0, 0), "gif 65535 x 65535": gif, "webp 16384 x 16384 canvas": webp,
             "ico hiding a 9000 x 9000 png": ico, "tiff 8 x 200000 declared": tiff, "jpeg 65000 x 65000 sof": bytes(jpeg)}
@@ -170,7 +176,8 @@ def _json_bodies() -> list[Case]:
            "nan": b'{"url":"ftp://x","beam_size":NaN}', "infinity": b'{"url":"ftp://x","beam_size":1e400}',
            "deep nesting": b'{"url":' + b"[" * 5000 + b"]" * 5000 + b"}", "non-utf8": b'{"url":"\xff\xfe"}',
            "duplicate keys": b'{"url":"ftp://a","url":"ftp://b"}', "huge number": b'{"url":"ftp://x","beam_size":' + b"9" * 5000 + b"}",
-           "bom": b'\xef\xbb\xbf{"url":"ftp://x"}', "utf16": '{"url":"ftp://x"}'.encode("utf-16")}
+           "bom": b'\xef\xbb\xbf{"url":"ftp://x"}', "utf16": '{"url":"ftp://x"}'.encode("utf-16"),
+           "100 kB (over the route's 16 KiB)": b'{"url":"http://example.com/a.jpg","pad":"' + b"x" * 100_000 + b'"}'}
     cases = [Case(f"json {name}", "POST", "/api/caption-url", {"content": body, "headers": {"content-type": "application/json"}})
              for name, body in raw.items()]
     objects = {"no url": {}, "url null": {"url": None}, "url number": {"url": 5}, "url list": {"url": ["http://a"]},
@@ -206,7 +213,9 @@ def _urls(host: str | None) -> list[Case]:
     if host:
         urls += [f"{host}/{p}" for p in ("to-private", "to-metadata", "missing.jpg", "page.html", "huge.jpg",
                                           "huge-declared.jpg", "gzip-bomb.jpg", "brotli.jpg", "drip-headers.jpg",
-                                          "hop/9", "slow.jpg")]
+                                          "hop/9", "slow.jpg", "stacked/2000", "redirect-to/javascript%3Aalert(1)",
+                                          "redirect-to/data%3Aimage%2Fpng%3Bbase64%2CAAAA", "redirect-to/http%3Aimage",
+                                          "redirect-to/mailto%3Aa%40b.c", "redirect-to/about%3Ablank")]
     cases = [Case(f"url {u[:40]!r}", "POST", "/api/caption-url", {"json": {"url": u}}) for u in urls]
     cases += [Case(f"page url {u[:40]!r}", "POST", "/", {"data": {"url": u}}) for u in urls[::4]]
     return cases
@@ -218,7 +227,8 @@ def _paths() -> list[Case]:
             "/" + "a" * 8000, "/?q=" + "<script>" * 100, "/api/health?x=" + "%" * 50]
     cases = [Case(f"get {p[:40]!r}", "GET", p) for p in gets]
     cases += [Case(f"{m} {p}", m, p) for m in ("PUT", "DELETE", "PATCH") for p in ("/api/caption", "/")]
-    cases += [Case("options /api/caption", "OPTIONS", "/api/caption"), Case("head /", "HEAD", "/")]
+    cases += [Case("options /api/caption", "OPTIONS", "/api/caption"), Case("head /", "HEAD", "/"),
+              Case("head /api/health", "HEAD", "/api/health"), Case("get /favicon.ico", "GET", "/favicon.ico")]
     return cases
 
 
