@@ -18,7 +18,9 @@ import time
 import anyio
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+# img-src http: https: lets the page show a photo captioned by its URL (and draw its heat maps over it); no
+# script, style or connection may come from elsewhere
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob: http: https:; style-src 'self'; script-src 'self'; "
                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 DOCS_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
                "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")

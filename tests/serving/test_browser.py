@@ -19,7 +19,11 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 
 @pytest.fixture(scope="module")
 def live_server():
-    with running_server(create_app()) as port:
+    from captioner.serving.settings import ServeSettings
+    from captioner.serving.urlfetch import FetchPolicy
+
+    settings = ServeSettings(fetch=FetchPolicy(allow_loopback=True))  # the tests' image host is on loopback
+    with running_server(create_app(settings=settings)) as port:
         yield f"http://127.0.0.1:{port}"
 
 
@@ -49,7 +53,7 @@ def test_concurrent_requests_over_real_http(live_server, flickr_images):
 
 
 @pytest.mark.browser
-def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
+def test_upload_in_headless_chromium(live_server, image_host, flickr_images, coco_dev):
     needs(CHROMIUM is not None, "Debian's chromium")
     from playwright.sync_api import expect, sync_playwright
 
@@ -73,11 +77,18 @@ def test_upload_in_headless_chromium(live_server, flickr_images, coco_dev):
         words = page.inner_text("#caption").split()
         assert page.locator("#heatmap-list canvas").count() == len(words)
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
-        page.fill("#url", "http://127.0.0.1:1/secret.jpg")
+        # a file is chosen; then a URL typed and Enter pressed captions the URL, and its photo shows under the CSP
+        page.fill("#url", f"{image_host}/photo.jpg")
+        page.press("#url", "Enter")
+        expect(page.locator("#preview")).to_have_attribute("src", f"{image_host}/photo.jpg", timeout=30_000)
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=30_000)
+        expect(page.locator("#caption")).not_to_contain_text("bear", timeout=30_000)
+        assert page.locator("#heatmap-list canvas").count() == len(page.inner_text("#caption").split())
+        page.fill("#url", "http://10.1.2.3/secret.jpg")
         page.set_input_files("#file", [])
         page.click("#submit")
         page.wait_for_selector("#status .error", timeout=30_000)
-        assert "loopback" in page.inner_text("#status")
+        assert "private" in page.inner_text("#status")
         assert not [e for e in console_errors if "Content Security Policy" in e]  # the page works under its CSP
         browser.close()
     assert (ARTIFACTS / "web-page.png").stat().st_size > 10_000

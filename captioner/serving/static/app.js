@@ -151,11 +151,23 @@
     }
   }
 
+  // what the person did last wins: typing a URL (and pressing Enter) captions the URL, not a file
+  // chosen earlier; choosing a file clears the URL
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    send(fileInput.files[0] || null);
+    if (urlInput.value.trim()) {
+      fileInput.value = "";
+      send(null);
+    } else {
+      send(fileInput.files[0] || null);
+    }
   });
-  fileInput.addEventListener("change", () => { if (fileInput.files[0]) send(fileInput.files[0]); });
+  fileInput.addEventListener("change", () => {
+    if (fileInput.files[0]) {
+      urlInput.value = "";
+      send(fileInput.files[0]);
+    }
+  });
   ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
     event.preventDefault();
     zone.classList.add("over");
@@ -164,6 +176,9 @@
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     const file = event.dataTransfer.files[0];
-    if (file) send(file);
+    if (file) {
+      urlInput.value = "";
+      send(file);
+    }
   });
 })();
