@@ -26,6 +26,7 @@ def needs(available: bool, what: str) -> None:
     pytest.skip(f"{what} is missing (CI installs it)")
 FLICKR = Path(os.environ.get("CAPTIONER_DATASET", ROOT.parent / "shared" / "data" / "flickr8k"))
 COCO_DEV = Path(os.environ.get("CAPTIONER_COCO_DEV", ROOT.parent / "shared" / "data" / "coco-dev"))
+COCO_TRAIN = Path(os.environ.get("CAPTIONER_COCO_TRAIN", ROOT.parent / "shared" / "data" / "coco-train"))
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +47,13 @@ def coco_dev() -> Path:
     """The 169 everyday COCO photos with their captions (set CAPTIONER_COCO_DEV to move it)."""
     needs((COCO_DEV / "captions.json").is_file(), f"coco-dev at {COCO_DEV} (set CAPTIONER_COCO_DEV)")
     return COCO_DEV
+
+
+@pytest.fixture(scope="session")
+def coco_train() -> Path:
+    """The 1,477 captioned COCO photos for training (set CAPTIONER_COCO_TRAIN to move it)."""
+    needs((COCO_TRAIN / "captions.json").is_file(), f"coco-train at {COCO_TRAIN} (set CAPTIONER_COCO_TRAIN)")
+    return COCO_TRAIN
 
 
 @contextmanager

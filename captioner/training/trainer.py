@@ -9,6 +9,8 @@ validates and writes files, and every epoch checks that all ranks hold identical
 Files in the run folder (all written atomically):
   last.pt        full checkpoint (model, optimiser, history) for --resume
   model.pt       best model so far as a shippable bundle (see inference/bundle.py)
+  start.pt       with --init-from: the start model grown to the run's vocabulary, before training
+                 (scripts/ship_model.py --interpolate averages the result with it)
   history.csv/.json, loss_curve.png
 """
 
@@ -180,6 +182,10 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
     if world > 1 and lead:
         dist.barrier()
     decoder = (start.decoder if start else build_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
+    if start is not None and lead and not (out / "start.pt").is_file():  # the grown start, for averaging with the result
+        grown, grown_vocab, grown_info = finish(start.decoder, vocab, start)
+        save_bundle(out / "start.pt", ModelBundle(grown, grown_vocab, FeatureCache(cfg.cache_dir, cfg.encoder).encoder_info(),
+                                                  {**grown_info, "train_config": asdict(cfg)}))
     model = decoder
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -35,3 +35,18 @@ def test_a_grown_default_keeps_its_rows_and_gives_back_its_open_words():
     assert info["trained_vocab_size"] == len(vocab) and info["init_from"] == "default"
     assert full.words[: len(vocab)] == vocab.words and full.words[len(vocab):] == start.open_words
     assert info["open_vocabulary"] == start.open_words and decoder.config.vocab_size == len(full)
+
+
+def test_a_mixed_run_from_the_default_trains_on_both_sets_and_saves_its_start(flickr_root, coco_train, tmp_path):
+    from captioner.training import TrainConfig, train
+
+    cfg = TrainConfig(dataset=str(flickr_root), mix=str(coco_train), mix_weight=2.0, mix_holdout=6, init_from="default",
+                      output=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), limit_images=6, epochs=1,
+                      max_steps=2, threads=2)
+    path = train(cfg, progress=False)
+    model, start = load_bundle(path), load_bundle(tmp_path / "run" / "start.pt")
+    assert model.vocab.words == start.vocab.words and model.trained_size == start.trained_size
+    assert model.decoder.config.merge == "attention" and model.info["init_from"] == "default"
+    assert model.info["train_config"]["mix"] == str(coco_train)
+    changed = [k for k, v in model.decoder.state_dict().items() if not torch.equal(v, start.decoder.state_dict()[k])]
+    assert changed  # two optimiser steps moved the weights off the start
