@@ -8,7 +8,8 @@ that takes too long (408); adds security headers to every answer.
 `guarded_protocol` (uvicorn): an HTTP/1.1 protocol that closes a connection whose request head is
 not complete within `header_timeout` seconds of connecting (or of its previous answer): idle and
 header-dripping connections (slowloris) cannot pile up; once half the connection cap is open, idle
-connections get one second, and the ones already idle that long are closed.
+connections get one second, the ones already idle that long are closed, and at the cap a newcomer
+closes the longest-idle ones.
 """
 
 from __future__ import annotations
@@ -130,12 +131,16 @@ class _GuardedH11(H11Protocol):
         return len(self.server_state.connections) >= self.crowded_share * self.max_connections
 
     def _shed_idle(self) -> None:
-        """Close the connections that have waited longer than `crowded_timeout` without a request head:
-        sockets that send nothing cannot hold the connection cap against everyone else."""
+        """Close the connections that have waited longer than `crowded_timeout` without a request head,
+        and at the cap the longest-idle ones until there is room for this one: sockets that send
+        nothing cannot hold the connection cap against everyone else."""
         now = self.loop.time()
-        for connection in list(self.server_state.connections):
-            if connection is not self and isinstance(connection, _GuardedH11) and connection._waiting_for_head() \
-                    and now - connection._idle_since >= self.crowded_timeout and not connection.transport.is_closing():
+        idle = sorted((c for c in self.server_state.connections
+                       if c is not self and isinstance(c, _GuardedH11) and c._waiting_for_head()
+                       and not c.transport.is_closing()), key=lambda c: c._idle_since)
+        over = len(self.server_state.connections) - self.max_connections + 1  # to close for a free slot
+        for k, connection in enumerate(idle):
+            if k < over or now - connection._idle_since >= self.crowded_timeout:
                 connection._disarm()
                 connection.transport.close()
 
