@@ -62,7 +62,8 @@ class GroundingConfig:
     kind_present: float = 0.7  # chosen on coco-dev and the coco-train hold-out (scripts/calibrate_grounding.py, README)
     kind_absent_scale: float = 1.0  # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under it)
     kinds_on_familiar: bool = False  # block absent kinds on Flickr8k-like photos too (not only unfamiliar ones)
-    kinds_shown: int = 5  # detected kinds listed per photo (from 0.2)
+    kinds_shown: int = 5  # detected kinds listed per photo, the likeliest from `kind_shown_from` on
+    kind_shown_from: float = 0.2
     blocked_shown: int = 40  # blocked concepts and kinds listed per photo
 
 
@@ -113,14 +114,12 @@ class Grounder:
             self.kind_matrix[columns, i] = 1.0
         self.kind_names = [sorted(synonyms(self.words[columns[0]])) for columns in kinds]  # what blocking a kind blocks
         self.kind_of_column = {j: kind for kind, columns in self.object_columns.items() for j in columns}
-        # the kind detectors: per kind its required word, every name, its ImageNet kind index (-1: none), and
-        # whether the Flickr8k detectors and the decoder own it (person, dog)
+        # the kind detectors: per kind its required word, its one-word names, and whether the Flickr8k
+        # detectors and the decoder own it (person, dog)
         names = kind_names()
         self.kinds = list(detectors.kinds) if detectors else []
         self.kind_word = [names[k][0] if names[k] else k.split()[0] for k in self.kinds]
         self.kind_all_names = [sorted(set().union(*(plural_forms(w) for w in names[k]))) for k in self.kinds]  # one-word names
-        covered = list(self.object_columns)
-        self.kind_imagenet = [covered.index(k) if k in covered else -1 for k in self.kinds]
         self.kind_owned = [bool(set(names[k]) & self.detector_words) for k in self.kinds]
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
@@ -239,7 +238,7 @@ class Grounder:
                     blocked.extend(w for w in by_kind[kind] if w not in seen)
                     seen.update(by_kind[kind])
             detected_kinds = sorted(((self.kinds[k], float(kind_det[n, k])) for k in range(len(self.kinds))
-                                     if kind_det[n, k] >= 0.2 and self.kinds[k] not in names), key=lambda x: -x[1])
+                                     if kind_det[n, k] >= cfg.kind_shown_from and self.kinds[k] not in names), key=lambda x: -x[1])
             results.append(ImageConcepts(
                 words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
                 detected={**{name: float(detected[n, c]) for c, name in enumerate(names)},

@@ -57,14 +57,9 @@ def load_split(dataset: CaptionDataset, split: str | list[str], vocab: Vocabular
     return SplitData(ids, pooled, grid, captions, {i: dataset.captions[i] for i in ids})
 
 
-def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True) -> tuple[Vocabulary, SplitData, SplitData]:
-    """The vocabulary (built over every training caption, `--mix` included) and the train and val splits."""
-    vocab, train, val, _ = prepare_start(cfg, with_grid, progress)
-    return vocab, train, val
-
-
-def prepare_start(cfg: TrainConfig, with_grid: bool, progress: bool = True):
-    """As `prepare`, plus the decoder to start from (`init_from`, grown to the vocabulary) or None."""
+def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
+    """The vocabulary (built over every training caption, `--mix` included), the train and val splits,
+    and the decoder to start from (`init_from`, grown to the vocabulary: training/init.py) or None."""
     dataset = load_dataset(cfg.dataset)
     if cfg.limit_images:
         dataset = dataset.subset(cfg.limit_images, cfg.seed)

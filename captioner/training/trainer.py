@@ -42,7 +42,7 @@ from captioner.decoding.captions import caption_features, to_text
 from captioner.devices import torch_device
 from captioner.scores import coco_scores
 from captioner.training.config import TrainConfig
-from captioner.training.data import SplitData, batches, prepare_start
+from captioner.training.data import SplitData, batches, prepare
 from captioner.training.init import finish, with_start_config
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
     with_grid = cfg.decoder.uses_grid
     if world > 1 and not lead:
         dist.barrier()  # rank 0 extracts any missing features first
-    vocab, train_split, val_split, start = prepare_start(cfg, with_grid, progress)
+    vocab, train_split, val_split, start = prepare(cfg, with_grid, progress)
     if world > 1 and lead:
         dist.barrier()
     decoder = (start.decoder if start else build_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
