@@ -28,36 +28,34 @@ def plural_forms(word: str) -> set[str]:
 
 
 @lru_cache(maxsize=4)
-def load_object_table(path: str | Path = TABLE) -> dict[tuple[str, ...], str]:
-    """Word or phrase (as a token tuple, plurals included) -> COCO object kind."""
+def _table_rows(path: str | Path = TABLE) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The table's rows as written: (kind, its words and phrases in order), read and checked once."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise CaptionerError(f"object table {path} cannot be read ({exc.strerror})") from None
-    table: dict[tuple[str, ...], str] = {}
+    rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.startswith("#"):
             continue
         name, tab, words = line.partition("\t")
         if not tab or not words.strip():
             raise CaptionerError(f"object table {path}:{number}: expected 'object<TAB>word,word,...'")
-        for word in words.split(","):
-            for form in plural_forms(word.strip()):
-                table[tuple(form.split())] = name.strip()
-    return table
+        rows.append((name.strip(), tuple(w.strip() for w in words.split(",") if w.strip())))
+    return tuple(rows)
+
+
+@lru_cache(maxsize=4)
+def load_object_table(path: str | Path = TABLE) -> dict[tuple[str, ...], str]:
+    """Word or phrase (as a token tuple, plurals included) -> COCO object kind."""
+    return {tuple(form.split()): kind for kind, words in _table_rows(path) for word in words for form in plural_forms(word)}
 
 
 @lru_cache(maxsize=4)
 def kind_names(path: str | Path = TABLE) -> dict[str, list[str]]:
     """COCO object kind -> its one-word names as the table lists them (the first is the one shown and
     required: "table" for dining table), without generated plurals; kinds named only by phrases map to []."""
-    load_object_table(path)  # the table's errors, reported once
-    names: dict[str, list[str]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            kind, _, words = line.partition("\t")
-            names[kind.strip()] = [w.strip() for w in words.split(",") if w.strip() and " " not in w.strip()]
-    return names
+    return {kind: [w for w in words if " " not in w] for kind, words in _table_rows(path)}
 
 
 def objects_named(caption: str, table: dict[tuple[str, ...], str] | None = None) -> set[str]:
