@@ -153,4 +153,7 @@ def test_presets_set_the_originals_recipes_and_flags_still_win(monkeypatch, tmp_
     assert main(["train", "--preset", "seed-xception", "--merge", "attention", "--output", str(tmp_path / "b")]) == 0
     assert (seen[1].encoder, seen[1].decoder.merge) == ("xception", "attention")
     assert main(["train", "--preset", "seed-inception-add", "--output", str(tmp_path / "c")]) == 0
-    assert (seen[2].encoder, seen[2].decoder.merge) == ("keras-inception-v3", "add")
+    assert (seen[2].encoder, seen[2].decoder.merge) == ("inception-v3", "add")  # Google's graph, not Keras' weights
+    assert (seen[2].decoder.embed_dim, seen[2].decoder.hidden_dim, seen[2].decoder.dropout) == (256, 256, 0.5)
+    assert main(["train", "--preset", "seed-keras-inception-add", "--hidden-dim", "64", "--output", str(tmp_path / "d")]) == 0
+    assert (seen[3].encoder, seen[3].decoder.hidden_dim, seen[3].decoder.embed_dim) == ("keras-inception-v3", 64, 256)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -88,11 +89,14 @@ class ImageConcepts:
 
 
 class Grounder:
-    def __init__(self, classifier: tuple[np.ndarray, np.ndarray], detectors: ConceptDetectors | None,
+    def __init__(self, classifier: tuple[np.ndarray, np.ndarray] | None, detectors: ConceptDetectors | None,
                  config: GroundingConfig | None = None, familiar: set[str] | None = None):
-        """classifier: the encoder's ImageNet head, weight (1000, D) and bias (1000,).
+        """classifier: the encoder's ImageNet head, weight (1000, D) and bias (1000,); None for an
+        encoder without one (Keras' no-top networks): then only the detectors ground, and no ImageNet
+        word is required or blocks anything.
         familiar: the words the decoder knows well (see `familiar_words`); None treats every word so."""
-        self.weight, self.bias = (np.asarray(a, np.float32) for a in classifier)
+        self.has_head = classifier is not None
+        self.weight, self.bias = (np.asarray(a, np.float32) for a in classifier) if classifier is not None else (None, None)
         self.words, self.matrix = load_imagenet_table()  # (1000, W)
         self.detectors = detectors
         self.concept_words = load_concept_words()
@@ -101,7 +105,7 @@ class Grounder:
         objects = load_object_table()
         self.detector_words = {w for c in self.concept_words.values() for w in c.words}
         # per detector concept, the column of its ImageNet word (-1: none)
-        self.imagenet_column = [self.words.index(w) if w in self.words else -1
+        self.imagenet_column = [self.words.index(w) if w in self.words and self.has_head else -1
                                 for w in (detectors.imagenet_words if detectors else [])]
         self.object_columns: dict[str, list[int]] = {}  # COCO kind -> table words naming it (not people or dogs)
         for j, word in enumerate(self.words):
@@ -123,7 +127,9 @@ class Grounder:
         self.kind_owned = [bool(set(names[k]) & self.detector_words) for k in self.kinds]
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
-        """pooled (N, D) -> ImageNet softmax (N, 1000)."""
+        """pooled (N, D) -> ImageNet softmax (N, 1000); all zeros without a head (no class is seen)."""
+        if not self.has_head:
+            return np.zeros((len(pooled), len(self.matrix)), np.float32)
         logits = matmul(pooled, self.weight.T) + self.bias  # (N, 1000)
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
@@ -143,6 +149,7 @@ class Grounder:
         detectors = self.detectors
         with one_blas_thread():
             probs = self.class_probabilities(pooled) if probs is None else np.asarray(probs, np.float32)  # (N, 1000)
+            # (all zeros without a head: no word then reaches a threshold, and `words` lists none)
             word_probs = matmul(probs, self.matrix)  # (N, W)
             detected = detectors.predict(pooled) if detectors else np.zeros((len(probs), 0))  # (N, C)
             everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
@@ -222,7 +229,8 @@ class Grounder:
                 seen = set(blocked)
                 by_kind: dict[str, list[str]] = {}
                 for i, (kind, columns) in enumerate(self.object_columns.items()):
-                    if unfamiliar and kind_probs[n, i] < cfg.unseen_object and not any(j in required for j in columns) \
+                    if unfamiliar and self.has_head and kind_probs[n, i] < cfg.unseen_object \
+                            and not any(j in required for j in columns) \
                             and kind not in required_kinds and kind_doubted(n, kind):
                         by_kind[kind] = self.kind_names[i]
                         reasons[kind] = f"ImageNet {kind_probs[n, i]:.2f}, below {cfg.unseen_object:.2f}"
@@ -240,7 +248,7 @@ class Grounder:
             detected_kinds = sorted(((self.kinds[k], float(kind_det[n, k])) for k in range(len(self.kinds))
                                      if kind_det[n, k] >= cfg.kind_shown_from and self.kinds[k] not in names), key=lambda x: -x[1])
             results.append(ImageConcepts(
-                words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]},
+                words={self.words[j]: float(word_probs[n, j]) for j in order[: cfg.shown]} if self.has_head else {},
                 detected={**{name: float(detected[n, c]) for c, name in enumerate(names)},
                           **dict(detected_kinds[: cfg.kinds_shown])},
                 required=required_words, blocked=shown, unfamiliar=unfamiliar, everyday=float(everyday[n]),
@@ -288,17 +296,19 @@ def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[f
 
 
 def load_grounder(encoder, bundle=None, config: GroundingConfig | None = None, detectors_path=None) -> Grounder | None:
-    """The grounder for an encoder with an ImageNet head (None for one without: no grounding).
+    """The grounder for an encoder with an ImageNet head, or one without whose detectors ship
+    (None for an encoder with neither: no grounding).
 
     bundle: the model (ModelBundle) whose familiar words mark photos unlike its training data.
-    The encoder's shipped detector file is required; a missing or corrupt one is a one-line error.
+    An encoder with a head requires its shipped detector file; a missing or corrupt one is a one-line error.
     """
     from captioner.concepts.detectors import shipped_detectors
 
     head = encoder.classifier()
-    if head is None:
+    path = detectors_path or shipped_detectors(encoder.name)
+    if head is None and not Path(path).is_file():
         return None
-    detectors = ConceptDetectors.load(detectors_path or shipped_detectors(encoder.name))
+    detectors = ConceptDetectors.load(path)
     config = config or GroundingConfig()
     familiar = familiar_words(bundle.vocab, bundle.trained_size, config.familiar_words) if bundle is not None else None
     return Grounder(head, detectors, config, familiar)

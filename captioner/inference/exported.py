@@ -64,7 +64,8 @@ class ExportedEncoder(Encoder):
 
     def __init__(self, folder: Path, model_path: str | Path, threads: int | None = None,
                  providers: list[str] | None = None):
-        self.session, meta = _session(folder / "encoder.onnx", model_path, threads, providers)
+        self.path = folder / "encoder.onnx"
+        self.session, meta = _session(self.path, model_path, threads, providers)
         self.name, self.input_size = meta["name"], int(meta["input_size"])
         self.feature_dim, self.grid_size = int(meta["feature_dim"]), int(meta["grid_size"])
         self.offset, self.divisor = (float(v) for v in meta["affine"])

@@ -120,7 +120,8 @@ def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[Caption
                     ) -> tuple[ConceptDetectors, dict]:
     """Fit on `train` (dataset, ids), or several such sets, calibrate on each of `held_out`; returns detectors and a report.
 
-    grounder: supplies the ImageNet word probabilities of the concepts that name an ImageNet word.
+    grounder: supplies the ImageNet word probabilities of the concepts that name an ImageNet word
+    (a grounder without a head: none, and the detectors alone decide).
     unlabeled: cached ids of everyday photos without captions, for the everyday-photo classifier
     (against the first training set's photos).
     kinds_held_out: where the COCO kind detectors are calibrated (None: no kind detectors).
@@ -137,14 +138,14 @@ def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[Caption
         p, _ = cache.load(held_ids)
         probs.append(detectors.predict(p))
         words = grounder.word_probabilities(p)  # (N, W)
-        imagenet.append(np.stack([words[:, grounder.words.index(c.imagenet_word)] if c.imagenet_word
+        imagenet.append(np.stack([words[:, grounder.words.index(c.imagenet_word)] if c.imagenet_word and grounder.has_head
                                   else np.ones(len(p)) for c in concepts.values()], axis=1))  # (N, C)
         labels.append(concept_labels(held, held_ids, concepts))
     detectors.absent_below = calibrate_absent(probs, labels, miss_rate)
     detectors.imagenet_absent_below = calibrate_absent(imagenet, labels, miss_rate)
-    detectors.imagenet_words = [c.imagenet_word or "" for c in concepts.values()]
+    detectors.imagenet_words = [(c.imagenet_word or "") if grounder.has_head else "" for c in concepts.values()]
     for k, c in enumerate(concepts.values()):
-        if not c.imagenet_word:
+        if not c.imagenet_word or not grounder.has_head:
             detectors.imagenet_absent_below[k] = 0.0
     report = {}
     for c, name in enumerate(detectors.concepts):

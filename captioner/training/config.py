@@ -48,11 +48,17 @@ class TrainConfig:
 
 
 # The three original systems' recipes (encoder + how the image meets the text), as `captioner train
-# --preset NAME`; explicit flags still win. They need the standard Keras weight files (README).
-PRESETS: dict[str, dict[str, str]] = {
-    "seed-xception": {"encoder": "xception", "merge": "add"},  # the Flask original: Xception + LSTM merge model
-    "seed-inception-add": {"encoder": "keras-inception-v3", "merge": "add"},  # the FastAPI original: 2048-d, add
-    "seed-densenet-concat": {"encoder": "densenet201", "merge": "inject"},  # the Streamlit original: 1920-d, concatenated
+# --preset NAME`; explicit flags still win. Their decoder is the Keras tutorials' merge model: a
+# 256-d embedding and LSTM, a 256-d image projection, dropout 0.5 on both inputs.
+# seed-xception needs Keras' ImageNet Xception (`./install.sh --originals`); seed-inception-add runs
+# on Google's original InceptionV3 graph (installed by install.sh), not Keras' InceptionV3 weights,
+# which seed-keras-inception-add and seed-densenet-concat need as standard Keras files (README).
+_TUTORIAL = {"embed_dim": 256, "hidden_dim": 256, "dropout": 0.5}
+PRESETS: dict[str, dict[str, str | int | float]] = {
+    "seed-xception": {"encoder": "xception", "merge": "add", **_TUTORIAL},  # the Flask original
+    "seed-inception-add": {"encoder": "inception-v3", "merge": "add", **_TUTORIAL},  # the FastAPI original's recipe
+    "seed-keras-inception-add": {"encoder": "keras-inception-v3", "merge": "add", **_TUTORIAL},  # ...with Keras' weights
+    "seed-densenet-concat": {"encoder": "densenet201", "merge": "inject", **_TUTORIAL},  # the Streamlit original
 }
 
 

@@ -129,3 +129,25 @@ def test_a_photo_with_no_confident_concept_still_gets_a_plain_fluent_caption(shi
     words = result.caption.split()
     assert result.concepts["required"] == [] and len(words) >= 3
     assert not repeats_bigram(words) and all(x != y for x, y in zip(words, words[1:]))
+
+
+def test_without_an_imagenet_head_the_detectors_alone_ground(shipped_captioner, coco_dev):
+    """Keras' no-top encoders have no ImageNet head: their detectors require and block, and no
+    ImageNet word is listed, required, or gives a reason."""
+    from dataclasses import replace
+
+    from captioner.concepts.grounding import Grounder
+
+    grounder = shipped_captioner.grounder
+    headless = Grounder(None, grounder.detectors, replace(grounder.config, kind_present=0.5))  # the bear's is 0.59
+    photos = [coco_dev / "images" / n for n in (BEAR, PIZZA_TABLE)]
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(p)) for p in photos])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    bear, pizza = headless.ground(pooled)
+    assert bear.words == {} and pizza.words == {} and bear.unfamiliar
+    assert bear.required == ["bear"]  # from the kind detector alone
+    assert {"dog", "person"} <= set(bear.blocked) and "dining table" not in pizza.blocked
+    assert not any("ImageNet" in why for c in (bear, pizza) for why in c.reasons.values())
+    assert set(bear.reasons) == set(bear.blocked)
+    with_head = grounder.ground(pooled)
+    assert with_head[0].words and any("ImageNet" in why for c in with_head for why in c.reasons.values())

