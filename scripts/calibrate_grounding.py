@@ -45,7 +45,11 @@ def main() -> None:
         sets["holdout"] = EvalData.prepare(args.model, load_dataset(args.holdout), HOLDOUT, args.cache_dir)
     fields = {k: type(v) for k, v in vars(GroundingConfig()).items()}
     def parse(key, value):
-        return value.lower() in ("1", "true", "yes") if fields[key] is bool else fields[key](float(value))
+        if value.lower() == "none":
+            return None
+        if fields[key] is bool:
+            return value.lower() in ("1", "true", "yes")
+        return float(value) if fields[key] is type(None) else fields[key](float(value))  # an optional number
 
     axes = [(key, [parse(key, v) for v in values.split(",")])
             for key, _, values in (item.partition("=") for item in args.grid)]

@@ -2,7 +2,7 @@
 """Copy a trained run's best model into the package as a shipped model, with its test scores.
 
     .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] [--onnx-precision float32] \
-        [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA]
+        [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA] [--no-export]
 
 The ONNX export shipped beside it (what inference runs) has int8 step graphs unless
 --onnx-precision float32 (see captioner/inference/onnx_export.py and the README's figures).
@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--open-vocabulary", action="store_true", help="add the ImageNet concept words it lacks")
     parser.add_argument("--language-model", metavar="OTHER",
                         help="ship OTHER's fusion language model (scripts/train_language_model.py; same vocabulary)")
+    parser.add_argument("--no-export", action="store_true",
+                        help="ship the model file alone, no ONNX export beside it: for encoders whose weights are "
+                             "installed apart (Xception); inference exports it into the user's cache on first use")
     parser.add_argument("--interpolate", nargs=2, metavar=("OTHER", "ALPHA"),
                         help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
@@ -76,6 +79,8 @@ def main() -> None:
     target = SHIPPED_DIR / f"{args.name}.pt"
     save_bundle(target, bundle, args.precision)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
+    if args.no_export:
+        return
     folder = export_model(target, precision=args.onnx_precision)  # from the saved weights, as inference loads them
     print(f"{folder}: {sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.1f} MB (ONNX Runtime inference, no torch)")
 

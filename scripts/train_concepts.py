@@ -3,7 +3,8 @@
 
     .venv/bin/python scripts/train_concepts.py --flickr ../shared/data/flickr8k \
         --coco-train ../shared/data/coco-train --unlabeled ../shared/data/coco-unlabeled/images \
-        [--coco ../shared/data/coco-dev/captions.json] [--output captioner/models/concepts-efficientnet-lite2.npz]
+        [--coco ../shared/data/coco-dev/captions.json] [--output captioner/models/concepts-efficientnet-lite2.npz] \
+        [--phrases-from runs/evaluate/coco-train-holdout-default.json] [--encoder xception]
 
 The Flickr8k concepts (person, man, woman, child, dog) and the 80 COCO object kinds are fitted on
 Flickr8k train + coco-train without its hold-out (the same seeded --holdout photos `captioner train
@@ -22,7 +23,7 @@ from captioner.concepts.grounding import Grounder
 from captioner.encoders import create_encoder
 from captioner.encoders.onnx_runtime import maybe_onnx
 from captioner.data.datasets import load_dataset
-from captioner.training.concepts import train_detectors
+from captioner.training.concepts import overused_phrases, train_detectors
 from captioner.encoders.features import ensure_features
 from captioner.training.config import TrainConfig
 from captioner.training.data import holdout
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--cache-dir", default="cache/features")
     parser.add_argument("--miss-rate", type=float, default=0.03, help="share of photos showing a concept that may be blocked")
     parser.add_argument("--unlabeled", default=None, help="folder of everyday photos without captions (coco-unlabeled/images)")
+    parser.add_argument("--phrases-from", default=None, metavar="REPORT",
+                        help="an evaluate report (--output-json) on everyday photos, e.g. the coco-train hold-out: "
+                             "detectors are fitted for the phrases it finds over-used")
     parser.add_argument("--output", default=None, help="detector file (default: the shipped one for the encoder)")
     args = parser.parse_args()
     flickr, coco_train = load_dataset(args.flickr), load_dataset(args.coco_train)
@@ -59,8 +63,12 @@ def main() -> None:
         cache.extract(maybe_onnx(encoder), [(p.name, p) for p in paths], keep_grid=False)
         unlabeled = sorted(set(p.name for p in paths) - set(cache.failed_ids()))
     grounder = Grounder(encoder.classifier(), None)
+    phrases = None
+    if args.phrases_from:
+        phrases = overused_phrases(json.loads(Path(args.phrases_from).read_text())["report"])
+        print(f"phrases: {phrases}")
     detectors, report = train_detectors([(flickr, train_ids), (coco_train, mix_train)], calibration, cache, grounder,
-                                        args.miss_rate, unlabeled, kinds_held_out=held_out)
+                                        args.miss_rate, unlabeled, kinds_held_out=held_out, phrases=phrases)
     output = args.output or shipped_detectors(args.encoder)
     detectors.save(output)
     print(json.dumps(report, indent=1))

@@ -41,6 +41,28 @@ class ConceptDetectors:
     kind_weight: np.ndarray | None = None  # (K, D)
     kind_bias: np.ndarray | None = None  # (K,)
     kind_absent_below: np.ndarray | None = None  # (K,) probability under which the kind is taken to be absent
+    # phrases our captions over-use on everyday photos ("black and white", "in the water"), learned
+    # from which photos' captions say them: on a photo whose probability is under the absent
+    # threshold the caption may not say the phrase
+    phrases: list[str] = field(default_factory=list)  # (P,) words separated by single spaces
+    phrase_weight: np.ndarray | None = None  # (P, D)
+    phrase_bias: np.ndarray | None = None  # (P,)
+    # (P, Q): per phrase, the probability under which that share of held-out photos whose captions
+    # say it fall, for Q shares evenly from 0 to 1 (the absent threshold for any miss rate)
+    phrase_quantiles: np.ndarray | None = None
+
+    def phrase_absent_below(self, miss_rate: float) -> np.ndarray:
+        """(P,) thresholds under which `miss_rate` of the photos that fit each phrase fall."""
+        if self.phrase_quantiles is None:
+            return np.zeros(0, np.float32)
+        steps = np.linspace(0.0, 1.0, self.phrase_quantiles.shape[1])
+        return np.array([np.interp(miss_rate, steps, row) for row in self.phrase_quantiles], np.float32)
+
+    def phrase_probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probability (N, P) that each phrase fits the photo (P = 0 without phrases)."""
+        if self.phrase_weight is None:
+            return np.zeros((len(pooled), 0), np.float32)
+        return _sigmoid(matmul(pooled, self.phrase_weight.T) + self.phrase_bias)  # (N, P)
 
     def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
@@ -69,7 +91,11 @@ class ConceptDetectors:
                      **({} if self.kind_weight is None else
                         {"kinds": np.array(self.kinds), "kind_weight": self.kind_weight.astype(np.float32),
                          "kind_bias": self.kind_bias.astype(np.float32),
-                         "kind_absent_below": self.kind_absent_below.astype(np.float32)}))
+                         "kind_absent_below": self.kind_absent_below.astype(np.float32)}),
+                     **({} if self.phrase_weight is None else
+                        {"phrases": np.array(self.phrases), "phrase_weight": self.phrase_weight.astype(np.float32),
+                         "phrase_bias": self.phrase_bias.astype(np.float32),
+                         "phrase_quantiles": self.phrase_quantiles.astype(np.float32)}))
 
     @classmethod
     def load(cls, path: str | Path) -> "ConceptDetectors":
@@ -87,6 +113,10 @@ class ConceptDetectors:
                     detectors.kinds = [str(k) for k in data["kinds"]]
                     detectors.kind_weight, detectors.kind_bias = data["kind_weight"], data["kind_bias"]
                     detectors.kind_absent_below = data["kind_absent_below"]
+                if "phrases" in data:
+                    detectors.phrases = [str(k) for k in data["phrases"]]
+                    detectors.phrase_weight, detectors.phrase_bias = data["phrase_weight"], data["phrase_bias"]
+                    detectors.phrase_quantiles = data["phrase_quantiles"]
         except (OSError, ValueError, KeyError, EOFError) as exc:
             raise CaptionerError(f"concept detector file {path} is corrupt ({type(exc).__name__}: {exc})") from None
         c = len(detectors.concepts)
@@ -97,7 +127,12 @@ class ConceptDetectors:
                 or (detectors.kind_weight is not None and (
                     detectors.kind_weight.shape != (len(detectors.kinds), detectors.weight.shape[1])
                     or detectors.kind_bias.shape != (len(detectors.kinds),)
-                    or detectors.kind_absent_below.shape != (len(detectors.kinds),))):
+                    or detectors.kind_absent_below.shape != (len(detectors.kinds),))) \
+                or (detectors.phrase_weight is not None and (
+                    detectors.phrase_weight.shape != (len(detectors.phrases), detectors.weight.shape[1])
+                    or detectors.phrase_bias.shape != (len(detectors.phrases),)
+                    or detectors.phrase_quantiles.ndim != 2 or len(detectors.phrase_quantiles) != len(detectors.phrases)
+                    or detectors.phrase_quantiles.shape[1] < 2)):
             raise CaptionerError(f"concept detector file {path} is corrupt (array shapes do not match)")
         return detectors
 

@@ -62,10 +62,18 @@ class GroundingConfig:
     # the ImageNet classes cover but do not see (`unseen_object`) unless its detector reaches `kind_present`.
     kind_present: float = 0.7  # chosen on coco-dev and the coco-train hold-out (scripts/calibrate_grounding.py, README)
     kind_absent_scale: float = 1.0  # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under it)
+    # an everyday photo that no word or kind reached its threshold for is made to name its likeliest
+    # kind when that kind's detector gives at least `kind_fallback` (None: never); without a noun to
+    # say, the decoder falls back on Flickr8k's "a black and white is sitting ..."
+    kind_fallback: float | None = None
     kinds_on_familiar: bool = False  # block absent kinds on Flickr8k-like photos too (not only unfamiliar ones)
     kinds_shown: int = 5  # detected kinds listed per photo, the likeliest from `kind_shown_from` on
     kind_shown_from: float = 0.2
     blocked_shown: int = 40  # blocked concepts and kinds listed per photo
+    # The phrase detectors (phrases our captions over-use, learned from captions): on an unfamiliar
+    # photo a phrase whose probability is under what `phrase_miss_rate` of the held-out photos that
+    # do fit it fall under may not be said (0: never blocked)
+    phrase_miss_rate: float = 0.1  # chosen on coco-dev and the coco-train hold-out (README)
 
 
 @dataclass
@@ -78,13 +86,15 @@ class ImageConcepts:
     everyday: float = 0.0  # the everyday-photo classifier's probability
     blocked_words: list[str] = field(default_factory=list)  # every word the blocked concepts forbid
     reasons: dict[str, str] = field(default_factory=dict)  # blocked concept -> why, in words
+    blocked_phrases: list[str] = field(default_factory=list)  # phrases the caption may not say
 
     def to_dict(self, limit: int = GroundingConfig.blocked_shown) -> dict:
         return {"imagenet": [{"word": w, "score": round(p, 4)} for w, p in self.words.items()],
                 "detected": [{"concept": c, "score": round(p, 4)} for c, p in self.detected.items()],
                 "required": self.required, "blocked": self.blocked[:limit],
                 "blocked_reasons": {c: self.reasons[c] for c in self.blocked[:limit] if c in self.reasons},
-                "blocked_more": max(len(self.blocked) - limit, 0), "unfamiliar": self.unfamiliar,
+                "blocked_more": max(len(self.blocked) - limit, 0),
+                "blocked_phrases": {p: self.reasons.get(p, "") for p in self.blocked_phrases}, "unfamiliar": self.unfamiliar,
                 "everyday": round(self.everyday, 4)}
 
 
@@ -155,12 +165,15 @@ class Grounder:
             everyday = detectors.everyday(pooled) if detectors else np.zeros(len(probs))  # (N,)
             kind_probs = matmul(word_probs, self.kind_matrix)  # (N, K) summed probability of each COCO kind's words
             kind_det = detectors.kind_probabilities(pooled) if detectors else np.zeros((len(probs), 0))  # (N, K2)
+            phrase_det = detectors.phrase_probabilities(pooled) if detectors else np.zeros((len(probs), 0))  # (N, P)
         names = detectors.concepts if detectors else []
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
         kind_below = (detectors.kind_absent_below * cfg.absent_scale * cfg.kind_absent_scale if detectors is not None
                       and detectors.kind_absent_below is not None else np.zeros(0))
         kind_index = {kind: k for k, kind in enumerate(self.kinds)}
+        phrases = detectors.phrases if detectors else []
+        phrase_below = detectors.phrase_absent_below(cfg.phrase_miss_rate) if phrases else np.zeros(0)
 
         def kind_score(n: int, kind: str) -> float:  # how likely a blocked kind still was (the listing's order)
             return float(kind_det[n, kind_index[kind]]) if kind in kind_index else 0.0  # 0 without a detector
@@ -205,6 +218,12 @@ class Grounder:
                     required_words.append(self.words[j])
                     if j in self.kind_of_column:
                         required_kinds.add(self.kind_of_column[j])
+            if is_everyday and not required_words and cfg.kind_fallback is not None:
+                free = [k for k in range(len(self.kinds)) if not self.kind_owned[k]]
+                best = max(free, key=lambda k: kind_det[n, k], default=None)
+                if best is not None and kind_det[n, best] >= cfg.kind_fallback:
+                    required_kinds.add(self.kinds[best])
+                    required_words.append(self.kind_word[best])
             rare_word = any(w not in familiar for w in required_words) if familiar is not None else False
             unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word)
             blocked: list[str] = []  # words
@@ -245,6 +264,13 @@ class Grounder:
                     shown.append(kind)
                     blocked.extend(w for w in by_kind[kind] if w not in seen)
                     seen.update(by_kind[kind])
+            blocked_phrases: list[str] = []
+            if unfamiliar:
+                said = set(required_words)
+                for k, phrase in enumerate(phrases):
+                    if phrase_det[n, k] < phrase_below[k] and not said & set(phrase.split()):
+                        blocked_phrases.append(phrase)
+                        reasons[phrase] = f"{phrase_det[n, k]:.3f}, below {phrase_below[k]:.3f} needed"
             detected_kinds = sorted(((self.kinds[k], float(kind_det[n, k])) for k in range(len(self.kinds))
                                      if kind_det[n, k] >= cfg.kind_shown_from and self.kinds[k] not in names), key=lambda x: -x[1])
             results.append(ImageConcepts(
@@ -252,7 +278,8 @@ class Grounder:
                 detected={**{name: float(detected[n, c]) for c, name in enumerate(names)},
                           **dict(detected_kinds[: cfg.kinds_shown])},
                 required=required_words, blocked=shown, unfamiliar=unfamiliar, everyday=float(everyday[n]),
-                blocked_words=blocked, reasons={k: reasons[k] for k in shown}))
+                blocked_words=blocked, reasons={k: reasons[k] for k in shown + blocked_phrases},
+                blocked_phrases=blocked_phrases))
         return results
 
 
@@ -278,15 +305,17 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
     a required word the vocabulary cannot say is dropped.
     """
     required = []
+    grams = [phrase.split() for phrase in concepts.blocked_phrases]
+    banned_ngrams = tuple(tuple(vocab.index[w] for w in g) for g in grams if len(g) > 1 and all(w in vocab.index for w in g))
     for word in concepts.required:
         ids = frozenset(vocab.index[w] for w in synonyms(word) if w in vocab.index)
         if ids:
             required.append(ids)
     allowed = set().union(*required) if required else set()
-    banned = {vocab.index[w] for w in concepts.blocked_words if w in vocab.index}
+    banned = {vocab.index[w] for w in concepts.blocked_words + [g[0] for g in grams if len(g) == 1] if w in vocab.index}
     banned |= set(range(trained_size, len(vocab))) - allowed
     alpha = (config or GroundingConfig()).unfamiliar_length_penalty if concepts.unfamiliar else None
-    return Constraints(tuple(required), frozenset(banned - allowed), alpha)
+    return Constraints(tuple(required), frozenset(banned - allowed), alpha, banned_ngrams)
 
 
 def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[float]:

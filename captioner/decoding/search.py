@@ -61,6 +61,7 @@ class Constraints:
     required: tuple[frozenset[int], ...] = ()  # each set: any one of these ids satisfies it
     banned: frozenset[int] = frozenset()  # ids never emitted for this image
     length_penalty: float | None = None  # this image's alpha instead of SearchConfig.length_penalty
+    banned_ngrams: tuple[tuple[int, ...], ...] = ()  # id sequences (2 or more) never completed for this image
 
 
 @dataclass
@@ -82,6 +83,11 @@ def blocked_tokens(seq: list[int], config: SearchConfig) -> list[int]:
             if seq[i : i + n - 1] == prefix:
                 banned.append(seq[i + n - 1])
     return banned
+
+
+def ngram_endings(seq: list[int], ngrams: tuple[tuple[int, ...], ...]) -> list[int]:
+    """The last ids of the banned n-grams that `seq` has written all but the last word of."""
+    return [g[-1] for g in ngrams if 1 < len(g) <= len(seq) + 1 and tuple(seq[len(seq) - len(g) + 1 :]) == g[:-1]]
 
 
 def _normalise(log_prob: float, length: int, alpha: float) -> float:
@@ -172,6 +178,11 @@ def beam_search(
         for row, seq in enumerate(seqs):
             for tok in blocked_tokens(seq, config):
                 flat[row, tok] = NEG_INF
+            ngrams = constraints[row // rows_per_image].banned_ngrams
+            if ngrams:
+                for tok in ngram_endings(seq, ngrams):
+                    if 0 <= tok < vocab:
+                        flat[row, tok] = NEG_INF
         flat += beam_scores.reshape(-1, 1)
         total = total.reshape(batch, n_states, k, vocab)
         alpha = trace(state) if trace is not None else None  # (N, cells)

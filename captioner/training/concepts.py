@@ -24,6 +24,7 @@ from captioner.encoders.features import FeatureCache
 log = logging.getLogger(__name__)
 
 MIN_POSITIVES = 10  # held-out photos of a kind needed to calibrate its absent threshold
+PHRASE_STEPS = 101  # the phrases' absent thresholds are kept for miss rates 0, 0.01, ... 1
 FOLDS = 3  # cross-fitting folds whose held-out predictions calibrate the kinds
 # The kinds' L2 weight: chosen by micro average precision over the kinds on coco-dev / the coco-train
 # hold-out (0.158 / 0.197 with the Flickr8k concepts' 1e-3, 0.539 / 0.590 with 1e-5)
@@ -81,50 +82,103 @@ def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int 
     return probs
 
 
+def fit_calibrated(train_x: np.ndarray, train_y: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]],
+                   miss_rate: float | np.ndarray, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One logistic detector per label column, fitted on (train_x (N, D), train_y (N, L)), with its
+    absent threshold: the `miss_rate` quantile of the held-out probabilities of the photos that show
+    it, held out being `held`'s (features, labels) sets and, by `folds`-fold cross-fitting, the
+    training photos. A column with fewer than `MIN_POSITIVES` such photos gets 0 (never absent).
+    Returns weight (L, D), bias (L,), absent_below (L,), or (L, Q) for Q miss rates."""
+    weight, bias = fit_logistic(train_x, train_y, KIND_WEIGHT_DECAY)
+    held_probs = [1.0 / (1.0 + np.exp(-np.clip(x @ weight.T + bias, -30, 30))) for x, _ in held]  # (n, L) each
+    all_probs = np.concatenate([out_of_fold(train_x, train_y, folds), *held_probs])  # (N + n, L)
+    all_labels = np.concatenate([train_y, *(y for _, y in held)])
+    below = [np.quantile(all_probs[all_labels[:, k] > 0, k], miss_rate)
+             if (all_labels[:, k] > 0).sum() >= MIN_POSITIVES else np.zeros_like(miss_rate) for k in range(train_y.shape[1])]
+    return weight, bias, np.asarray(below, np.float32)
+
+
+def held_out_report(detector_probs, held: list[tuple[np.ndarray, np.ndarray]], below: np.ndarray,
+                    train_y: np.ndarray, names: list[str]) -> dict:
+    """Per column: its threshold and, per held-out set, positives and the shares blocked rightly and wrongly."""
+    report = {}
+    for k, name in enumerate(names):
+        rows = []
+        for x, y in held:
+            p = detector_probs(x)
+            positives, blocked = y[:, k] > 0, p[:, k] < below[k]
+            rows.append({"positives": int(positives.sum()), "train_positives": int(train_y[:, k].sum()),
+                         "wrongly_blocked": float(blocked[positives].mean()) if positives.any() else None,
+                         "absent_blocked": float(blocked[~positives].mean()) if (~positives).any() else None})
+        report[name] = {"absent_below": float(below[k]), "held_out": rows}
+    return report
+
+
 def train_kinds(detectors: ConceptDetectors, train: list[tuple[CaptionDataset, list[str]]],
                 held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
                 folds: int = FOLDS) -> dict:
-    """Fit one detector per COCO object kind on `train` sets and calibrate its absent threshold: the
-    `miss_rate` quantile of the held-out probabilities of the photos that show it, held out being
-    `held_out`'s photos and, by `folds`-fold cross-fitting, the training photos. A kind with fewer
-    than `MIN_POSITIVES` such photos gets 0 (never blocked by its detector). Returns a report per kind."""
+    """Fit one detector per COCO object kind on `train` sets and calibrate its absent threshold
+    (`fit_calibrated`). Returns a report per kind."""
     kinds = list(kind_names())
     pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
     labels = np.concatenate([kind_labels(data, ids, kinds) for data, ids in train])  # (N, K)
+    held = [(cache.load(ids)[0].astype(np.float32), kind_labels(data, ids, kinds)) for data, ids in held_out]
     detectors.kinds = kinds
-    detectors.kind_weight, detectors.kind_bias = fit_logistic(pooled, labels, KIND_WEIGHT_DECAY)
-    probs = [detectors.kind_probabilities(cache.load(ids)[0]) for _, ids in held_out]  # (n, K) each
-    held_labels = [kind_labels(data, ids, kinds) for data, ids in held_out]
-    all_probs = np.concatenate([out_of_fold(pooled, labels, folds), *probs])  # (N + n, K)
-    all_labels = np.concatenate([labels, *held_labels])
-    thresholds = [float(np.quantile(all_probs[all_labels[:, k] > 0, k], miss_rate))
-                  if (all_labels[:, k] > 0).sum() >= MIN_POSITIVES else 0.0 for k in range(len(kinds))]
-    detectors.kind_absent_below = np.asarray(thresholds, np.float32)
-    report = {}
-    for k, kind in enumerate(kinds):
-        rows = []
-        for p, y in zip(probs, held_labels):
-            positives = y[:, k] > 0
-            blocked = p[:, k] < detectors.kind_absent_below[k]
-            rows.append({"positives": int(positives.sum()), "train_positives": int(labels[:, k].sum()),
-                         "wrongly_blocked": float(blocked[positives].mean()) if positives.any() else None,
-                         "absent_blocked": float(blocked[~positives].mean()) if (~positives).any() else None})
-        report[kind] = {"absent_below": float(detectors.kind_absent_below[k]), "held_out": rows}
-    return report
+    detectors.kind_weight, detectors.kind_bias, detectors.kind_absent_below = fit_calibrated(
+        pooled, labels, held, miss_rate, folds)
+    return held_out_report(detectors.kind_probabilities, held, detectors.kind_absent_below, labels, kinds)
+
+
+def phrase_labels(dataset: CaptionDataset, ids: list[str], phrases: list[str]) -> np.ndarray:
+    """(N, P) 0/1: image n's captions say phrase p (its words in a row, after cleaning)."""
+    grams = [tuple(p.split()) for p in phrases]
+    labels = np.zeros((len(ids), len(phrases)), np.float32)
+    for n, image_id in enumerate(ids):
+        for caption in dataset.captions[image_id]:
+            words = clean_caption(caption)
+            for k, gram in enumerate(grams):
+                if not labels[n, k] and any(tuple(words[i : i + len(gram)]) == gram for i in range(len(words))):
+                    labels[n, k] = 1.0
+    return labels
+
+
+def train_phrases(detectors: ConceptDetectors, phrases: list[str], train: list[tuple[CaptionDataset, list[str]]],
+                  held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
+                  folds: int = FOLDS) -> dict:
+    """Fit one detector per phrase (whether a photo's captions say it) and calibrate its absent
+    thresholds as the kinds' are, for every miss rate from 0 to 1 in steps of 0.01 (the grounding
+    settings choose one). Returns a report per phrase at `miss_rate`."""
+    pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
+    labels = np.concatenate([phrase_labels(data, ids, phrases) for data, ids in train])  # (N, P)
+    held = [(cache.load(ids)[0].astype(np.float32), phrase_labels(data, ids, phrases)) for data, ids in held_out]
+    detectors.phrases = list(phrases)
+    detectors.phrase_weight, detectors.phrase_bias, detectors.phrase_quantiles = fit_calibrated(
+        pooled, labels, held, np.linspace(0.0, 1.0, PHRASE_STEPS), folds)
+    return held_out_report(detectors.phrase_probabilities, held, detectors.phrase_absent_below(miss_rate), labels, phrases)
+
+
+def overused_phrases(report: dict, mode: str = "beam") -> list[str]:
+    """The phrases an evaluate report (`captioner evaluate --output-json`) finds our captions
+    over-use: its top over-used list and the watched phrases said more often than the references do."""
+    phrases = report["results"][mode]["phrases"]
+    found = [o["phrase"] for o in phrases["overused"]]
+    found += [p for p, rates in phrases["watched"].items() if rates["ours"] > rates["references"]]
+    return list(dict.fromkeys(" ".join(clean_caption(p)) for p in found))
 
 
 def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[CaptionDataset, list[str]]],
                     held_out: list[tuple[CaptionDataset, list[str]]],
                     cache: FeatureCache, grounder: Grounder, miss_rate: float = 0.03,
                     unlabeled: list[str] | None = None, kinds_held_out: list[tuple[CaptionDataset, list[str]]] | None = None,
-                    ) -> tuple[ConceptDetectors, dict]:
+                    phrases: list[str] | None = None) -> tuple[ConceptDetectors, dict]:
     """Fit on `train` (dataset, ids), or several such sets, calibrate on each of `held_out`; returns detectors and a report.
 
     grounder: supplies the ImageNet word probabilities of the concepts that name an ImageNet word
     (a grounder without a head: none, and the detectors alone decide).
     unlabeled: cached ids of everyday photos without captions, for the everyday-photo classifier
     (against the first training set's photos).
-    kinds_held_out: where the COCO kind detectors are calibrated (None: no kind detectors).
+    kinds_held_out: where the COCO kind detectors are calibrated (None: no kind detectors), and
+    the detectors of `phrases` (None: none).
     """
     concepts = load_concept_words()
     sets = train if isinstance(train, list) else [train]
@@ -160,6 +214,8 @@ def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[Caption
                         "imagenet_absent_below": float(detectors.imagenet_absent_below[c]), "held_out": rows}
     if kinds_held_out:
         report["kinds"] = train_kinds(detectors, sets, kinds_held_out, cache, miss_rate)
+        if phrases:
+            report["phrases"] = train_phrases(detectors, phrases, sets, kinds_held_out, cache, miss_rate)
     if unlabeled:
         report["everyday_photo_share"] = [float((detectors.everyday(cache.load(i)[0]) >= 0.5).mean()) for _, i in held_out]
     return detectors, report

@@ -39,6 +39,17 @@ def test_save_load_round_trip(tmp_path):
     loaded = ConceptDetectors.load(path)
     assert loaded.kinds == ["k1", "k2", "k3"]
     np.testing.assert_allclose(loaded.kind_probabilities(x), detectors.kind_probabilities(x), rtol=1e-6)
+    assert loaded.phrases == [] and loaded.phrase_probabilities(x).shape == (400, 0)  # a file without phrases
+    detectors.phrases, detectors.phrase_weight = ["black and white", "is"], np.arange(12, dtype=np.float32).reshape(2, 6) / 7
+    detectors.phrase_bias = np.array([0.5, -1], np.float32)
+    detectors.phrase_quantiles = np.array([[0.0, 0.1, 0.3], [0.0, 0.2, 0.9]], np.float32)  # miss rates 0, 0.5, 1
+    detectors.save(path)
+    loaded = ConceptDetectors.load(path)
+    assert loaded.phrases == ["black and white", "is"] and loaded.kinds == ["k1", "k2", "k3"]
+    np.testing.assert_allclose(loaded.phrase_probabilities(x), detectors.phrase_probabilities(x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.phrase_absent_below(0.5), [0.1, 0.2])
+    np.testing.assert_allclose(loaded.phrase_absent_below(0.25), [0.05, 0.1])  # interpolated between the steps
+    np.testing.assert_allclose(loaded.phrase_absent_below(0.75), [0.2, 0.55])
     assert not list(tmp_path.glob("*.partial"))
 
 
@@ -60,6 +71,12 @@ def test_bad_detector_files(tmp_path):
     detectors.save(tmp_path / "kinds.npz")
     with pytest.raises(CaptionerError, match="kinds.npz is corrupt"):
         ConceptDetectors.load(tmp_path / "kinds.npz")
+    detectors.kinds, detectors.kind_weight = [], None
+    detectors.phrases, detectors.phrase_weight = ["in the water"], np.zeros((1, 6), np.float32)
+    detectors.phrase_bias, detectors.phrase_quantiles = np.zeros(1, np.float32), np.zeros((2, 101), np.float32)  # 2 for 1
+    detectors.save(tmp_path / "phrases.npz")
+    with pytest.raises(CaptionerError, match="phrases.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "phrases.npz")
 
 
 def test_the_shipped_detectors_load():

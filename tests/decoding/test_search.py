@@ -173,6 +173,34 @@ def test_banned_words_are_never_emitted():
     assert all(B not in h.tokens for h in ranked)
 
 
+def test_a_banned_ngram_is_never_completed_but_its_words_stay_free():
+    # banning "A B": [B] .36 still wins; then [A] .18 and [A,C] .102, never [A,B] .1944
+    state = (np.zeros((1, 1), np.float32),)
+    banned = Constraints(banned_ngrams=((A, B),))
+    [ranked] = beam_search(step, state, BOS, EOS, SearchConfig(beam_size=3, length_penalty=0.0), constraints=[banned])
+    assert [h.tokens for h in ranked] == [[B], [A], [A, C]]
+    [hyp] = greedy_search(step, state, BOS, EOS, constraints=[banned])
+    assert hyp.tokens == [A, C]  # greedy: after A, B (.36) is banned, C (.34) is next
+    # B and C required: [A,C,B] .0459 is the best (see below); with "A C B" banned, [A,C,A,B]
+    # .6*.34*.25*.36*.9 = .0165 beats [B,C] .01 and [A,B,C] .0054
+    three = Constraints((frozenset({B}), frozenset({C})), banned_ngrams=((A, C, B), (C, A, 99)))  # 99: out of range
+    [ranked] = beam_search(step, state, BOS, EOS, SearchConfig(beam_size=5, length_penalty=0.0), constraints=[three])
+    assert ranked[0].tokens == [A, C, A, B] and ranked[0].satisfied == 2
+    assert math.isclose(ranked[0].log_prob, math.log(0.6 * 0.34 * 0.25 * 0.36 * 0.9), rel_tol=1e-5)
+
+
+def test_ngram_endings_match_only_a_full_prefix():
+    from captioner.decoding.search import ngram_endings
+
+    grams = ((A, B), (B, C, A), (C,))
+    assert ngram_endings([], grams) == []  # nothing written: no two-word n-gram can end yet
+    assert ngram_endings([A], grams) == [B]
+    assert ngram_endings([C, A], grams) == [B]
+    assert ngram_endings([B, C], grams) == [A]
+    assert ngram_endings([A, C], grams) == []
+    assert ngram_endings([B], grams) == []  # one-word "n-grams" are banned words' business
+
+
 def test_an_unsatisfiable_constraint_falls_back_to_the_plain_caption():
     [ranked] = constrained(required=[{99}])  # not in the vocabulary
     [plain] = beam_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, RAW)

@@ -46,7 +46,9 @@
       }));
     const more = Math.max(c.blocked.length - 12, 0) + (c.blocked_more || 0);
     const blocked = c.blocked.slice(0, 12).join(", ") + (more ? ` and ${more} more` : "");
-    conceptRules.textContent = `Must mention: ${c.required.join(", ") || "nothing"} · blocked: ${blocked || "nothing"}`;
+    const phrases = Object.keys(c.blocked_phrases || {}).map((p) => `"${p}"`).join(", ");
+    conceptRules.textContent = `Must mention: ${c.required.join(", ") || "nothing"} · blocked: ${blocked || "nothing"}` +
+      (phrases ? ` · phrases not said: ${phrases}` : "");
   }
 
   // one small canvas per word: the photo, dimmed where the attention grid is low, red where it is high
