@@ -21,7 +21,7 @@ def test_a_bear_must_be_named_and_dogs_and_people_are_blocked(shipped_captioner,
     assert bear.required[0] == "bear" and max(bear.words, key=bear.words.get) == "bear"
     assert {"dog", "man", "person"} <= set(bear.blocked)  # concepts and kinds are shown, each with its reason
     assert {"dog", "man", "people", "shirt"} <= set(bear.blocked_words)  # the search bans all their words
-    assert set(bear.reasons) == set(bear.blocked) and "below" in bear.reasons["person"]
+    assert set(bear.reasons) == set(bear.blocked + bear.blocked_phrases) and "below" in bear.reasons["person"]
     assert bear.unfamiliar
 
 
@@ -148,6 +148,30 @@ def test_without_an_imagenet_head_the_detectors_alone_ground(shipped_captioner, 
     assert bear.required == ["bear"]  # from the kind detector alone
     assert {"dog", "person"} <= set(bear.blocked) and "dining table" not in pizza.blocked
     assert not any("ImageNet" in why for c in (bear, pizza) for why in c.reasons.values())
-    assert set(bear.reasons) == set(bear.blocked)
+    assert set(bear.reasons) == set(bear.blocked + bear.blocked_phrases)
     with_head = grounder.ground(pooled)
     assert with_head[0].words and any("ImageNet" in why for c in with_head for why in c.reasons.values())
+
+
+def test_over_used_phrases_are_banned_on_everyday_photos_only(shipped_captioner, coco_dev, flickr_images):
+    """The phrase detectors (learned from which photos' captions say a phrase) stop "black and white"
+    on a bear and "in the water" on a stop sign; the phrase's words stay free on their own."""
+    from dataclasses import replace
+
+    grounder, vocab = shipped_captioner.grounder, shipped_captioner.bundle.vocab
+    assert {"black and white", "in the water"} <= set(grounder.detectors.phrases)
+    photos = [coco_dev / "images" / n for n in (BEAR, STOP_SIGN)]
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(p)) for p in photos])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    bear, stop = grounder.ground(pooled)
+    assert "black and white" in bear.blocked_phrases and "in the water" in stop.blocked_phrases
+    shown = bear.to_dict()["blocked_phrases"]
+    assert set(shown) == set(bear.blocked_phrases) and "below" in shown["black and white"]
+    constraints = constraints_for(bear, vocab, shipped_captioner.bundle.trained_size, grounder.config)
+    assert tuple(vocab.index[w] for w in ("black", "and", "white")) in constraints.banned_ngrams
+    assert vocab.index["black"] not in constraints.banned and vocab.index["white"] not in constraints.banned
+    stricter = grounder.ground(pooled, replace(grounder.config, phrase_miss_rate=0.0))
+    looser = grounder.ground(pooled, replace(grounder.config, phrase_miss_rate=0.3))
+    for few, some, many in zip(stricter, (bear, stop), looser):
+        assert set(few.blocked_phrases) <= set(some.blocked_phrases) <= set(many.blocked_phrases)
+    assert all(c.blocked_phrases == [] for c in _concepts(shipped_captioner, flickr_images[:3]))  # Flickr8k-like
