@@ -157,3 +157,24 @@ def test_presets_set_the_originals_recipes_and_flags_still_win(monkeypatch, tmp_
     assert (seen[2].decoder.embed_dim, seen[2].decoder.hidden_dim, seen[2].decoder.dropout) == (256, 256, 0.5)
     assert main(["train", "--preset", "seed-keras-inception-add", "--hidden-dim", "64", "--output", str(tmp_path / "d")]) == 0
     assert (seen[3].encoder, seen[3].decoder.hidden_dim, seen[3].decoder.embed_dim) == ("keras-inception-v3", 64, 256)
+
+
+def test_models_lists_the_seed_xception_recipe(capsys):
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "encoder=xception" in rows["seed-xception"] and "merge=add" in rows["seed-xception"]
+
+
+def test_a_model_whose_encoder_weights_are_missing_says_how_to_install_them(monkeypatch, tmp_path, flickr_images, capsys):
+    """seed-xception's decoder ships; without Keras' Xception weights it is a one-line error, never a random encoder."""
+    from captioner.encoders import keras_apps
+
+    monkeypatch.setattr(keras_apps, "packaged_weights", lambda spec: None)
+    for name, value in (("KERAS_HOME", tmp_path / "keras"), ("CAPTIONER_CACHE_HOME", tmp_path / "cache"),
+                        ("CAPTIONER_OFFLINE", "1")):
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("CAPTIONER_WEIGHTS_DIR", raising=False)
+    assert main(["caption", "--model", "seed-xception", str(flickr_images[0])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: xception weights not found") and "install.sh --originals" in err
+    assert len(err.splitlines()) == 1

@@ -211,3 +211,18 @@ def test_nan_and_infinity_in_json_are_422(client, body):
     response = client.post("/api/caption-url", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][-1] in ("beam_size", "max_length")
+
+
+def test_the_app_serves_another_model_and_says_which_answered(coco_dev):
+    """`captioner serve --model seed-xception`: its answers and its page name the model and encoder."""
+    from tests.conftest import needs
+    from captioner.encoders.keras_apps import SPECS, packaged_weights
+
+    needs(packaged_weights(SPECS["xception"]) is not None, "Keras' Xception weights (./install.sh --originals)")
+    stop_sign = (coco_dev / "images" / "000000000724.jpg").read_bytes()
+    with TestClient(create_app(model="seed-xception")) as seed:
+        assert seed.get("/api/health").json()["model"] == "seed-xception"
+        body = _post(seed, stop_sign).json()
+        assert body["model"] == "seed-xception" and body["encoder"] == "xception" and body["caption"]
+        page = seed.post("/", files={"file": ("stop.jpg", stop_sign, "image/jpeg")})
+        assert page.status_code == 200 and "model seed-xception" in page.text and "encoder xception" in page.text
