@@ -66,7 +66,7 @@ def file_mb(path: Path | None) -> float | None:
 def encoder_weights_file(captioner) -> Path | None:
     """The encoder's weights on disk, as the loaded encoder found them (None when unknown)."""
     inner = getattr(captioner.encoder, "inner", captioner.encoder)
-    for attribute in ("path", "weights_source"):  # the ONNX export in use, else the weights file
+    for attribute in ("path", "weights_source", "weights_path"):  # the ONNX export in use, else the weights file
         found = getattr(inner, attribute, None)
         if found:
             return Path(found)
@@ -85,7 +85,8 @@ def time_captions(captioner, photos: list[Path], search: SearchConfig, grounded:
     return statistics.median(times)
 
 
-def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_photos: int, meteor: bool = True) -> list[dict]:
+def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_photos: int, meteor: bool = True,
+            limit: int | None = None) -> list[dict]:
     from captioner.inference.captioner import Captioner
 
     flickr_data, coco_data = load_dataset(flickr), load_dataset(coco)
@@ -94,8 +95,8 @@ def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_ph
     rows = []
     for model in models:
         bundle = load_bundle(model)
-        on_flickr = EvalData.prepare(model, flickr_data, "test", cache_dir, progress=False)
-        on_coco = EvalData.prepare(model, coco_data, ALL, cache_dir, progress=False)
+        on_flickr = EvalData.prepare(model, flickr_data, "test", cache_dir, limit, progress=False)
+        on_coco = EvalData.prepare(model, coco_data, ALL, cache_dir, limit, progress=False)
         runtime = Captioner(model)
         sizes = {"decoder_mb": file_mb(resolve_model(model)), "encoder_mb": file_mb(encoder_weights_file(runtime))}
         for label, search, grounded in decodings(model, bundle, on_flickr.grounder is not None):
@@ -140,9 +141,10 @@ def main() -> None:
     parser.add_argument("--cache-dir", default="cache/features")
     parser.add_argument("--timing-photos", type=int, default=20, help="Flickr8k test photos timed one at a time")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N photos of each set (a quick check)")
     parser.add_argument("--output", default="runs/compare/originals.json")
     args = parser.parse_args()
-    rows = compare(args.models, args.flickr, args.coco, args.cache_dir, args.timing_photos, not args.no_meteor)
+    rows = compare(args.models, args.flickr, args.coco, args.cache_dir, args.timing_photos, not args.no_meteor, args.limit)
     write_json(args.output, {"rows": rows})
     print(markdown(rows))
     print(f"saved {args.output}")

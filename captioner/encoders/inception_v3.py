@@ -54,6 +54,7 @@ class InceptionV3Encoder(Encoder):
             scripted = torch.jit.load(str(path), map_location="cpu").eval()
         except RuntimeError as exc:
             raise CaptionerError(f"cannot load InceptionV3 weights at {path} ({exc}): {hint}") from None
+        self.weights_path = path  # the TorchScript file in use (reported by scripts/compare_originals.py)
         # Run every layer but the final pool, so that we keep the 8x8 grid as well.
         self.layers = [module for _, module in scripted.net.layers.named_children()][:-1]
 
