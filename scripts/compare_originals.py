@@ -42,6 +42,12 @@ DEFAULT_MODELS = ("seed-xception", "seed-inception-add", "default")
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "CIDEr")
 
 
+def model_name(model: str) -> str:
+    """A shipped name, or a run's folder name for its model.pt (runs/seed-inception-add/model.pt)."""
+    path = Path(model)
+    return path.parent.name if path.suffix == ".pt" and path.stem in ("model", "last") else path.stem
+
+
 def seed_search(bundle) -> SearchConfig:
     """The seeds' greedy decoding: no repetition rules, up to the longest caption trained on."""
     longest = int(bundle.info.get("train_config", {}).get("max_caption_length", SearchConfig.max_length))
@@ -51,7 +57,7 @@ def seed_search(bundle) -> SearchConfig:
 
 def decodings(model: str, bundle, has_grounder: bool) -> list[tuple[str, SearchConfig, bool]]:
     """(label, search, grounded) rows for one model: the seeds' decoding, ours, ours grounded."""
-    if not Path(model).stem.startswith("seed-"):
+    if not model_name(model).startswith("seed-"):
         return [("ours: beam 5 + grounding + LM" if has_grounder else "ours: beam 5", SearchConfig(), has_grounder)]
     rows = [("as the seeds ran it: greedy", seed_search(bundle), False), ("+ our beam search", SearchConfig(), False)]
     if has_grounder:
@@ -104,7 +110,7 @@ def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_ph
             flickr_scores = score_captions(on_flickr, on_flickr.captions(search, search.beam_size <= 1, grounding), meteor)
             coco_scores = score_captions(on_coco, on_coco.captions(search, search.beam_size <= 1, grounding), False)
             rows.append({
-                "model": Path(model).stem, "encoder": bundle.encoder["name"], "decoding": label,
+                "model": model_name(model), "encoder": bundle.encoder["name"], "decoding": label,
                 "flickr8k_test": {m: flickr_scores[m] for m in METRICS},
                 "coco_dev": {"CIDEr": coco_scores["CIDEr"], "hallucinated": coco_scores["hallucinated_captions"],
                              "object_recall": coco_scores["object_recall"]},
