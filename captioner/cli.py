@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     from captioner.training.config import PRESETS
 
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                       help="an original system's recipe (encoder and merge); explicit flags override it")
+                       help="an original system's recipe (encoder, merge and the tutorials' decoder sizes); explicit flags override it")
     train.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
     train.add_argument("--nproc", type=int, default=1,
                        help="data-parallel processes on this machine (launches torchrun; default 1). On several "
