@@ -175,3 +175,37 @@ def test_over_used_phrases_are_banned_on_everyday_photos_only(shipped_captioner,
     for few, some, many in zip(stricter, (bear, stop), looser):
         assert set(few.blocked_phrases) <= set(some.blocked_phrases) <= set(many.blocked_phrases)
     assert all(c.blocked_phrases == [] for c in _concepts(shipped_captioner, flickr_images[:3]))  # Flickr8k-like
+
+
+def test_given_class_probabilities_are_used_and_scores_are_shown_rounded(shipped_captioner, coco_dev):
+    """ground(probs=...) uses the encoder's own ImageNet probabilities instead of the head's; the
+    JSON's scores have 4 decimals; the grounder knows the decoder's familiar words."""
+    from captioner.concepts.grounding import familiar_words
+
+    grounder = shipped_captioner.grounder
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(coco_dev / "images" / BEAR))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [own] = grounder.ground(pooled)
+    goldfish = np.zeros((1, 1000), np.float32)
+    goldfish[0, 1] = 1.0  # ImageNet class 1: goldfish
+    [given] = grounder.ground(pooled, probs=goldfish)
+    assert max(own.words, key=own.words.get) == "bear" and max(given.words, key=given.words.get) != "bear"
+    assert given.words[max(given.words, key=given.words.get)] == 1.0
+    shown = own.to_dict()
+    for entry in shown["detected"] + shown["imagenet"]:
+        assert entry["score"] == round(entry["score"], 4) and 0 <= entry["score"] <= 1
+    assert any(entry["score"] != round(entry["score"], 2) for entry in shown["detected"])  # not cut to fewer places
+    bundle = shipped_captioner.bundle
+    assert grounder.familiar == familiar_words(bundle.vocab, bundle.trained_size, grounder.config.familiar_words)
+    assert len(grounder.familiar) == grounder.config.familiar_words
+
+
+def test_a_grounder_without_detectors_requires_from_the_imagenet_head_alone(shipped_captioner, coco_dev):
+    from captioner.concepts.grounding import Grounder
+
+    grounder = Grounder(shipped_captioner.encoder.classifier(), None, shipped_captioner.grounder.config)
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(coco_dev / "images" / BEAR))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [bear] = grounder.ground(pooled)
+    assert grounder.kinds == [] and bear.detected == {} and bear.blocked_phrases == []
+    assert max(bear.words, key=bear.words.get) == "bear" and not bear.unfamiliar  # no everyday classifier
