@@ -195,9 +195,13 @@ def test_given_class_probabilities_are_used_and_scores_are_shown_rounded(shipped
     for entry in shown["detected"] + shown["imagenet"]:
         assert entry["score"] == round(entry["score"], 4) and 0 <= entry["score"] <= 1
     assert any(entry["score"] != round(entry["score"], 2) for entry in shown["detected"])  # not cut to fewer places
+    from captioner.concepts.grounding import load_grounder
+
     bundle = shipped_captioner.bundle
-    assert grounder.familiar == familiar_words(bundle.vocab, bundle.trained_size, grounder.config.familiar_words)
-    assert len(grounder.familiar) == grounder.config.familiar_words
+    loaded = load_grounder(shipped_captioner.encoder, bundle)  # called here: a session fixture's setup maps to one test
+    assert loaded.familiar == familiar_words(bundle.vocab, bundle.trained_size, loaded.config.familiar_words)
+    assert len(loaded.familiar) == loaded.config.familiar_words and "dog" in loaded.familiar
+    assert load_grounder(shipped_captioner.encoder).familiar is None  # no model: every word counts as familiar
 
 
 def test_a_grounder_without_detectors_requires_from_the_imagenet_head_alone(shipped_captioner, coco_dev):
