@@ -213,3 +213,18 @@ def test_a_grounder_without_detectors_requires_from_the_imagenet_head_alone(ship
     [bear] = grounder.ground(pooled)
     assert grounder.kinds == [] and bear.detected == {} and bear.blocked_phrases == []
     assert max(bear.words, key=bear.words.get) == "bear" and not bear.unfamiliar  # no everyday classifier
+
+
+def test_a_rare_required_word_makes_a_flickr_photo_unfamiliar(shipped_captioner, flickr_root):
+    """A Flickr8k-like photo (the everyday classifier says no) whose required word the decoder rarely
+    saw ("kite") is grounded as unfamiliar, unless `unfamiliar_from_words` is off."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(flickr_root / "images" / "3339140382_2e49bc324a.jpg"))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [kite] = grounder.ground(pooled)
+    assert kite.required == ["kite"] and "kite" not in grounder.familiar
+    assert kite.everyday < grounder.config.everyday_threshold and kite.unfamiliar
+    [plain] = grounder.ground(pooled, replace(grounder.config, unfamiliar_from_words=False))
+    assert plain.required == ["kite"] and not plain.unfamiliar
