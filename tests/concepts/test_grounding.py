@@ -228,3 +228,10 @@ def test_a_rare_required_word_makes_a_flickr_photo_unfamiliar(shipped_captioner,
     assert kite.everyday < grounder.config.everyday_threshold and kite.unfamiliar
     [plain] = grounder.ground(pooled, replace(grounder.config, unfamiliar_from_words=False))
     assert plain.required == ["kite"] and not plain.unfamiliar
+
+
+def test_each_flickr_concept_is_judged_on_its_own(shipped_captioner, flickr_images):
+    """A concept kept (people in the photo) does not stop the next from being blocked (no dog)."""
+    concepts = _concepts(shipped_captioner, flickr_images[:6])
+    assert any("person" not in c.blocked and "dog" in c.blocked for c in concepts)
+    assert any("man" not in c.blocked and {"woman", "child", "dog"} <= set(c.blocked) for c in concepts)
