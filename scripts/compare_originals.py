@@ -35,7 +35,7 @@ from captioner.concepts.grounding import GroundingConfig  # noqa: E402
 from captioner.data.datasets import load_dataset  # noqa: E402
 from captioner.data.images import load_image  # noqa: E402
 from captioner.decoding import SearchConfig  # noqa: E402
-from captioner.inference.bundle import load_bundle, resolve_model  # noqa: E402
+from captioner.inference.bundle import resolve_model  # noqa: E402
 from captioner.metrics.evaluate import ALL, EvalData, score_captions  # noqa: E402
 
 DEFAULT_MODELS = ("seed-xception", "seed-inception-add", "default")
@@ -100,8 +100,8 @@ def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_ph
     photos = [Path(flickr_data.image_path(i)) for i in test_ids[:timing_photos]]
     rows = []
     for model in models:
-        bundle = load_bundle(model)
         on_flickr = EvalData.prepare(model, flickr_data, "test", cache_dir, limit, progress=False)
+        bundle = on_flickr.bundle
         on_coco = EvalData.prepare(model, coco_data, ALL, cache_dir, limit, progress=False)
         runtime = Captioner(model)
         sizes = {"decoder_mb": file_mb(resolve_model(model)), "encoder_mb": file_mb(encoder_weights_file(runtime))}

@@ -60,15 +60,11 @@ class ConceptDetectors:
 
     def phrase_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, P) that each phrase fits the photo (P = 0 without phrases)."""
-        if self.phrase_weight is None:
-            return np.zeros((len(pooled), 0), np.float32)
-        return _sigmoid(matmul(pooled, self.phrase_weight.T) + self.phrase_bias)  # (N, P)
+        return _probabilities(pooled, self.phrase_weight, self.phrase_bias)  # (N, P)
 
     def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
-        if self.kind_weight is None:
-            return np.zeros((len(pooled), 0), np.float32)
-        return _sigmoid(matmul(pooled, self.kind_weight.T) + self.kind_bias)  # (N, K)
+        return _probabilities(pooled, self.kind_weight, self.kind_bias)  # (N, K)
 
     def everyday(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N,) that a photo is an everyday one rather than Flickr8k-like."""
@@ -135,6 +131,13 @@ class ConceptDetectors:
                     or detectors.phrase_quantiles.shape[1] < 2)):
             raise CaptionerError(f"concept detector file {path} is corrupt (array shapes do not match)")
         return detectors
+
+
+def _probabilities(pooled: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None) -> np.ndarray:
+    """pooled (N, D) -> logistic detectors' probabilities (N, L); (N, 0) when there are none."""
+    if weight is None:
+        return np.zeros((len(pooled), 0), np.float32)
+    return _sigmoid(matmul(pooled, weight.T) + bias)  # (N, L)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
