@@ -68,6 +68,11 @@ class SelfCriticalConfig:
     dataset: str = "data/flickr8k"
     output: str = "runs/self-critical"
     cache_dir: str = "cache/features"
+    # a second caption set, as in TrainConfig: its photos less the same seeded hold-out are sampled
+    # `mix_weight` times an epoch; the hold-out joins validation
+    mix: str | None = None
+    mix_weight: float = 1.0
+    mix_holdout: int = 177
     epochs: int = 5
     batch_images: int = 32  # images per step; each gets `samples` captions
     samples: int = 5

@@ -37,7 +37,7 @@ from captioner.errors import CaptionerError
 from captioner.inference.bundle import ModelBundle, load_bundle, save_bundle
 from captioner.scores import coco_scores
 from captioner.training.config import SelfCriticalConfig  # noqa: F401 - re-exported
-from captioner.training.data import SplitData, load_split
+from captioner.training.data import SplitData, holdout, join_splits, load_split
 from captioner.training.rewards import CiderD
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,44 @@ def with_open_vocabulary(decoder, vocab, start: ModelBundle):
     return extended, full_vocab
 
 
+def epoch_order(n_images: int, weights: list[float] | None, rng: random.Random) -> list[int]:
+    """One epoch's image rows, shuffled: row k int(w_k) times, plus once more with probability w_k - int(w_k)."""
+    if weights is None:
+        order = list(range(n_images))
+    else:
+        order = [k for k, w in enumerate(weights) for _ in range(int(w) + (rng.random() < w - int(w)))]
+    rng.shuffle(order)
+    return order
+
+
+def _splits(cfg: SelfCriticalConfig, start: ModelBundle, vocab, with_grid: bool, progress: bool):
+    """(train, val, per-image sampling weights or None): `cfg.dataset`'s splits, joined by `cfg.mix`'s
+    photos less the seeded hold-out (which joins validation), as `captioner train --mix` splits them."""
+    dataset = load_dataset(cfg.dataset)
+    if cfg.limit_images:
+        dataset = dataset.subset(cfg.limit_images, cfg.seed)
+    parts = [(dataset, dataset.split("train"), dataset.split("val"))]
+    if cfg.mix:
+        mixed = load_dataset(cfg.mix)
+        mix_train, mix_val = holdout(sorted(mixed.captions), cfg.mix_holdout, cfg.seed)
+        if cfg.limit_images:
+            mix_train, mix_val = mix_train[: cfg.limit_images], mix_val[: cfg.limit_images]
+        parts.append((mixed, mix_train, mix_val))
+    splits = []
+    for data, train_ids, val_ids in parts:
+        cache = ensure_features(data, train_ids + val_ids, start.encoder["name"], cfg.cache_dir, progress=progress)
+        if cache.encoder_info().get("name") != start.encoder["name"]:
+            raise CaptionerError(f"{cfg.cache_dir} holds {cache.encoder_info().get('name')} features, the model needs {start.encoder['name']}")
+        splits.append((load_split(data, train_ids, vocab, cache, with_grid, 30), load_split(data, val_ids, vocab, cache, with_grid, 30)))
+    (train, val), weights = splits[0], None
+    if len(splits) > 1:
+        (more_train, more_val) = splits[1]
+        weights = [1.0] * len(train.image_ids) + [cfg.mix_weight] * len(more_train.image_ids)
+        train, val = join_splits(train, more_train), join_splits(val, more_val)
+        weights = None if set(weights) == {1.0} else weights
+    return train, val, weights
+
+
 def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = True) -> Path:
     """Fine-tune `cfg.model` by self-critical training; returns the path of the best bundle."""
     if cfg.samples < 2:
@@ -120,15 +158,7 @@ def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = Tru
     start = load_bundle(cfg.model)
     decoder, vocab = trim_vocabulary(start.decoder, start.vocab, start.trained_size)
     with_grid = decoder.config.uses_grid
-    dataset = load_dataset(cfg.dataset)
-    if cfg.limit_images:
-        dataset = dataset.subset(cfg.limit_images, cfg.seed)
-    train_ids, val_ids = dataset.split("train"), dataset.split("val")
-    cache = ensure_features(dataset, train_ids + val_ids, start.encoder["name"], cfg.cache_dir, progress=progress)
-    if cache.encoder_info().get("name") != start.encoder["name"]:
-        raise CaptionerError(f"{cfg.cache_dir} holds {cache.encoder_info().get('name')} features, the model needs {start.encoder['name']}")
-    train_split = load_split(dataset, "train", vocab, cache, with_grid, 30)
-    val_split = load_split(dataset, "val", vocab, cache, with_grid, 30)
+    train_split, val_split, weights = _splits(cfg, start, vocab, with_grid, progress)
     references = {i: [clean_caption(c) for c in refs] for i, refs in train_split.references.items()}
     cider = CiderD(references.values())
     optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
@@ -153,10 +183,9 @@ def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = Tru
         since_best = len(history) - 1 - max(i for i, h in enumerate(history) if h["best"])
         if since_best >= cfg.patience or (cfg.max_steps and step >= cfg.max_steps):
             break
-        order = list(range(n_images))
-        random.Random(cfg.seed + epoch).shuffle(order)
+        order = epoch_order(n_images, weights, random.Random(cfg.seed + epoch))
         started, reward_sum, reward_count = time.time(), 0.0, 0
-        chunks = [order[s : s + cfg.batch_images] for s in range(0, n_images, cfg.batch_images)]
+        chunks = [order[s : s + cfg.batch_images] for s in range(0, len(order), cfg.batch_images)]
         bar = tqdm(chunks, desc=f"self-critical epoch {epoch}", unit="batch", disable=not progress)
         for rows in bar:
             rewards = self_critical_step(decoder, optimizer, train_split, rows, references, cider, vocab, cfg, generator)
