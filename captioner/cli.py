@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--model", default=None, help="shipped model name or .pt path")
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
-    from captioner.serving.settings import FetchPolicy, ServeSettings
+    from captioner.data.fetch import FetchPolicy
+    from captioner.serving.settings import ServeSettings
 
     bounds = serve.add_argument_group("resource bounds (see the README's Web service section)")
     for f in fields(ServeSettings):
@@ -421,7 +422,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def serve_settings(args: argparse.Namespace):
     """The resource-bound flags of `captioner serve` as ServeSettings (one-line error if not positive)."""
-    from captioner.serving.settings import FetchPolicy, ServeSettings
+    from captioner.data.fetch import FetchPolicy
+    from captioner.serving.settings import ServeSettings
 
     fetch = FetchPolicy(**{f.name: getattr(args, "fetch_" + f.name) for f in fields(FetchPolicy) if f.name in FETCH_HELP})
     settings = ServeSettings(**{f.name: getattr(args, f.name) for f in fields(ServeSettings) if f.name in SERVE_HELP},

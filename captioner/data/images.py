@@ -47,28 +47,32 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_IMAGE_PI
     name = "image" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (bytes, bytearray)):
         if not source:
-            raise ImageError("empty file: no image data", 400)
+            raise ImageError("empty file: no image data", "invalid")
         if source[:8] == b"\x89PNG\r\n\x1a\n" and sum(source.count(t) for t in (b"tEXt", b"zTXt", b"iTXt")) > MAX_TEXT_CHUNKS:
-            raise ImageError(f"{name}: PNG with more than {MAX_TEXT_CHUNKS:,} text chunks", 422)
+            raise ImageError(f"{name}: PNG with more than {MAX_TEXT_CHUNKS:,} text chunks", "unreadable")
         stream: io.BytesIO | Path = io.BytesIO(source)
     else:
         stream = Path(source)
         if not stream.is_file():
-            raise ImageError(f"{name}: no such file", 400)
-    if Image.MAX_IMAGE_PIXELS != max_pixels:
-        Image.MAX_IMAGE_PIXELS = max_pixels  # process-wide: Pillow checks images inside containers with it
+            raise ImageError(f"{name}: no such file", "invalid")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's process-wide bomb limit is set once, above, and never per call (threads share it).
+            # Its warning is a refusal up to that limit; a caller allowing more relies on our own size
+            # checks (before and after decoding) and on Pillow's hard error at twice its limit.
+            if max_pixels <= MAX_IMAGE_PIXELS:
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            else:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return normalise(Image.open(stream), name, max_pixels)
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image (unknown or unsupported format)", 415) from None
+        raise ImageError(f"{name}: not an image (unknown or unsupported format)", "unsupported") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image is too large (over Pillow's decompression-bomb limit)", 413) from None
+        raise ImageError(f"{name}: image is too large (over Pillow's decompression-bomb limit)", "too_large") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None  # 422, as every ImageError
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None  # "unreadable", as every ImageError
 
 
 def normalise(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
@@ -90,7 +94,7 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels or max(width, height) > MAX_SIDE:
         raise ImageError(f"{name}: image is too large ({width}x{height} pixels; limit {max_pixels:,} "
-                         f"and {MAX_SIDE:,} a side)", 413)
+                         f"and {MAX_SIDE:,} a side)", "too_large")
 
 
 def image_from_pil(image: Image.Image, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:

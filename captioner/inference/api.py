@@ -44,7 +44,7 @@ def read_image(source: ImageInput, fetch_policy=None) -> Image.Image:
     if hasattr(source, "read"):
         data = source.read()
         if not isinstance(data, (bytes, bytearray)):
-            raise ImageError("file object must be opened in binary mode ('rb')", 400)
+            raise ImageError("file object must be opened in binary mode ('rb')", "invalid")
         return load_image(bytes(data))
     if isinstance(source, str) and "://" in source:  # http(s) through the web app's guard; s3:// etc. via pyarrow
         from captioner.inference.sources import read_source
@@ -53,7 +53,7 @@ def read_image(source: ImageInput, fetch_policy=None) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         return load_image(source)
     raise ImageError(f"cannot caption a {type(source).__name__}: give a path, URL, bytes, file object, "
-                     "PIL image or numpy array", 400)
+                     "PIL image or numpy array", "invalid")
 
 
 class CaptionModel:

@@ -67,7 +67,7 @@ def _jpeg(data: bytes, caption: str) -> bytes:
     pos, head, exif, xmp = 2, [], None, None
     while True:
         if pos + 4 > len(data) or data[pos] != 0xFF:
-            raise ImageError("damaged JPEG: no image data after the headers", 400)
+            raise ImageError("damaged JPEG: no image data after the headers", "invalid")
         marker = data[pos + 1]
         if marker == 0xDA:  # start of scan: the rest is pixel data
             break
@@ -88,7 +88,7 @@ def _jpeg(data: bytes, caption: str) -> bytes:
     new_exif = EXIF_HEADER + _exif(caption, exif)
     new_xmp = XMP_HEADER + xmp_packet(caption, xmp)
     if len(new_exif) > 65533 or len(new_xmp) > 65533:
-        raise ImageError("metadata too large for one JPEG segment", 400)
+        raise ImageError("metadata too large for one JPEG segment", "invalid")
     segments = [b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body for body in (new_exif, new_xmp)]
     first = 1 if head and head[0][:2] == b"\xff\xe0" else 0  # after JFIF's APP0, as viewers expect
     return data[:2] + b"".join(head[:first] + segments + head[first:]) + data[pos:]
@@ -104,7 +104,7 @@ def _png(data: bytes, caption: str) -> bytes:
         length = struct.unpack(">I", data[pos:pos + 4])[0]
         kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
         if pos + 12 + length > len(data):
-            raise ImageError("damaged PNG: a chunk runs past the end of the file", 400)
+            raise ImageError("damaged PNG: a chunk runs past the end of the file", "invalid")
         if kind == b"eXIf":
             exif = body
         elif kind == b"iTXt" and body.startswith(PNG_XMP_KEY + b"\x00"):
@@ -115,7 +115,7 @@ def _png(data: bytes, caption: str) -> bytes:
         if kind == b"IEND":
             break
     if not chunks or chunks[0][0] != b"IHDR" or chunks[-1][0] != b"IEND":
-        raise ImageError("damaged PNG: no IHDR or IEND chunk", 400)
+        raise ImageError("damaged PNG: no IHDR or IEND chunk", "invalid")
     itxt = PNG_XMP_KEY + b"\x00\x00\x00\x00\x00" + xmp_packet(caption, xmp)  # no compression, no language
     new = [_png_chunk(b"eXIf", _exif(caption, exif)), _png_chunk(b"iTXt", itxt)]
     return PNG_SIGNATURE + chunks[0][1] + b"".join(new) + b"".join(raw for _, raw in chunks[1:])
@@ -130,7 +130,7 @@ def write_caption_metadata(source: str | Path, caption: str, target: str | Path 
     elif data.startswith(PNG_SIGNATURE):
         new = _png(data, caption)
     else:
-        raise ImageError(f"{source.name}: captions can be written into JPEG and PNG files only", 415)
+        raise ImageError(f"{source.name}: captions can be written into JPEG and PNG files only", "unsupported")
     destination = Path(target) if target is not None else source
     destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(destination) as tmp:

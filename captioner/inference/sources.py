@@ -12,6 +12,7 @@ import csv
 import glob
 from pathlib import Path
 
+from captioner.data.fetch import FetchPolicy, fetch_image_bytes
 from captioner.errors import CaptionerError, ImageError
 
 # every still-image format the web app decodes (Pillow, pillow-heif), so a folder is read as an upload would be
@@ -84,8 +85,6 @@ def expand_sources(sources: list[str]) -> list[str]:
 def read_source(source: str, fetch_policy=None) -> bytes:
     """The bytes of one image: a local path, an http(s) URL (guarded), or a pyarrow filesystem URI."""
     if source.lower().startswith(("http://", "https://")):
-        from captioner.serving.urlfetch import FetchPolicy, fetch_image_bytes
-
         data, _ = fetch_image_bytes(source, fetch_policy or FetchPolicy())
         return data
     if "://" in source:
@@ -98,8 +97,8 @@ def read_source(source: str, fetch_policy=None) -> bytes:
             with filesystem.open_input_stream(path) as stream:
                 return stream.read()
         except (OSError, ValueError) as exc:
-            raise ImageError(f"{source}: cannot read ({str(exc).splitlines()[0][:160]})", 404) from None
+            raise ImageError(f"{source}: cannot read ({str(exc).splitlines()[0][:160]})", "not_found") from None
     try:
         return Path(source).read_bytes()
     except OSError as exc:
-        raise ImageError(f"{source}: {exc.strerror or 'cannot read'}", 404) from None
+        raise ImageError(f"{source}: {exc.strerror or 'cannot read'}", "not_found") from None

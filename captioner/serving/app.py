@@ -17,9 +17,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from captioner.decoding import SearchConfig
-from captioner.errors import ImageError, RequestRefused
+from captioner.errors import ImageError, InputError
 from captioner.inference.captioner import Captioner
 from captioner.serving.guards import RequestGuard
+from captioner.serving.refusals import REFUSALS, RequestRefused, status_of
 from captioner.serving import pictures
 from captioner.serving.service import CaptionService, ServeSettings
 
@@ -113,13 +114,13 @@ async def page_submit(request: Request, file: UploadFile | None = File(None), ur
         elif url.strip():
             data = await service.fetch(url.strip())
         else:
-            raise ImageError("choose an image file or paste an image URL", 400)
+            raise ImageError("choose an image file or paste an image URL", "invalid")
         context["result"] = await service.caption(data, beam_size, SEARCH.max_length, grounding,
                                                   request.is_disconnected)
         context["preview"], context["heatmaps"] = await anyio.to_thread.run_sync(
             pictures.page_pictures, data, context["result"].get("attention") or [], limiter=service.picture_limiter)
-    except RequestRefused as exc:  # bad image, bad URL (FetchError), busy
-        context["error"], status = str(exc), exc.status_code
+    except REFUSALS as exc:  # bad image, bad URL (FetchError), busy
+        context["error"], status = str(exc), status_of(exc)
     return TEMPLATES.TemplateResponse(request, "index.html", context, status_code=status)
 
 
@@ -134,10 +135,11 @@ async def docs(request: Request):
     return TEMPLATES.TemplateResponse(request, "docs.html", {})
 
 
-async def refused(_: Request, exc: RequestRefused) -> JSONResponse:
+async def refused(_: Request, exc: InputError | RequestRefused) -> JSONResponse:
     """Every refusal (bad image, bad URL, busy) is a JSON {"detail": "..."} with its status."""
-    headers = {"Retry-After": "2"} if exc.status_code == 503 else None
-    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+    status = status_of(exc)
+    headers = {"Retry-After": "2"} if status == 503 else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
 async def invalid_request(request: Request, exc: RequestValidationError):
@@ -162,7 +164,8 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
     settings = settings or ServeSettings()
     app.state.service = CaptionService(captioner or Captioner(model), settings)
     app.state.captioner, app.state.settings = app.state.service.captioner, app.state.service.settings
-    app.add_exception_handler(RequestRefused, refused)  # ImageError and FetchError are refusals too
+    for refusal in REFUSALS:  # bad input (ImageError, FetchError: InputErrors) and the server's own refusals
+        app.add_exception_handler(refusal, refused)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(RequestGuard, max_body=settings.max_upload_bytes + 64 * 1024, body_timeout=settings.body_timeout,
                        route_limits={"/api/caption-url": MAX_JSON_BODY})

@@ -24,19 +24,13 @@ import anyio
 from fastapi import UploadFile
 from PIL import Image
 
+from captioner.data.fetch import FetchError, fetch_image_bytes
 from captioner.data.images import load_image
 from captioner.decoding import SearchConfig
-from captioner.errors import ImageError, RequestRefused
+from captioner.errors import ImageError
 from captioner.inference.captioner import Captioner
-from captioner.serving.settings import MAX_UPLOAD_BYTES, ServeSettings  # noqa: F401 - re-exported
-from captioner.serving.urlfetch import FetchError, fetch_image_bytes
-
-class ClientGone(RequestRefused):
-    """The client left before its turn: nobody reads the answer, so it is not computed."""
-
-    def __init__(self):
-        super().__init__("the client closed the request", 499)
-
+from captioner.serving.refusals import ClientGone, RequestRefused
+from captioner.serving.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 Options = tuple[int, int, bool]  # beam_size, max_length, grounding
@@ -199,7 +193,7 @@ class CaptionService:
         limit = self.settings.max_upload_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
-            raise ImageError(f"upload is larger than {limit:,} bytes", 413)
+            raise ImageError(f"upload is larger than {limit:,} bytes", "too_large")
         return data
 
     async def decode(self, data: bytes) -> Image.Image:
@@ -209,8 +203,8 @@ class CaptionService:
             return await anyio.to_thread.run_sync(load_image, data, self.settings.max_pixels, limiter=self.decode_limiter)
         except ImageError as exc:
             content_type = getattr(data, "content_type", None)
-            if exc.status_code == 415 and content_type is not None and not content_type.startswith("image/"):
-                raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", 415) from None
+            if exc.reason == "unsupported" and content_type is not None and not content_type.startswith("image/"):
+                raise FetchError(f"the URL did not return an image (content type {content_type or 'none'!r})", "unsupported") from None
             raise
 
     async def fetch(self, url: str) -> bytes:

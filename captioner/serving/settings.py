@@ -1,30 +1,18 @@
-"""The web service's bounds and the URL fetch policy: plain data (the CLI builds `serve` flags from them)."""
+"""The web service's bounds: plain data (the CLI builds `serve` flags from them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from captioner.data.fetch import FetchPolicy
 from captioner.data.images import MAX_IMAGE_PIXELS
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 3
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 20.0  # a slow drip of bytes cannot hold a worker longer than this
-    allow_loopback: bool = False  # tests only: lets a local test server be fetched
-
-
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
 class ServeSettings:
     """Every resource bound of the web service (also `captioner serve` flags; see the README)."""
 
-    max_upload_bytes: int = MAX_UPLOAD_BYTES  # the whole request body, checked as it arrives
+    max_upload_bytes: int = 10 * 1024 * 1024  # the whole request body, checked as it arrives
     max_pixels: int = MAX_IMAGE_PIXELS  # larger images are refused before decoding (413)
     cache_entries: int = 256
     max_queue: int = 64  # requests waiting for the model; one more gets 503

@@ -115,7 +115,7 @@ def test_single_bad_inputs_raise_one_line_errors(model):
 
 
 def test_urls_go_through_the_web_apps_guard(image_host, flickr_images):
-    from captioner.serving.urlfetch import FetchPolicy
+    from captioner.data.fetch import FetchPolicy
 
     model = captioner.CaptionModel(captioner.load().captioner, FetchPolicy(allow_loopback=True))
     result = model(f"{image_host}/hop/1")

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from captioner.serving.app import ServeSettings, create_app
-from captioner.serving.urlfetch import FetchPolicy
+from captioner.data.fetch import FetchPolicy
 
 
 @pytest.fixture(scope="module")

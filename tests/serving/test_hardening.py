@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from captioner.errors import RequestRefused
+from captioner.serving.refusals import RequestRefused
 from captioner.serving import pictures
 from captioner.serving.app import create_app
 from captioner.serving.service import CaptionService, ClientGone, ServeSettings
-from captioner.serving.urlfetch import FetchPolicy
+from captioner.data.fetch import FetchPolicy
 from tests.conftest import running_server
 from tests.serving.asgi_client import post, response_body
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from captioner.serving.urlfetch import FetchError, FetchPolicy, fetch_image_bytes, refusal, resolve_checked
+from captioner.data.fetch import FetchError, FetchPolicy, fetch_image_bytes, refusal, resolve_checked
+from captioner.serving.refusals import status_of
 
 LOOPBACK_OK = FetchPolicy(allow_loopback=True, read_timeout=1.0, max_bytes=2 * 1024 * 1024)
 
@@ -52,7 +53,7 @@ def test_loopback_switch_allows_only_loopback():
 def test_localhost_name_is_refused():
     with pytest.raises(FetchError, match="loopback") as info:
         resolve_checked("localhost", allow_loopback=False)
-    assert info.value.status_code == 403
+    assert info.value.reason == "forbidden"
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.jpg", "gopher://x", "http:///nohost",
@@ -60,7 +61,7 @@ def test_localhost_name_is_refused():
 def test_only_plain_http_urls(url):
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(url)
-    assert info.value.status_code == 400
+    assert info.value.reason == "invalid"
 
 
 def test_local_server_refused_without_the_switch(image_host):
@@ -78,17 +79,17 @@ def test_real_fetch_and_redirects(image_host, flickr_images):
 
 
 @pytest.mark.parametrize("path, status, message", [
-    ("/to-private", 403, "private"),
-    ("/to-metadata", 403, "169.254.169.254"),
-    ("/missing.jpg", 400, "HTTP 404"),
-    ("/slow.jpg", 408, "timed out"),
-    ("/huge.jpg", 413, "larger than"),
-    ("/huge-declared.jpg", 413, "larger than"),
+    ("/to-private", "forbidden", "private"),
+    ("/to-metadata", "forbidden", "169.254.169.254"),
+    ("/missing.jpg", "invalid", "HTTP 404"),
+    ("/slow.jpg", "timeout", "timed out"),
+    ("/huge.jpg", "too_large", "larger than"),
+    ("/huge-declared.jpg", "too_large", "larger than"),
 ])
 def test_hostile_responses_are_refused(image_host, path, status, message):
     with pytest.raises(FetchError, match=message) as info:
         fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
-    assert info.value.status_code == status
+    assert info.value.reason == status
 
 
 def test_a_gzip_encoded_image_is_inflated(image_host, flickr_images):
@@ -110,14 +111,14 @@ def test_nested_gzip_bomb_is_refused_without_inflating_it(image_host):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert info.value.status_code == 413
+    assert info.value.reason == "too_large"
     assert peak < 8 * policy.max_bytes  # never the 64 MiB the bomb holds
 
 
 def test_unknown_content_encoding_is_refused(image_host):
     with pytest.raises(FetchError, match="content encoding") as info:
         fetch_image_bytes(f"{image_host}/brotli.jpg", LOOPBACK_OK)
-    assert info.value.status_code == 415
+    assert info.value.reason == "unsupported"
 
 
 def test_total_timeout_holds_while_headers_drip(image_host):
@@ -127,7 +128,7 @@ def test_total_timeout_holds_while_headers_drip(image_host):
     started = time.monotonic()
     with pytest.raises(FetchError, match="timed out") as info:
         fetch_image_bytes(f"{image_host}/drip-headers.jpg", policy)
-    assert info.value.status_code == 408
+    assert info.value.reason == "timeout"
     assert time.monotonic() - started < 3.0
 
 
@@ -145,7 +146,7 @@ def test_every_resolved_address_is_checked(monkeypatch, addresses):
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     with pytest.raises(FetchError, match="refused") as info:
         resolve_checked("mixed.example", allow_loopback=False)
-    assert info.value.status_code == 403
+    assert info.value.reason == "forbidden"
 
 
 def test_a_host_with_only_public_addresses_is_pinned_to_one_of_them(monkeypatch):
@@ -158,18 +159,18 @@ def test_a_host_with_only_public_addresses_is_pinned_to_one_of_them(monkeypatch)
 
 
 @pytest.mark.parametrize("url, message, status", [
-    ("ftp://example.com/a.jpg", "only http and https URLs are allowed, not 'ftp'", 400),
-    ("//example.com/a.jpg", "only http and https URLs are allowed, not 'no scheme'", 400),
-    ("http:///a.jpg", "URL has no host", 400),
-    ("http://user:pw@example.com/a.jpg", "URLs with credentials are not allowed", 400),
-    ("http://example.com:99999/a.jpg", "URL has an invalid port", 400),
+    ("ftp://example.com/a.jpg", "only http and https URLs are allowed, not 'ftp'", "invalid"),
+    ("//example.com/a.jpg", "only http and https URLs are allowed, not 'no scheme'", "invalid"),
+    ("http:///a.jpg", "URL has no host", "invalid"),
+    ("http://user:pw@example.com/a.jpg", "URLs with credentials are not allowed", "invalid"),
+    ("http://example.com:99999/a.jpg", "URL has an invalid port", "invalid"),
 ])
 def test_url_refusals_say_why_with_their_status(url, message, status):
-    from captioner.serving.urlfetch import _check_url
+    from captioner.data.fetch import _check_url
 
     with pytest.raises(FetchError) as info:
         _check_url(url)
-    assert str(info.value) == message and info.value.status_code == status
+    assert str(info.value) == message and info.value.reason == status
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -179,7 +180,7 @@ def test_url_refusals_say_why_with_their_status(url, message, status):
     ("http://EXAMPLE.com:81", ("http", "example.com", 81)),
 ])
 def test_default_ports(url, expected):
-    from captioner.serving.urlfetch import _check_url
+    from captioner.data.fetch import _check_url
 
     assert _check_url(url) == expected
 
@@ -188,11 +189,11 @@ def test_inflate_every_coding_and_the_limit():
     import gzip
     import zlib
 
-    from captioner.serving.urlfetch import inflate
+    from captioner.data.fetch import inflate
 
     with pytest.raises(FetchError, match="more than 3 content codings") as info:
         inflate(b"", "identity, identity, identity, identity", 10)
-    assert info.value.status_code == 415
+    assert info.value.reason == "unsupported"
 
     data = bytes(range(256)) * 40  # 10,240 bytes
     raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
@@ -205,13 +206,13 @@ def test_inflate_every_coding_and_the_limit():
     assert inflate(zlib.compress(gzip.compress(data)), "gzip, deflate", 10_240) == data  # gzip applied first
     with pytest.raises(FetchError, match="decompresses to more than 10,239 bytes") as info:
         inflate(gzip.compress(data), "gzip", 10_239)  # one byte over
-    assert info.value.status_code == 413
+    assert info.value.reason == "too_large"
     with pytest.raises(FetchError) as info:
         inflate(b"\x1f\x8b not gzip at all", "gzip", 10_240)
-    assert (str(info.value), info.value.status_code) == ("corrupt gzip body", 422)
+    assert (str(info.value), info.value.reason) == ("corrupt gzip body", "unreadable")
     with pytest.raises(FetchError) as info:
         inflate(data, "compress-" + "x" * 40, 10_240)
-    assert info.value.status_code == 415 and str(info.value) == f"unsupported content encoding {('compress-' + 'x' * 40)[:20]!r}"
+    assert info.value.reason == "unsupported" and str(info.value) == f"unsupported content encoding {('compress-' + 'x' * 40)[:20]!r}"
 
 
 def test_the_request_names_the_host_it_was_given_and_asks_for_an_image(image_host, flickr_images):
@@ -233,7 +234,7 @@ def test_the_request_names_the_host_it_was_given_and_asks_for_an_image(image_hos
 def test_broken_redirects_and_error_statuses_are_400(image_host, path, message):
     with pytest.raises(FetchError, match=message) as info:
         fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
-    assert info.value.status_code == 400
+    assert info.value.reason == "invalid"
 
 
 @pytest.mark.parametrize("location", ["javascript:alert(1)", "data:image/png;base64,AAAA", "mailto:a@example.com",
@@ -244,7 +245,7 @@ def test_a_redirect_to_any_bad_location_is_a_4xx(image_host, location):
 
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(f"{image_host}/redirect-to/{quote(location, safe='')}", LOOPBACK_OK)
-    assert 400 <= info.value.status_code < 500
+    assert 400 <= status_of(info.value) < 500
 
 
 def test_stacked_content_codings_are_refused_before_any_inflating(image_host, flickr_images):
@@ -255,13 +256,13 @@ def test_stacked_content_codings_are_refused_before_any_inflating(image_host, fl
     started = time.monotonic()
     with pytest.raises(FetchError, match="content codings") as info:
         fetch_image_bytes(f"{image_host}/stacked/2000", LOOPBACK_OK)
-    assert info.value.status_code == 415 and time.monotonic() - started < 5  # refused at once, not inflated
+    assert info.value.reason == "unsupported" and time.monotonic() - started < 5  # refused at once, not inflated
 
 
 def test_a_malformed_url_is_400():
     with pytest.raises(FetchError, match="malformed URL") as info:
         fetch_image_bytes("http://[::1/x.jpg", LOOPBACK_OK)
-    assert info.value.status_code == 400
+    assert info.value.reason == "invalid"
 
 
 def test_proxy_settings_in_the_environment_are_ignored(image_host, flickr_images, monkeypatch):
@@ -273,8 +274,10 @@ def test_proxy_settings_in_the_environment_are_ignored(image_host, flickr_images
     assert body == flickr_images[0].read_bytes()
 
 
-def test_a_fetch_error_is_400_unless_said_otherwise():
-    assert FetchError("no").status_code == 400 and FetchError("big", 413).status_code == 413
+def test_a_fetch_error_is_invalid_unless_said_otherwise():
+    assert FetchError("no").reason == "invalid" and FetchError("big", "too_large").reason == "too_large"
+    with pytest.raises(ValueError, match="reason must be one of"):
+        FetchError("x", 413)  # HTTP statuses belong to serving's edge
 
 
 def test_an_address_with_a_zone_is_judged_by_its_address():
@@ -290,12 +293,12 @@ def test_a_host_that_does_not_resolve_is_400(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", fail)
     with pytest.raises(FetchError) as info:
         resolve_checked("nowhere.invalid", allow_loopback=False)
-    assert (str(info.value), info.value.status_code) == ("cannot resolve host 'nowhere.invalid'", 400)
+    assert (str(info.value), info.value.reason) == ("cannot resolve host 'nowhere.invalid'", "invalid")
 
 
 @pytest.mark.parametrize("url", ["http://user@example.com/a.jpg", "http://:secret@example.com/a.jpg"])
 def test_a_user_name_or_a_password_alone_is_refused(url):
-    from captioner.serving.urlfetch import _check_url
+    from captioner.data.fetch import _check_url
 
     with pytest.raises(FetchError, match="credentials"):
         _check_url(url)
@@ -307,7 +310,7 @@ def test_a_user_name_or_a_password_alone_is_refused(url):
     ("http://@example.com:81/b.png", "93.184.216.34", 81, "http://93.184.216.34:81/b.png", "example.com:81"),
 ])
 def test_the_request_is_pinned_to_the_checked_address(url, address, port, pinned, host_header):
-    from captioner.serving.urlfetch import _pinned
+    from captioner.data.fetch import _pinned
 
     assert _pinned(url, address, port) == (pinned, host_header)
 
@@ -315,7 +318,7 @@ def test_the_request_is_pinned_to_the_checked_address(url, address, port, pinned
 def test_time_left_is_the_smaller_of_the_timeout_and_the_deadline():
     import time
 
-    from captioner.serving.urlfetch import _time_left
+    from captioner.data.fetch import _time_left
 
     now = time.monotonic()
     assert _time_left(now + 0.5, None, TimeoutError) == pytest.approx(0.5, abs=0.05)  # under a second is still time
@@ -356,7 +359,7 @@ def test_every_operation_on_a_connection_stops_at_the_deadline():
 
     import httpcore
 
-    from captioner.serving.urlfetch import _DeadlineStream
+    from captioner.data.fetch import _DeadlineStream
 
     inner = _Recorder()
     deadline = time.monotonic() + 60
@@ -383,7 +386,7 @@ def test_connecting_honours_the_deadline_and_the_socket_options(image_host):
 
     import httpcore
 
-    from captioner.serving.urlfetch import _DeadlineBackend, _DeadlineStream
+    from captioner.data.fetch import _DeadlineBackend, _DeadlineStream
 
     port = int(image_host.rsplit(":", 1)[1])
     deadline = time.monotonic() + 60
@@ -426,7 +429,7 @@ def test_the_connect_timeout_is_the_policys(image_host, monkeypatch):
 
 
 def test_https_speaks_tls_to_the_name_given_and_a_failed_handshake_is_400(image_host, monkeypatch):
-    from captioner.serving.urlfetch import _DeadlineStream
+    from captioner.data.fetch import _DeadlineStream
 
     seen = []
     original = _DeadlineStream.start_tls
@@ -439,7 +442,7 @@ def test_https_speaks_tls_to_the_name_given_and_a_failed_handshake_is_400(image_
     port = image_host.rsplit(":", 1)[1]
     with pytest.raises(FetchError) as info:  # the test server speaks plain HTTP: the handshake fails
         fetch_image_bytes(f"https://localhost:{port}/photo.jpg", LOOPBACK_OK)
-    assert (str(info.value), info.value.status_code) == ("cannot fetch the image URL (ConnectError)", 400)
+    assert (str(info.value), info.value.reason) == ("cannot fetch the image URL (ConnectError)", "invalid")
     assert seen == [("SSLContext", "localhost")]
 
 
@@ -466,14 +469,14 @@ def test_a_body_that_drips_stops_at_the_total_time_limit(image_host):
     started = time.monotonic()
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(f"{image_host}/drip-body.jpg", policy)
-    assert (str(info.value), info.value.status_code) == ("the image URL timed out", 408)
+    assert (str(info.value), info.value.reason) == ("the image URL timed out", "timeout")
     assert time.monotonic() - started < 3.0
 
 
 def test_a_malformed_redirect_location_is_400(image_host):
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(f"{image_host}/bad-location", LOOPBACK_OK)  # Location: http://[::1/x.jpg
-    assert (str(info.value), info.value.status_code) == ("cannot fetch the image URL (RemoteProtocolError)", 400)
+    assert (str(info.value), info.value.reason) == ("cannot fetch the image URL (RemoteProtocolError)", "invalid")
 
 
 @pytest.mark.parametrize("url, why", [("http://[::1/x.jpg", "Invalid IPv6 URL"),
@@ -481,20 +484,20 @@ def test_a_malformed_redirect_location_is_400(image_host):
 def test_a_malformed_url_says_so_in_one_short_line(url, why):
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(url, LOOPBACK_OK)
-    assert str(info.value).startswith("malformed URL (") and why in str(info.value) and info.value.status_code == 400
+    assert str(info.value).startswith("malformed URL (") and why in str(info.value) and info.value.reason == "invalid"
     assert len(str(info.value)) <= len("malformed URL ()") + 80
 
 
 @pytest.mark.parametrize("path, message, status", [
-    ("/hop/3", "too many redirects (more than 3)", 400),
-    ("/missing.jpg", "the image URL answered HTTP 404", 400),
-    ("/no-location", "redirect without a Location header", 400),
-    ("/slow.jpg", "the image URL timed out", 408),
+    ("/hop/3", "too many redirects (more than 3)", "invalid"),
+    ("/missing.jpg", "the image URL answered HTTP 404", "invalid"),
+    ("/no-location", "redirect without a Location header", "invalid"),
+    ("/slow.jpg", "the image URL timed out", "timeout"),
 ])
 def test_statuses_of_refusals_on_the_way(image_host, path, message, status):
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(f"{image_host}{path}", LOOPBACK_OK)
-    assert (str(info.value), info.value.status_code) == (message, status)
+    assert (str(info.value), info.value.reason) == (message, status)
 
 
 @pytest.mark.parametrize("url, message", [
@@ -506,7 +509,7 @@ def test_statuses_of_refusals_on_the_way(image_host, path, message, status):
 def test_refused_urls_are_400_with_their_reason(url, message):
     with pytest.raises(FetchError) as info:
         fetch_image_bytes(url)
-    assert (str(info.value), info.value.status_code) == (message, 400)
+    assert (str(info.value), info.value.reason) == (message, "invalid")
 
 
 def test_an_image_of_exactly_the_size_limit_is_accepted(image_host, flickr_images):
@@ -525,7 +528,7 @@ def test_a_response_without_a_content_type_says_so_with_an_empty_type(image_host
 def test_identity_inside_a_list_of_codings_is_skipped_not_the_end():
     import gzip
 
-    from captioner.serving.urlfetch import inflate
+    from captioner.data.fetch import inflate
 
     data = bytes(range(256)) * 4
     assert inflate(gzip.compress(data), "gzip, identity", 1024) == data

@@ -14,21 +14,32 @@ import ipaddress
 import socket
 import time
 import zlib
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpcore
 import httpx
 
 from captioner.errors import ImageError
-from captioner.serving.settings import FetchPolicy  # noqa: F401 - the policy this module enforces
 
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How an image URL may be fetched (also `captioner serve --fetch-*` flags)."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 3
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 20.0  # a slow drip of bytes cannot hold a worker longer than this
+    allow_loopback: bool = False  # tests only: lets a local test server be fetched
 
 class FetchError(ImageError):
     """An image URL that cannot be fetched safely; an ImageError, so one handler answers both.
-    The status is 400 unless a refusal says otherwise."""
+    The reason is "invalid" unless a refusal says otherwise."""
 
-    def __init__(self, message: str, status_code: int = 400):
-        super().__init__(message, status_code)
+    def __init__(self, message: str, reason: str = "invalid"):
+        super().__init__(message, reason)
 
 
 def refusal(address: str, allow_loopback: bool = False) -> str | None:
@@ -60,7 +71,7 @@ def resolve_checked(host: str, allow_loopback: bool) -> str:
     for address in addresses:
         why = refusal(address, allow_loopback)
         if why:
-            raise FetchError(f"refused: {host} resolves to a {why} address ({address})", 403)
+            raise FetchError(f"refused: {host} resolves to a {why} address ({address})", "forbidden")
     return addresses[0]
 
 
@@ -153,12 +164,12 @@ def inflate(body: bytes, encodings: str, limit: int) -> bytes:
     MAX_CODINGS of them (each layer costs a pass over the body), 422 if corrupt."""
     codings = [c.strip().lower() for c in encodings.split(",", MAX_CODINGS + 1) if c.strip()]
     if len(codings) > MAX_CODINGS:
-        raise FetchError(f"more than {MAX_CODINGS} content codings", 415)
+        raise FetchError(f"more than {MAX_CODINGS} content codings", "unsupported")
     for coding in reversed(codings):
         if coding == "identity":
             continue
         if coding not in _INFLATE:
-            raise FetchError(f"unsupported content encoding {coding[:20]!r}", 415)
+            raise FetchError(f"unsupported content encoding {coding[:20]!r}", "unsupported")
         if coding == "deflate" and body and (body[0] & 0x0F) != 8:
             wbits = -zlib.MAX_WBITS  # raw deflate without the zlib header, as some servers send
         else:
@@ -167,9 +178,9 @@ def inflate(body: bytes, encodings: str, limit: int) -> bytes:
             inflater = zlib.decompressobj(wbits)
             out = inflater.decompress(body, limit + 1)
         except zlib.error:
-            raise FetchError(f"corrupt {coding} body", 422) from None
+            raise FetchError(f"corrupt {coding} body", "unreadable") from None
         if len(out) > limit:
-            raise FetchError(f"image decompresses to more than {limit:,} bytes", 413)
+            raise FetchError(f"image decompresses to more than {limit:,} bytes", "too_large")
         body = out
     return body
 
@@ -199,16 +210,16 @@ def fetch_image_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> tuple[by
                         raise FetchError(f"the image URL answered HTTP {response.status_code}")
                     declared = response.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
-                        raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", 413)
+                        raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", "too_large")
                     body = bytearray()
                     for chunk in response.iter_raw():  # still compressed: inflated below, within the limit
                         body.extend(chunk)
                         if len(body) > policy.max_bytes:  # every read stops at the deadline (_DeadlineStream)
-                            raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", 413)
+                            raise FetchError(f"image is larger than {policy.max_bytes:,} bytes", "too_large")
                     body = inflate(bytes(body), response.headers.get("content-encoding", ""), policy.max_bytes)
                     return body, response.headers.get("content-type", "")
             except httpx.TimeoutException:
-                raise FetchError("the image URL timed out", 408) from None
+                raise FetchError("the image URL timed out", "timeout") from None
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as exc:
                 # a refused connection, a failed TLS handshake; a Location httpx cannot even build a request
                 # for (javascript:, data:, "http:image"): every error of the HTTP client is the URL's fault
