@@ -11,7 +11,7 @@ import torch
 
 from captioner.data.cleaning import clean_caption
 from captioner.data.datasets import CaptionDataset, load_dataset
-from captioner.data.sequences import pad_batch
+from captioner.training.sequences import pad_batch
 from captioner.data.vocab import Vocabulary
 from captioner.encoders.features import FeatureCache, ensure_features
 from captioner.training.config import TrainConfig

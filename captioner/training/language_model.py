@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from captioner.data.cleaning import clean_caption
-from captioner.data.sequences import pad_batch
+from captioner.training.sequences import pad_batch
 from captioner.data.vocab import Vocabulary
 from captioner.decoder.language_model import LanguageModel, LanguageModelConfig
 from captioner.errors import CaptionerError

@@ -30,7 +30,7 @@ from captioner.data.cleaning import clean_caption
 from captioner.data.datasets import load_dataset
 from captioner.decoder.open_vocab import extend_vocabulary, trim_vocabulary
 from captioner.decoding import SearchConfig
-from captioner.decoding.sampling import sample_search
+from captioner.training.sampling import sample_search
 from captioner.decoding.captions import caption_features, to_text
 from captioner.encoders.features import ensure_features
 from captioner.errors import CaptionerError

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json, write_text
-from captioner.data.sequences import teacher_forcing_pair
+from captioner.training.sequences import teacher_forcing_pair
 from captioner.decoder import CaptionDecoder
 from captioner.decoder.glove import glove_matrix
 from captioner.decoding import SearchConfig

@@ -237,7 +237,7 @@ def test_a_per_image_length_penalty():
 
 
 def test_sampling_draws_captions_with_the_model_probabilities():
-    from captioner.decoding.sampling import sample_search
+    from captioner.training.sampling import sample_search
 
     rows = 4000
     gen = torch.Generator().manual_seed(0)
@@ -252,7 +252,7 @@ def test_sampling_draws_captions_with_the_model_probabilities():
 
 
 def test_sampling_respects_never_and_max_length():
-    from captioner.decoding.sampling import sample_search
+    from captioner.training.sampling import sample_search
 
     gen = torch.Generator().manual_seed(1)
     out = sample_search(torch_step, (torch.ones(500, 1),), BOS, EOS, max_length=2, never=(C,), generator=gen)

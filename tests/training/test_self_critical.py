@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from captioner.decoding.sampling import sample_search
+from captioner.training.sampling import sample_search
 from captioner.errors import CaptionerError
 from captioner.inference.bundle import load_bundle
 from captioner.decoder.open_vocab import trim_vocabulary

@@ -1,6 +1,6 @@
 import torch
 
-from captioner.data.sequences import pad_batch, teacher_forcing_pair
+from captioner.training.sequences import pad_batch, teacher_forcing_pair
 
 
 def test_pad_batch_right_pads_and_truncates():
