@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captioner.data.images import load_image
-from captioner.encoders import create_encoder
-from captioner.encoders.onnx_runtime import OnnxEncoder
+from captioner.runtime.data.images import load_image
+from captioner.training.encoders import create_encoder
+from captioner.training.encoders.onnx import OnnxEncoder
 
 
 def ms_per_image(encoder, images, batch: int, repeats: int) -> float:

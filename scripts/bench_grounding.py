@@ -16,9 +16,12 @@ import glob
 import statistics
 import time
 
-from captioner.data.images import load_image
-from captioner.decoding import SearchConfig
-from captioner.inference.captioner import Captioner
+from captioner.runtime.data.images import load_image
+from dataclasses import replace
+
+from captioner.runtime.options import CaptionOptions
+from captioner.export.loading import load_captioner
+from captioner.runtime.model.captioner import Captioner
 
 
 def main() -> None:
@@ -26,14 +29,14 @@ def main() -> None:
     parser.add_argument("pattern", help="glob of images")
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--model", default=None)
-    parser.add_argument("--beam-size", type=int, default=SearchConfig().beam_size)
+    parser.add_argument("--beam-size", type=int, default=CaptionOptions().beam_size)
     parser.add_argument("--repeat", type=int, default=1, help="passes over the images")
     args = parser.parse_args()
     paths = sorted(glob.glob(args.pattern))[: args.images]
-    captioner = Captioner(args.model)
-    search = SearchConfig(beam_size=args.beam_size)
+    captioner = load_captioner(args.model)
+    options = CaptionOptions(beam_size=args.beam_size)
     images = [load_image(p) for p in paths]
-    captioner.caption(images[:1], search)  # warm up (ONNX Runtime, allocations)
+    captioner.caption(images[:1], options)  # warm up (ONNX Runtime, allocations)
     times: dict[bool, list[float]] = {False: [], True: []}
     steps: dict[bool, list[float]] = {False: [], True: []}
     concepts: list[float] = []  # the grounder's time (ImageNet words, detectors, constraints), grounded calls
@@ -43,14 +46,14 @@ def main() -> None:
         for image in images:
             for grounded in (False, True):
                 started = time.perf_counter()
-                [result] = captioner.caption([image], search, grounded=grounded)
+                [result] = captioner.caption([image], replace(options, grounding=grounded))
                 times[grounded].append(1000 * (time.perf_counter() - started))
                 steps[grounded].append(result.timings_ms["decode"])
                 if grounded:
                     concepts.append(result.timings_ms["concepts"])
         passes.append(statistics.median(times[True][start:]) / statistics.median(times[False][start:]))
     plain, grounded = statistics.median(times[False]), statistics.median(times[True])
-    print(f"{len(images)} images x {len(passes)} passes, beam {search.beam_size}, one image per call")
+    print(f"{len(images)} images x {len(passes)} passes, beam {options.beam_size}, one image per call")
     if len(passes) > 1:
         print("ratio per pass: " + ", ".join(f"{r:.2f}" for r in passes))
     print(f"plain:    median {plain:.1f} ms per caption (search {statistics.median(steps[False]):.1f} ms)")

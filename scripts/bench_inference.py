@@ -57,11 +57,11 @@ def _timed(timings: dict[str, float], obj, name: str) -> None:
 def in_process(images: list[Path], warmup: int = 3) -> dict:
     import numpy as np
 
-    from captioner.data.images import load_image
-    from captioner.decoding import SearchConfig
-    from captioner.inference.captioner import Captioner
+    from captioner.runtime.data.images import load_image
+    from captioner.runtime.options import CaptionOptions
+    from captioner.export.loading import load_captioner
 
-    captioner = Captioner()
+    captioner = load_captioner()
     calls: dict[str, float] = {}  # the decoder's and language model's time, per caption
     _timed(calls, captioner.decoder, "init_state")
     _timed(calls, captioner.decoder, "step")
@@ -76,10 +76,10 @@ def in_process(images: list[Path], warmup: int = 3) -> dict:
         captioner.encoder.encode(pixels)
         encoder = time.perf_counter() - started
         measured = {}
-        for mode, search in (("greedy", SearchConfig(beam_size=1)), ("beam 5", SearchConfig())):
+        for mode, options in (("greedy", CaptionOptions(beam_size=1)), ("beam 5", CaptionOptions())):
             calls.clear()
             started = time.perf_counter()
-            [result] = captioner.caption([image], search)
+            [result] = captioner.caption([image], options)
             measured[mode] = time.perf_counter() - started
             parts = dict(result.timings_ms)
             model_ms = 1000 * (calls.get("init_state", 0.0) + calls.get("step", 0.0))

@@ -29,8 +29,8 @@ def feeds(session, rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]
 def main() -> None:
     import onnx
 
-    from captioner.encoders.onnx_runtime import ort_session
-    from captioner.inference.onnx_decoder import META_KEY
+    from captioner.runtime.encoders.onnx_runtime import ort_session
+    from captioner.runtime.model.runners import META_KEY
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exports", nargs="+", help="export folders (holding step.onnx)")

@@ -19,10 +19,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from captioner.concepts.grounding import GroundingConfig
-from captioner.data.datasets import load_dataset
-from captioner.decoding import SearchConfig
-from captioner.metrics.evaluate import HOLDOUT, EvalData, score_captions
+from captioner.runtime.grounding.grounding import GroundingConfig
+from captioner.runtime.data.datasets import load_dataset
+from captioner.runtime.search import SearchConfig
+from captioner.evaluation.evaluate import HOLDOUT, EvalData, score_captions
 
 
 def main() -> None:

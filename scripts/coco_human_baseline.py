@@ -6,9 +6,9 @@
 
 import argparse
 
-from captioner.data.datasets import load_dataset
-from captioner.metrics.objects import object_scores
-from captioner.scores import coco_scores
+from captioner.runtime.data.datasets import load_dataset
+from captioner.evaluation.hallucination import object_scores
+from captioner.training.scores import coco_scores
 
 
 def main() -> None:

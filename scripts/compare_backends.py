@@ -15,10 +15,11 @@ import argparse
 import time
 from pathlib import Path
 
-from captioner.data.datasets import load_dataset
-from captioner.data.images import load_image
-from captioner.inference.captioner import Captioner
-from captioner.scores import coco_scores
+from captioner.runtime.data.datasets import load_dataset
+from captioner.runtime.data.images import load_image
+from captioner.export.loading import load_captioner
+from captioner.runtime.model.captioner import Captioner
+from captioner.training.scores import coco_scores
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     references = {i: dataset.captions[i] for i in ids}
     captions = {}
     for backend in ("torch", "auto"):
-        captioner = Captioner(backend=backend)
+        captioner = load_captioner(backend=backend)
         started, texts = time.perf_counter(), {}
         for start in range(0, len(ids), args.batch):
             chunk = ids[start : start + args.batch]

@@ -31,12 +31,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from captioner.atomic import write_json  # noqa: E402
-from captioner.concepts.grounding import GroundingConfig  # noqa: E402
-from captioner.data.datasets import load_dataset  # noqa: E402
-from captioner.data.images import load_image  # noqa: E402
-from captioner.decoding import SearchConfig  # noqa: E402
-from captioner.inference.bundle import resolve_model  # noqa: E402
-from captioner.metrics.evaluate import ALL, EvalData, score_captions  # noqa: E402
+from captioner.runtime.grounding.grounding import GroundingConfig  # noqa: E402
+from captioner.runtime.data.datasets import load_dataset  # noqa: E402
+from captioner.runtime.data.images import load_image  # noqa: E402
+from captioner.runtime.options import CaptionOptions  # noqa: E402
+from captioner.runtime.search import SearchConfig  # noqa: E402
+from captioner.runtime.model.files import resolve_model  # noqa: E402
+from captioner.evaluation.evaluate import ALL, EvalData, score_captions  # noqa: E402
 
 DEFAULT_MODELS = ("seed-xception", "seed-inception-add", "default")
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "CIDEr")
@@ -82,18 +83,20 @@ def encoder_weights_file(captioner) -> Path | None:
 def time_captions(captioner, photos: list[Path], search: SearchConfig, grounded: bool) -> float:
     """Median ms per caption, one photo at a time (after one warm-up call)."""
     images = [load_image(p) for p in photos]
-    captioner.caption(images[:1], search, grounded=grounded)
+    options = CaptionOptions(beam_size=search.beam_size, max_length=search.max_length,
+                             length_penalty=search.length_penalty, no_repeat_ngram=search.no_repeat_ngram, grounding=grounded)
+    captioner.caption(images[:1], options)
     times = []
     for image in images:
         started = time.perf_counter()
-        captioner.caption([image], search, grounded=grounded)
+        captioner.caption([image], options)
         times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times)
 
 
 def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_photos: int, meteor: bool = True,
             limit: int | None = None) -> list[dict]:
-    from captioner.inference.captioner import Captioner
+    from captioner.export.loading import load_captioner
 
     flickr_data, coco_data = load_dataset(flickr), load_dataset(coco)
     test_ids = flickr_data.split("test")
@@ -103,7 +106,7 @@ def compare(models: list[str], flickr: str, coco: str, cache_dir: str, timing_ph
         on_flickr = EvalData.prepare(model, flickr_data, "test", cache_dir, limit, progress=False)
         bundle = on_flickr.bundle
         on_coco = EvalData.prepare(model, coco_data, ALL, cache_dir, limit, progress=False)
-        runtime = Captioner(model)
+        runtime = load_captioner(model)
         sizes = {"decoder_mb": file_mb(resolve_model(model)), "encoder_mb": file_mb(encoder_weights_file(runtime))}
         for label, search, grounded in decodings(model, bundle, on_flickr.grounder is not None):
             grounding = GroundingConfig() if grounded else None

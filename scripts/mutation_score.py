@@ -2,7 +2,7 @@
 """Mutation testing of the core modules with mutmut (configured in pyproject.toml [tool.mutmut]):
 plant small bugs one at a time, run the tests that cover them, and print killed / total per module.
 
-    .venv/bin/python scripts/mutation_score.py [--max-children 2] [--only captioner/decoding/search.py ...]
+    .venv/bin/python scripts/mutation_score.py [--max-children 2] [--only captioner/runtime/search/engine.py ...]
     .venv/bin/python scripts/mutation_score.py --report   # the last run's results, without running
     .venv/bin/python scripts/mutation_score.py --sample 25 [--seed 0] [--modules search vocab]   # 25 per module
 

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from captioner.inference.bundle import load_bundle
+from captioner.training.bundle import load_bundle
 
 METRICS = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
 

@@ -5,15 +5,15 @@
         [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA] [--no-export]
 
 The ONNX export shipped beside it (what inference runs) has int8 step graphs unless
---onnx-precision float32 (see captioner/inference/onnx_export.py and the README's figures).
+--onnx-precision float32 (see captioner/export/onnx_export.py and the README's figures).
 
 --interpolate OTHER ALPHA ships the weight-space average (1 - ALPHA) * OTHER + ALPHA * MODEL of two
 models with the same vocabulary, e.g. a self-critical fine-tune and the model it started from
 (WiSE-FT, Wortsman et al. 2022: keeps most of the fine-tune's gain where it was tuned and more of
 the start's behaviour elsewhere).
 
---open-vocabulary adds the concept words of captioner/concepts/imagenet_words.tsv that the
-model's vocabulary lacks (rows from their GloVe neighbours; see captioner/decoder/open_vocab.py).
+--open-vocabulary adds the concept words of captioner/runtime/grounding/imagenet_words.tsv that the
+model's vocabulary lacks (rows from their GloVe neighbours; see captioner/training/networks/open_vocab.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from captioner.concepts.tables import load_imagenet_table
-from captioner.decoder.open_vocab import extend_vocabulary
-from captioner.encoders.base import RANDOM_WEIGHTS
-from captioner.inference.bundle import SHIPPED_DIR, load_bundle, save_bundle
-from captioner.inference.onnx_export import PRECISIONS, export_model
+from captioner.runtime.grounding.tables import load_imagenet_table
+from captioner.training.networks.open_vocab import extend_vocabulary
+from captioner.runtime.encoders.base import RANDOM_WEIGHTS
+from captioner.settings import SHIPPED_DIR
+from captioner.training.bundle import load_bundle, save_bundle
+from captioner.export.onnx_export import PRECISIONS, export_model
 
 
 def main() -> None:

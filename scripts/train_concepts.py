@@ -18,13 +18,13 @@ import argparse
 import json
 from pathlib import Path
 
-from captioner.concepts.detectors import shipped_detectors
-from captioner.concepts.grounding import Grounder
-from captioner.encoders import create_encoder
-from captioner.encoders.onnx_runtime import maybe_onnx
-from captioner.data.datasets import load_dataset
-from captioner.training.concepts import overused_phrases, train_detectors
-from captioner.encoders.features import ensure_features
+from captioner.runtime.grounding.detectors import shipped_detectors
+from captioner.runtime.grounding.grounding import Grounder
+from captioner.training.encoders import create_encoder
+from captioner.training.encoders.onnx import maybe_onnx
+from captioner.runtime.data.datasets import load_dataset
+from captioner.training.detectors import overused_phrases, train_detectors
+from captioner.training.encoders.features import ensure_features
 from captioner.training.config import TrainConfig
 from captioner.training.data import holdout
 

@@ -10,8 +10,9 @@ import argparse
 import json
 import time
 
-from captioner.decoder.language_model import LanguageModelConfig
-from captioner.inference.bundle import load_bundle, resolve_model, save_bundle
+from captioner.training.networks.language_model import LanguageModelConfig
+from captioner.runtime.model.files import resolve_model
+from captioner.training.bundle import load_bundle, save_bundle
 from captioner.training.language_model import read_caption_texts, train_language_model
 
 

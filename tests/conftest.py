@@ -88,9 +88,9 @@ def running_server(app, settings=None, log_level: str = "warning"):
 @pytest.fixture(scope="session")
 def shipped_captioner():
     """The shipped default model with grounding, loaded once for the tests that only read it."""
-    from captioner.inference.captioner import Captioner
+    from captioner.export.loading import load_captioner
 
-    return Captioner()
+    return load_captioner()
 
 
 # ----- a local HTTP server on 127.0.0.1 that plays the roles a hostile or slow image host can take -----

@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from captioner.cli import build_parser, expand_images, main
+from captioner.cli import build_parser, main
+from captioner.runtime.model.result import RESULT_KEYS
+from captioner.runtime.batch.sources import expand_images
 from captioner.errors import CaptionerError
 
 
@@ -33,7 +35,7 @@ def test_expand_images_folder_glob_and_missing(flickr_images, tmp_path):
 def test_a_folder_holds_every_format_the_web_app_decodes(flickr_images, tmp_path):
     from PIL import Image
 
-    from captioner.data.images import load_image
+    from captioner.runtime.data.images import load_image
 
     photo = Image.open(flickr_images[0]).convert("RGB").resize((64, 48))
     formats = {"a.ico": "ICO", "b.j2k": "JPEG2000", "c.jp2": "JPEG2000", "d.tga": "TGA", "e.pcx": "PCX",
@@ -76,7 +78,8 @@ def test_models_lists_the_default(capsys):
 def test_json_lines_output(flickr_images, capsys):
     assert main(["caption", "--json", str(flickr_images[0])]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["image"] == str(flickr_images[0]) and record["caption"] and record["timings_ms"]["encode"] > 0
+    assert record["source"] == str(flickr_images[0]) and record["caption"] and record["timings_ms"]["encode"] > 0
+    assert set(record) == set(RESULT_KEYS) and record["image"] == {"width": 224, "height": 224}
 
 
 def test_evaluate_a_coco_folder_reports_objects(coco_dev, tmp_path, capsys):
@@ -90,7 +93,7 @@ def test_evaluate_a_coco_folder_reports_objects(coco_dev, tmp_path, capsys):
     assert report["images"] == 12 and report["split"] == "all" and report["grounding"] is True
     beam = report["results"]["beam"]
     # the rates are recomputed here from the captions the command wrote
-    from captioner.metrics.objects import object_scores
+    from captioner.evaluation.hallucination import object_scores
 
     again = object_scores({i: c["references"] for i, c in captions.items()}, {i: c["beam"] for i, c in captions.items()})
     assert beam["hallucinated_captions"] == again["hallucinated_captions"]
@@ -109,18 +112,18 @@ def test_caption_with_and_without_grounding(coco_dev, capsys):
 
 
 def test_train_flags_fill_the_nested_decoder_config(monkeypatch, tmp_path):
-    import captioner.training as training
+    import captioner.cli.train as command
 
     seen = {}
-    monkeypatch.setattr(training, "train", lambda cfg, resume, progress: seen.setdefault("cfg", cfg) and tmp_path)
-    assert main(["train", "--output", str(tmp_path / "r"), "--merge", "add", "--hidden-dim", "64", "--epochs", "3"]) == 0
+    monkeypatch.setattr(command, "run_training", lambda cfg, resume, progress: seen.setdefault("cfg", cfg) and tmp_path)
+    assert main(["train", "--output", str(tmp_path / "r"), "--style", "add", "--hidden-dim", "64", "--epochs", "3"]) == 0
     cfg = seen["cfg"]
-    assert cfg.decoder.merge == "add" and cfg.decoder.hidden_dim == 64 and cfg.epochs == 3
-    assert cfg.decoder.embed_dim == training.TrainConfig().decoder.embed_dim  # untouched fields keep the one default
+    assert cfg.decoder.style == "add" and cfg.decoder.hidden_dim == 64 and cfg.epochs == 3
+    assert cfg.decoder.embed_dim == command.TrainConfig().decoder.embed_dim  # untouched fields keep the one default
 
 
 def test_serve_flags_become_the_service_bounds():
-    from captioner.cli import serve_settings
+    from captioner.cli.serve import serve_settings
     from captioner.serving.service import ServeSettings
 
     args = build_parser().parse_args(["serve", "--max-queue", "3", "--max-upload-bytes", "1000", "--header-timeout", "2.5",
@@ -134,26 +137,26 @@ def test_serve_flags_become_the_service_bounds():
 
 
 def test_self_critical_flags_fill_its_config(monkeypatch, tmp_path):
-    import captioner.training.self_critical as self_critical
+    import captioner.cli.train as command
 
     seen = {}
-    monkeypatch.setattr(self_critical, "finetune", lambda cfg, resume, progress: seen.setdefault("cfg", cfg) and tmp_path)
+    monkeypatch.setattr(command, "finetune", lambda cfg, resume, progress: seen.setdefault("cfg", cfg) and tmp_path)
     assert main(["self-critical", "--output", str(tmp_path / "r"), "--lr", "1e-5", "--samples", "4", "--epochs", "2"]) == 0
     cfg = seen["cfg"]
     assert (cfg.lr, cfg.samples, cfg.epochs, cfg.model) == (1e-5, 4, 2, "default")
 
 
 def test_presets_set_the_originals_recipes_and_flags_still_win(monkeypatch, tmp_path):
-    import captioner.training as training
+    import captioner.cli.train as command
 
     seen = []
-    monkeypatch.setattr(training, "train", lambda cfg, resume, progress: seen.append(cfg) or tmp_path)
+    monkeypatch.setattr(command, "run_training", lambda cfg, resume, progress: seen.append(cfg) or tmp_path)
     assert main(["train", "--preset", "seed-densenet-concat", "--output", str(tmp_path / "a")]) == 0
-    assert (seen[0].encoder, seen[0].decoder.merge) == ("densenet201", "inject")
+    assert (seen[0].encoder, seen[0].decoder.style) == ("densenet201", "inject")
     assert main(["train", "--preset", "seed-xception", "--merge", "attention", "--output", str(tmp_path / "b")]) == 0
-    assert (seen[1].encoder, seen[1].decoder.merge) == ("xception", "attention")
+    assert (seen[1].encoder, seen[1].decoder.style) == ("xception", "attention")
     assert main(["train", "--preset", "seed-inception-add", "--output", str(tmp_path / "c")]) == 0
-    assert (seen[2].encoder, seen[2].decoder.merge) == ("inception-v3", "add")  # Google's graph, not Keras' weights
+    assert (seen[2].encoder, seen[2].decoder.style) == ("inception-v3", "add")  # Google's graph, not Keras' weights
     assert (seen[2].decoder.embed_dim, seen[2].decoder.hidden_dim, seen[2].decoder.dropout) == (256, 256, 0.5)
     assert main(["train", "--preset", "seed-keras-inception-add", "--hidden-dim", "64", "--output", str(tmp_path / "d")]) == 0
     assert (seen[3].encoder, seen[3].decoder.hidden_dim, seen[3].decoder.embed_dim) == ("keras-inception-v3", 64, 256)
@@ -162,12 +165,12 @@ def test_presets_set_the_originals_recipes_and_flags_still_win(monkeypatch, tmp_
 def test_models_lists_the_seed_xception_recipe(capsys):
     assert main(["models"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert "encoder=xception" in rows["seed-xception"] and "merge=add" in rows["seed-xception"]
+    assert "encoder=xception" in rows["seed-xception"] and "style=add" in rows["seed-xception"]
 
 
 def test_a_model_whose_encoder_weights_are_missing_says_how_to_install_them(monkeypatch, tmp_path, flickr_images, capsys):
     """seed-xception's decoder ships; without Keras' Xception weights it is a one-line error, never a random encoder."""
-    from captioner.encoders import keras_apps
+    from captioner.training.encoders import keras_apps
 
     monkeypatch.setattr(keras_apps, "packaged_weights", lambda spec: None)
     for name, value in (("KERAS_HOME", tmp_path / "keras"), ("CAPTIONER_CACHE_HOME", tmp_path / "cache"),

@@ -16,16 +16,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from captioner.decoding import SearchConfig
+from captioner.runtime.options import HELP, CaptionOptions
 from captioner.errors import ImageError, InputError
-from captioner.inference.captioner import Captioner
+from captioner.export.loading import load_captioner
+from captioner.runtime.model.captioner import Captioner
 from captioner.serving.guards import RequestGuard
 from captioner.serving.refusals import REFUSALS, RequestRefused, status_of
 from captioner.serving import pictures
 from captioner.serving.service import CaptionService, ServeSettings
 
 HERE = Path(__file__).resolve().parent
-SEARCH = SearchConfig()  # the one source of the search defaults (also the CLI's and the Python API's)
+DEFAULTS = CaptionOptions()  # the one source of the options' defaults (also the CLI's and the Python API's)
 MAX_BEAM, MAX_WORDS = 10, 50  # what one request may ask for
 MAX_JSON_BODY = 16 * 1024  # /api/caption-url's body: a valid one is under 3 kB (a 2,048-character URL and four fields)
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -34,9 +35,9 @@ FAVICON = HERE / "static" / "favicon.png"
 
 class UrlRequest(BaseModel):
     url: str = Field(..., max_length=2048, description="http(s) URL of an image")
-    beam_size: int = Field(SEARCH.beam_size, ge=1, le=MAX_BEAM)
-    max_length: int = Field(SEARCH.max_length, ge=1, le=MAX_WORDS)
-    grounding: bool = Field(True, description="constrain the caption with the photo's visual concepts")
+    beam_size: int = Field(DEFAULTS.beam_size, ge=1, le=MAX_BEAM)
+    max_length: int = Field(DEFAULTS.max_length, ge=1, le=MAX_WORDS)
+    grounding: bool = Field(DEFAULTS.grounding, description=HELP["grounding"])
 
 
 class Alternative(BaseModel):
@@ -46,15 +47,19 @@ class Alternative(BaseModel):
 
 
 class CaptionResponse(BaseModel):
+    """The JSON of the one result type (runtime/model/result.py), every key always present."""
+
     caption: str
     alternatives: list[Alternative]
-    model: str
-    encoder: str
-    cached: bool
-    image: dict
-    timings_ms: dict[str, float]
-    concepts: dict | None = Field(None, description="ImageNet words and Flickr8k detector scores; required and blocked words")
+    concepts: dict | None = Field(None, description="ImageNet words and detector scores; required and blocked words")
     attention: list[dict] | None = Field(None, description="per word, the attention grid over the photo (attention decoders)")
+    model: str | None
+    encoder: str | None
+    image: dict[str, int] | None = Field(None, description="width, height and bytes of the image as received")
+    source: str | None = Field(None, description="the path or URL captioned (null for uploads)")
+    timings_ms: dict[str, float]
+    cached: bool
+    error: str | None = None
 
 
 def get_service(request: Request) -> CaptionService:
@@ -79,18 +84,18 @@ async def model_info(service: CaptionService = Depends(get_service)) -> dict:
 
 @router.post("/api/caption", response_model=CaptionResponse)
 async def caption_upload(request: Request, file: UploadFile = File(..., description="image file"),
-                         beam_size: int = Form(SEARCH.beam_size, ge=1, le=MAX_BEAM),
-                         max_length: int = Form(SEARCH.max_length, ge=1, le=MAX_WORDS),
-                         grounding: bool = Form(True, description="constrain the caption with the photo's concepts"),
+                         beam_size: int = Form(DEFAULTS.beam_size, ge=1, le=MAX_BEAM),
+                         max_length: int = Form(DEFAULTS.max_length, ge=1, le=MAX_WORDS),
+                         grounding: bool = Form(DEFAULTS.grounding, description=HELP["grounding"]),
                          service: CaptionService = Depends(get_service)):
-    return await service.caption(await service.read_upload(file), beam_size, max_length, grounding,
-                                 request.is_disconnected)
+    options = CaptionOptions(beam_size=beam_size, max_length=max_length, grounding=grounding)
+    return await service.caption(await service.read_upload(file), options, request.is_disconnected)
 
 
 @router.post("/api/caption-url", response_model=CaptionResponse)
 async def caption_url(body: UrlRequest, request: Request, service: CaptionService = Depends(get_service)):
-    return await service.caption(await service.fetch(body.url), body.beam_size, body.max_length, body.grounding,
-                                 request.is_disconnected)
+    options = CaptionOptions(beam_size=body.beam_size, max_length=body.max_length, grounding=body.grounding)
+    return await service.caption(await service.fetch(body.url), options, request.is_disconnected, source=body.url)
 
 
 
@@ -98,15 +103,15 @@ async def caption_url(body: UrlRequest, request: Request, service: CaptionServic
 @router.get("/", response_class=HTMLResponse)
 async def page(request: Request):
     return TEMPLATES.TemplateResponse(request, "index.html", {"result": None, "error": None,
-                                                               "default_beam": SEARCH.beam_size})
+                                                               "default_beam": DEFAULTS.beam_size})
 
 
 @router.post("/", response_class=HTMLResponse)
 async def page_submit(request: Request, file: UploadFile | None = File(None), url: str = Form(""),
-                      beam_size: int = Form(SEARCH.beam_size, ge=1, le=MAX_BEAM), grounding: bool = Form(False),
+                      beam_size: int = Form(DEFAULTS.beam_size, ge=1, le=MAX_BEAM), grounding: bool = Form(False),
                       service: CaptionService = Depends(get_service)):
     """The no-JavaScript path: the form posts here and the page comes back with the caption."""
-    context: dict = {"result": None, "error": None, "default_beam": SEARCH.beam_size}
+    context: dict = {"result": None, "error": None, "default_beam": DEFAULTS.beam_size}
     status = 200
     try:
         if file is not None and file.filename:
@@ -115,8 +120,9 @@ async def page_submit(request: Request, file: UploadFile | None = File(None), ur
             data = await service.fetch(url.strip())
         else:
             raise ImageError("choose an image file or paste an image URL", "invalid")
-        context["result"] = await service.caption(data, beam_size, SEARCH.max_length, grounding,
-                                                  request.is_disconnected)
+        options = CaptionOptions(beam_size=beam_size, grounding=grounding)
+        context["result"] = await service.caption(data, options, request.is_disconnected,
+                                                  source=url.strip() if not (file is not None and file.filename) else None)
         context["preview"], context["heatmaps"] = await anyio.to_thread.run_sync(
             pictures.page_pictures, data, context["result"].get("attention") or [], limiter=service.picture_limiter)
     except REFUSALS as exc:  # bad image, bad URL (FetchError), busy
@@ -150,7 +156,7 @@ async def invalid_request(request: Request, exc: RequestValidationError):
     if request.url.path == "/" and request.method == "POST":
         message = "; ".join(f"{d['loc'][-1] if d['loc'] else 'form'}: {d['msg']}" for d in detail)
         return TEMPLATES.TemplateResponse(request, "index.html", {"result": None, "error": message,
-                                                                  "default_beam": SEARCH.beam_size}, status_code=422)
+                                                                  "default_beam": DEFAULTS.beam_size}, status_code=422)
     return JSONResponse({"detail": detail}, status_code=422)
 
 
@@ -162,7 +168,7 @@ def create_app(model: str | None = None, captioner: Captioner | None = None,
                   description="Caption an image (upload or URL) with a CNN + LSTM model trained on Flickr8k, "
                               "grounded in what the CNN recognises.")
     settings = settings or ServeSettings()
-    app.state.service = CaptionService(captioner or Captioner(model), settings)
+    app.state.service = CaptionService(captioner or load_captioner(model), settings)
     app.state.captioner, app.state.settings = app.state.service.captioner, app.state.service.settings
     for refusal in REFUSALS:  # bad input (ImageError, FetchError: InputErrors) and the server's own refusals
         app.add_exception_handler(refusal, refused)

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from captioner.data.images import load_image
+from captioner.runtime.data.images import load_image
 
 
 def _jpeg_data_url(image: Image.Image) -> str:

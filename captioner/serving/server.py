@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uvicorn
 
+from captioner.export.loading import load_captioner
+from captioner.serving.app import create_app
 from captioner.serving.guards import guarded_protocol
 from captioner.serving.service import ServeSettings
 
@@ -17,8 +19,5 @@ def server_config(app, settings: ServeSettings, host: str = "127.0.0.1", port: i
 
 
 def serve(model: str | None, settings: ServeSettings, host: str, port: int, device: str = "auto") -> None:
-    from captioner.inference.captioner import Captioner
-    from captioner.serving.app import create_app
-
-    app = create_app(model, captioner=Captioner(model, device=device), settings=settings)
+    app = create_app(model, captioner=load_captioner(model, device=device), settings=settings)
     uvicorn.Server(server_config(app, settings, host, port)).run()

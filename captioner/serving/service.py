@@ -17,29 +17,29 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
 import anyio
 from fastapi import UploadFile
 from PIL import Image
 
-from captioner.data.fetch import FetchError, fetch_image_bytes
-from captioner.data.images import load_image
-from captioner.decoding import SearchConfig
+from captioner.runtime.data.fetch import FetchError, fetch_image_bytes
+from captioner.runtime.data.images import load_image
 from captioner.errors import ImageError
-from captioner.inference.captioner import Captioner
+from captioner.runtime.model.captioner import Captioner
+from captioner.runtime.model.result import CaptionResult
+from captioner.runtime.options import CaptionOptions
 from captioner.serving.refusals import ClientGone, RequestRefused
 from captioner.serving.settings import ServeSettings
 
 log = logging.getLogger(__name__)
-Options = tuple[int, int, bool]  # beam_size, max_length, grounding
 
 
 @dataclass
 class _Job:
     image: Image.Image
-    options: Options
+    options: CaptionOptions
     disconnected: Callable[[], Awaitable[bool]] | None
     future: asyncio.Future
 
@@ -50,7 +50,7 @@ class MicroBatcher:
     run_batch(images, options) -> one result (or exception) per image, in order.
     """
 
-    def __init__(self, run_batch: Callable[[list[Image.Image], Options], list], max_batch: int, wait_s: float,
+    def __init__(self, run_batch: Callable[[list[Image.Image], CaptionOptions], list], max_batch: int, wait_s: float,
                  on_drop: Callable[[], None]):
         self.run_batch, self.max_batch, self.wait_s, self.on_drop = run_batch, max(1, max_batch), wait_s, on_drop
         self.pending: list[_Job] = []
@@ -58,7 +58,7 @@ class MicroBatcher:
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
 
-    async def submit(self, image: Image.Image, options: Options, disconnected=None):
+    async def submit(self, image: Image.Image, options: CaptionOptions, disconnected=None):
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._wake = asyncio.Event()
@@ -148,22 +148,22 @@ class CaptionService:
     def _dropped(self) -> None:
         self.stats["dropped"] += 1
 
-    def _run_batch(self, images: list[Image.Image], options: Options) -> list:
-        """One record (the Python API's result) per image, or the exception of an image that failed alone."""
-        beam_size, max_length, grounding = options
-        search = SearchConfig(beam_size=beam_size, max_length=max_length)
-        outcomes = self.captioner.caption_isolated(images, search, grounded=grounding, attention=True)
-        return [outcome if isinstance(outcome, Exception) else {k: v for k, v in outcome.to_dict().items() if k != "error"}
-                for outcome in outcomes]
+    def _run_batch(self, images: list[Image.Image], options: CaptionOptions) -> list:
+        """One CaptionResult per image (with attention, for the page's heat maps), or the exception
+        of an image that failed alone."""
+        return self.captioner.caption_isolated(images, replace(options, attention=True))
 
-    async def caption(self, data: bytes, beam_size: int, max_length: int, grounding: bool = True,
-                      disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict:
-        """The API's answer for these image bytes and options (from the cache when seen before).
+    async def caption(self, data: bytes, options: CaptionOptions | None = None,
+                      disconnected: Callable[[], Awaitable[bool]] | None = None, source: str | None = None) -> dict:
+        """The answer (the JSON of a CaptionResult) for these image bytes and options, from the cache
+        when seen before.
 
         disconnected: tells whether the client has gone (checked when the request's batch forms).
+        source: the URL the bytes came from (None for an upload).
         """
+        options = options or CaptionOptions()
         started = time.perf_counter()
-        key = f"{hashlib.sha256(data).hexdigest()}:{beam_size}:{max_length}:{int(grounding)}"
+        key = (hashlib.sha256(data).hexdigest(), options.key)
         answer = self.cache.get(key)
         cached = answer is not None
         if answer is None:
@@ -174,20 +174,19 @@ class CaptionService:
             try:
                 image = await self.decode(data)
                 decoded = time.perf_counter()
-                record = await self.batcher.submit(image, (beam_size, max_length, grounding), disconnected)
+                result = await self.batcher.submit(image, options, disconnected)
                 waited = time.perf_counter() - decoded
             finally:
                 self.waiting -= 1
             timings = {"decode_image": round(1000 * (decoded - started), 1), "queue": round(1000 * waited, 1),
-                       **record["timings_ms"]}
-            answer = {**record, "model": self.captioner.model_path.stem, "encoder": self.captioner.encoder.name,
-                      "image": {"width": image.width, "height": image.height, "bytes": len(data)}, "timings_ms": timings}
+                       **result.timings_ms}
+            answer = replace(result, image={**result.image, "bytes": len(data)}, timings_ms=timings)
             self.stats["computed"] += 1
             self.cache.put(key, answer)
         else:
             self.stats["cached"] += 1
         total = round(1000 * (time.perf_counter() - started), 1)
-        return {**answer, "cached": cached, "timings_ms": {**answer["timings_ms"], "total": total}}
+        return replace(answer, cached=cached, source=source, timings_ms={**answer.timings_ms, "total": total}).to_dict()
 
     async def read_upload(self, file: UploadFile) -> bytes:
         limit = self.settings.max_upload_bytes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from captioner.data.fetch import FetchPolicy
-from captioner.data.images import MAX_IMAGE_PIXELS
+from captioner.runtime.data.fetch import FetchPolicy
+from captioner.runtime.data.images import MAX_IMAGE_PIXELS
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from captioner.decoder.config import DecoderConfig
+from captioner.training.networks.config import DecoderConfig
 
 # the decoder fields a run chooses; vocab_size and feature_dim come from the data when it starts
-DECODER_FIELDS = ("merge", "embed_dim", "hidden_dim", "attention_dim", "dropout", "embeddings")
+DECODER_FIELDS = ("style", "embed_dim", "hidden_dim", "attention_dim", "dropout", "embeddings")
 
 
 @dataclass
@@ -17,7 +17,7 @@ class TrainConfig:
     encoder: str = "efficientnet-lite2"
     encoder_weights: str | None = None
     cache_dir: str = "cache/features"
-    # decoder: the one source of its fields and defaults (see captioner.decoder.base.DecoderConfig)
+    # decoder: the one source of its fields and defaults (see captioner.training.networks.base.DecoderConfig)
     decoder: DecoderConfig = field(default_factory=lambda: DecoderConfig(vocab_size=0, feature_dim=0))
     # data
     min_count: int = 5
@@ -44,7 +44,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps (tests)
     seed: int = 0
     threads: int | None = None
-    device: str = "auto"  # auto | cpu | cuda | mps (captioner.devices); CUDA trains in mixed precision
+    device: str = "auto"  # auto | cpu | cuda | mps (captioner.runtime.devices); CUDA trains in mixed precision
 
 
 # The three original systems' recipes (encoder + how the image meets the text), as `captioner train
@@ -55,10 +55,10 @@ class TrainConfig:
 # which seed-keras-inception-add and seed-densenet-concat need as standard Keras files (README).
 _TUTORIAL = {"embed_dim": 256, "hidden_dim": 256, "dropout": 0.5}
 PRESETS: dict[str, dict[str, str | int | float]] = {
-    "seed-xception": {"encoder": "xception", "merge": "add", **_TUTORIAL},  # the Flask original
-    "seed-inception-add": {"encoder": "inception-v3", "merge": "add", **_TUTORIAL},  # the FastAPI original's recipe
-    "seed-keras-inception-add": {"encoder": "keras-inception-v3", "merge": "add", **_TUTORIAL},  # ...with Keras' weights
-    "seed-densenet-concat": {"encoder": "densenet201", "merge": "inject", **_TUTORIAL},  # the Streamlit original
+    "seed-xception": {"encoder": "xception", "style": "add", **_TUTORIAL},  # the Flask original
+    "seed-inception-add": {"encoder": "inception-v3", "style": "add", **_TUTORIAL},  # the FastAPI original's recipe
+    "seed-keras-inception-add": {"encoder": "keras-inception-v3", "style": "add", **_TUTORIAL},  # ...with Keras' weights
+    "seed-densenet-concat": {"encoder": "densenet201", "style": "inject", **_TUTORIAL},  # the Streamlit original
 }
 
 

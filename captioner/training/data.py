@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from captioner.data.cleaning import clean_caption
-from captioner.data.datasets import CaptionDataset, load_dataset
+from captioner.runtime.data.cleaning import clean_caption
+from captioner.runtime.data.datasets import CaptionDataset, load_dataset
 from captioner.training.sequences import pad_batch
-from captioner.data.vocab import Vocabulary
-from captioner.encoders.features import FeatureCache, ensure_features
+from captioner.runtime.data.vocab import Vocabulary
+from captioner.training.encoders.features import FeatureCache, ensure_features
 from captioner.training.config import TrainConfig
 
 log = logging.getLogger(__name__)

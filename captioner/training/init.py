@@ -14,17 +14,18 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Iterable
 
-from captioner.data.vocab import Vocabulary
-from captioner.decoder import CaptionDecoder, DecoderConfig
-from captioner.decoder.open_vocab import extend_vocabulary, trim_vocabulary
-from captioner.inference.bundle import load_bundle
+from captioner.runtime.data.vocab import Vocabulary
+from captioner.training.networks.config import DecoderConfig
+from captioner.training.networks.styles import build_decoder
+from captioner.training.networks.open_vocab import extend_vocabulary, trim_vocabulary
+from captioner.training.bundle import load_bundle
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Start:
-    decoder: CaptionDecoder  # over the grown vocabulary's trained words
+    decoder: Decoder  # over the grown vocabulary's trained words
     open_words: list[str]  # the model's open-vocabulary words the grown vocabulary still lacks
     model: str  # what it came from
 
@@ -55,7 +56,7 @@ def grow_model(model: str, texts: list[list[str]], min_count: int) -> tuple[Star
     return Start(decoder, open_words, str(model)), vocab
 
 
-def finish(decoder: CaptionDecoder, vocab: Vocabulary, start: Start) -> tuple[CaptionDecoder, Vocabulary, dict]:
+def finish(decoder: Decoder, vocab: Vocabulary, start: Start) -> tuple[Decoder, Vocabulary, dict]:
     """The trained decoder given back the start's open-vocabulary words (rows from its tuned
     neighbours), and the bundle info that says which ids were trained."""
     extended, full, _ = extend_vocabulary(copy.deepcopy(decoder).cpu(), vocab, start.open_words)

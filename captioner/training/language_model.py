@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from captioner.data.cleaning import clean_caption
+from captioner.runtime.data.cleaning import clean_caption
 from captioner.training.sequences import pad_batch
-from captioner.data.vocab import Vocabulary
-from captioner.decoder.language_model import LanguageModel, LanguageModelConfig
+from captioner.runtime.data.vocab import Vocabulary
+from captioner.training.networks.language_model import LanguageModel, LanguageModelConfig
 from captioner.errors import CaptionerError
 
 log = logging.getLogger(__name__)

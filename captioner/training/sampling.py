@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from captioner.decoding.search import NEG_INF
+from captioner.runtime.search.engine import NEG_INF
 
 TorchState = tuple[torch.Tensor, ...]
 TorchStepFn = Callable[[torch.Tensor, TorchState], tuple[torch.Tensor, TorchState]]  # tokens (N,) -> (N, V)

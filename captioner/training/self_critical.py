@@ -26,16 +26,17 @@ import torch
 from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json
-from captioner.data.cleaning import clean_caption
-from captioner.data.datasets import load_dataset
-from captioner.decoder.open_vocab import extend_vocabulary, trim_vocabulary
-from captioner.decoding import SearchConfig
+from captioner.runtime.data.cleaning import clean_caption
+from captioner.runtime.data.datasets import load_dataset
+from captioner.training.networks.open_vocab import extend_vocabulary, trim_vocabulary
+from captioner.runtime.search import SearchConfig
 from captioner.training.sampling import sample_search
-from captioner.decoding.captions import caption_features, to_text
-from captioner.encoders.features import ensure_features
+from captioner.runtime.search.captions import caption_features, to_text
+from captioner.training.networks.torch_runner import TorchRunner
+from captioner.training.encoders.features import ensure_features
 from captioner.errors import CaptionerError
-from captioner.inference.bundle import ModelBundle, load_bundle, save_bundle
-from captioner.scores import coco_scores
+from captioner.training.bundle import ModelBundle, load_bundle, save_bundle
+from captioner.training.scores import coco_scores
 from captioner.training.config import SelfCriticalConfig  # noqa: F401 - re-exported
 from captioner.training.data import SplitData, holdout, join_splits, load_split
 from captioner.training.rewards import CiderD
@@ -61,7 +62,7 @@ def self_critical_loss(rewards: torch.Tensor, log_probs: torch.Tensor, lengths: 
 
 
 def validation_scores(decoder, vocab, split: SplitData) -> dict[str, float]:
-    hyps = caption_features(decoder, vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
+    hyps = caption_features(TorchRunner(decoder), vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
     hypotheses = {i: to_text(vocab, h[0]) for i, h in zip(split.image_ids, hyps)}
     return coco_scores(split.references, hypotheses, meteor=False, fast=True)
 
@@ -76,7 +77,7 @@ def self_critical_step(decoder, optimizer, split: SplitData, rows: list[int], re
                        cider: CiderD, vocab, cfg: SelfCriticalConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """One optimiser step on the images at `rows` of `split`; returns the sampled captions' rewards (B*S,)."""
     decoder.eval()  # no dropout: samples and their log-probabilities come from the same distribution
-    pooled, grid = _features(split, rows, decoder.config.uses_grid)
+    pooled, grid = _features(split, rows, decoder.uses_grid)
     pooled = pooled.repeat_interleave(cfg.samples, 0)  # (B*S, D)
     grid = grid.repeat_interleave(cfg.samples, 0) if grid is not None else None  # (B*S, L, D)
     with torch.no_grad():
@@ -157,7 +158,7 @@ def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     start = load_bundle(cfg.model)
     decoder, vocab = trim_vocabulary(start.decoder, start.vocab, start.trained_size)
-    with_grid = decoder.config.uses_grid
+    with_grid = decoder.uses_grid
     train_split, val_split, weights = _splits(cfg, start, vocab, with_grid, progress)
     references = {i: [clean_caption(c) for c in refs] for i, refs in train_split.references.items()}
     cider = CiderD(references.values())

@@ -32,15 +32,17 @@ from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json, write_text
 from captioner.training.sequences import teacher_forcing_pair
-from captioner.decoder import CaptionDecoder
-from captioner.decoder.glove import glove_matrix
-from captioner.decoding import SearchConfig
-from captioner.encoders.features import FeatureCache
+from captioner.training.networks.base import Decoder
+from captioner.training.networks.styles import build_decoder, uses_grid
+from captioner.training.networks.glove import glove_matrix
+from captioner.runtime.search import SearchConfig
+from captioner.training.encoders.features import FeatureCache
 from captioner.errors import CaptionerError
-from captioner.inference.bundle import ModelBundle, save_bundle
-from captioner.decoding.captions import caption_features, to_text
-from captioner.devices import torch_device
-from captioner.scores import coco_scores
+from captioner.training.bundle import ModelBundle, save_bundle
+from captioner.runtime.search.captions import caption_features, to_text
+from captioner.training.networks.torch_runner import TorchRunner
+from captioner.training.devices import torch_device
+from captioner.training.scores import coco_scores
 from captioner.training.config import TrainConfig
 from captioner.training.data import SplitData, batches, prepare
 from captioner.training.init import finish, with_start_config
@@ -48,7 +50,7 @@ from captioner.training.init import finish, with_start_config
 log = logging.getLogger(__name__)
 
 
-def sequence_loss(decoder: CaptionDecoder, pooled, grid, tokens, cfg: TrainConfig) -> torch.Tensor:
+def sequence_loss(decoder: Decoder, pooled, grid, tokens, cfg: TrainConfig) -> torch.Tensor:
     """Mean cross-entropy over real (non-padding) next-word targets, plus the attention penalty."""
     inputs, targets = teacher_forcing_pair(tokens)  # (B, T-1) each
     logits, alphas = decoder(pooled, grid, inputs)  # (B, T-1, V), (B, T-1, L) | None
@@ -65,7 +67,7 @@ def _to(device, *tensors):
 
 
 @torch.no_grad()
-def validation_loss(decoder: CaptionDecoder, split: SplitData, cfg: TrainConfig) -> float:
+def validation_loss(decoder: Decoder, split: SplitData, cfg: TrainConfig) -> float:
     decoder.eval()
     device = next(decoder.parameters()).device
     total, count = 0.0, 0
@@ -79,14 +81,14 @@ def validation_loss(decoder: CaptionDecoder, split: SplitData, cfg: TrainConfig)
     return total / max(count, 1)
 
 
-def validation_bleu(decoder: CaptionDecoder, vocab, split: SplitData) -> float:
-    hyps = caption_features(decoder, vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
+def validation_bleu(decoder: Decoder, vocab, split: SplitData) -> float:
+    hyps = caption_features(TorchRunner(decoder), vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
     hypotheses = {i: to_text(vocab, h[0]) for i, h in zip(split.image_ids, hyps)}
     return coco_scores(split.references, hypotheses, meteor=False, fast=True)["BLEU-4"]
 
 
-def build_decoder(cfg: TrainConfig, vocab_words: list[str], feature_dim: int) -> CaptionDecoder:
-    decoder = CaptionDecoder(replace(cfg.decoder, vocab_size=len(vocab_words), feature_dim=feature_dim))
+def new_decoder(cfg: TrainConfig, vocab_words: list[str], feature_dim: int) -> Decoder:
+    decoder = build_decoder(replace(cfg.decoder, vocab_size=len(vocab_words), feature_dim=feature_dim))
     if cfg.decoder.embeddings.startswith("glove"):
         matrix, found = glove_matrix(vocab_words, cfg.seed)
         decoder.embed.table.weight.data.copy_(torch.from_numpy(matrix))
@@ -175,13 +177,13 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     cfg = with_start_config(cfg)
-    with_grid = cfg.decoder.uses_grid
+    with_grid = uses_grid(cfg.decoder)
     if world > 1 and not lead:
         dist.barrier()  # rank 0 extracts any missing features first
     vocab, train_split, val_split, start = prepare(cfg, with_grid, progress)
     if world > 1 and lead:
         dist.barrier()
-    decoder = (start.decoder if start else build_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
+    decoder = (start.decoder if start else new_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
     if start is not None and lead and not (out / "start.pt").is_file():  # the grown start, for averaging with the result
         grown, grown_vocab, grown_info = finish(start.decoder, vocab, start)
         save_bundle(out / "start.pt", ModelBundle(grown, grown_vocab, FeatureCache(cfg.cache_dir, cfg.encoder).encoder_info(),

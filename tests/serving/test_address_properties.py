@@ -5,7 +5,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from captioner.data.fetch import refusal
+from captioner.runtime.data.fetch import refusal
 
 
 @given(st.ip_addresses())

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from captioner.serving.app import ServeSettings, create_app
-from captioner.data.fetch import FetchPolicy
+from captioner.runtime.data.fetch import FetchPolicy
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ def test_nan_and_infinity_in_json_are_422(client, body):
 def test_the_app_serves_another_model_and_says_which_answered(coco_dev):
     """`captioner serve --model seed-xception`: its answers and its page name the model and encoder."""
     from tests.conftest import needs
-    from captioner.encoders.keras_apps import SPECS, packaged_weights
+    from captioner.training.encoders.keras_apps import SPECS, packaged_weights
 
     needs(packaged_weights(SPECS["xception"]) is not None, "Keras' Xception weights (./install.sh --originals)")
     stop_sign = (coco_dev / "images" / "000000000724.jpg").read_bytes()

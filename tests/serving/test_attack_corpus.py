@@ -9,7 +9,7 @@ import pytest
 
 from captioner.serving.app import create_app
 from captioner.serving.service import ServeSettings
-from captioner.data.fetch import FetchPolicy
+from captioner.runtime.data.fetch import FetchPolicy
 from tests.conftest import running_server
 from tests.serving.attack_corpus import attack_corpus
 

@@ -4,7 +4,7 @@ import asyncio
 
 import anyio
 
-from captioner.decoding import SearchConfig
+from captioner.runtime.options import CaptionOptions
 from captioner.serving.service import CaptionService, ServeSettings
 
 
@@ -14,7 +14,7 @@ async def _together(service, photos, options):
 
     async def one(n, data, beam, grounding):
         try:
-            answers[n] = await service.caption(data, beam, 12, grounding)
+            answers[n] = await service.caption(data, CaptionOptions(beam_size=beam, max_length=12, grounding=grounding))
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             answers[n] = exc
 
@@ -29,14 +29,14 @@ def test_concurrent_requests_form_one_batch_with_the_captions_of_single_requests
     service = CaptionService(shipped_captioner, ServeSettings(max_batch=4, batch_wait_ms=200))
     answers = asyncio.run(_together(service, photos, [(3, True)] * 4))
     assert service.batcher.batches == 1 and service.batcher.batched_jobs == 4
-    alone = [shipped_captioner.caption([img], SearchConfig(beam_size=3, max_length=12))[0].caption
+    alone = [shipped_captioner.caption([img], CaptionOptions(beam_size=3, max_length=12))[0].caption
              for img in (service_image(p) for p in flickr_images[:4])]
     assert [a["caption"] for a in answers] == alone
     assert len({a["caption"] for a in answers}) > 1  # four photos, not one answer copied
 
 
 def service_image(path):
-    from captioner.data.images import load_image
+    from captioner.runtime.data.images import load_image
 
     return load_image(path.read_bytes())
 
@@ -56,7 +56,7 @@ def test_batches_never_mix_options_and_respect_max_batch(shipped_captioner, flic
     answers = asyncio.run(_together(service, photos, options))
     assert all(isinstance(a, dict) for a in answers)
     assert all(size <= 2 for size, _ in seen) and sum(size for size, _ in seen) == 5
-    beams = sorted(opts[0] for size, opts in seen for _ in range(size))
+    beams = sorted(opts.beam_size for size, opts in seen for _ in range(size))
     assert beams == [2, 2, 2, 3, 3]
     for a, (beam, _) in zip(answers, options):
         assert len(a["alternatives"]) == beam

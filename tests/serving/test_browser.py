@@ -20,7 +20,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 @pytest.fixture(scope="module")
 def live_server():
     from captioner.serving.settings import ServeSettings
-    from captioner.data.fetch import FetchPolicy
+    from captioner.runtime.data.fetch import FetchPolicy
 
     settings = ServeSettings(fetch=FetchPolicy(allow_loopback=True))  # the tests' image host is on loopback
     with running_server(create_app(settings=settings)) as port:

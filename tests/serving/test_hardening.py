@@ -12,11 +12,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from captioner.runtime.options import CaptionOptions
 from captioner.serving.refusals import RequestRefused
 from captioner.serving import pictures
 from captioner.serving.app import create_app
 from captioner.serving.service import CaptionService, ClientGone, ServeSettings
-from captioner.data.fetch import FetchPolicy
+from captioner.runtime.data.fetch import FetchPolicy
 from tests.conftest import running_server
 from tests.serving.asgi_client import post, response_body
 
@@ -134,7 +135,7 @@ def test_a_full_queue_answers_busy_and_a_gone_client_is_not_computed(shipped_cap
             async def disconnected():
                 return gone
             try:
-                outcomes.append(("ok", (await service.caption(data, 2, 10, False, disconnected))["caption"]))
+                outcomes.append(("ok", (await service.caption(data, CaptionOptions(beam_size=2, max_length=10, grounding=False), disconnected))["caption"]))
             except RequestRefused as exc:
                 outcomes.append((exc.status_code, str(exc)))
 

@@ -10,20 +10,14 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
+from captioner.runtime.options import CaptionOptions
 from captioner.errors import ImageError
+from captioner.runtime.model.result import CaptionResult
 from captioner.serving.refusals import RequestRefused
 from captioner.serving.service import CaptionService, ClientGone, MicroBatcher, ResultCache, ServeSettings
 import captioner.serving.service as service_module
-from captioner.data.fetch import FetchError, FetchPolicy
+from captioner.runtime.data.fetch import FetchError, FetchPolicy
 from captioner.serving.refusals import status_of
-
-
-class _Result:
-    def __init__(self, caption):
-        self.caption = caption
-
-    def to_dict(self):
-        return {"caption": self.caption, "timings_ms": {"encode": 1.5, "decode": 2.5}, "error": None, "alternatives": []}
 
 
 class FakeCaptioner:
@@ -35,10 +29,14 @@ class FakeCaptioner:
     def __init__(self):
         self.calls = []
 
-    def caption_isolated(self, images, search, grounded=True, attention=False):
-        self.calls.append(([image.size for image in images], search.beam_size, search.max_length, grounded, attention))
+    def caption_isolated(self, images, options):
+        self.calls.append(([image.size for image in images], options.beam_size, options.max_length, options.grounding,
+                           options.attention))
         return [ImageError(f"cannot caption width {image.width}") if image.width == 13 else
-                _Result(f"{image.width}x{image.height} beam {search.beam_size} len {search.max_length} g {grounded}")
+                CaptionResult(f"{image.width}x{image.height} beam {options.beam_size} len {options.max_length} "
+                              f"g {options.grounding}", model="tiny-model", encoder="fake-encoder",
+                              image={"width": image.width, "height": image.height},
+                              timings_ms={"encode": 1.5, "decode": 2.5})
                 for image in images]
 
 
@@ -57,13 +55,14 @@ def test_an_answer_holds_the_caption_the_model_and_the_image_then_comes_from_the
     data = _png(20, 10)
 
     async def twice():
-        return await service.caption(data, 3, 16, True), await service.caption(data, 3, 16, True)
+        options = CaptionOptions(beam_size=3, max_length=16, grounding=True)
+        return await service.caption(data, options), await service.caption(data, options)
 
     first, second = asyncio.run(twice())
     assert first["caption"] == "20x10 beam 3 len 16 g True" and first["alternatives"] == []
     assert first["model"] == "tiny-model" and first["encoder"] == "fake-encoder"
     assert first["image"] == {"width": 20, "height": 10, "bytes": len(data)}
-    assert first["cached"] is False and second["cached"] is True and "error" not in first
+    assert first["cached"] is False and second["cached"] is True and first["error"] is None
     assert set(first["timings_ms"]) == {"decode_image", "queue", "encode", "decode", "total"}
     assert first["timings_ms"]["encode"] == 1.5 and all(v >= 0 for v in first["timings_ms"].values())
     assert {k: v for k, v in second.items() if k not in ("cached", "timings_ms")} == \
@@ -77,7 +76,8 @@ def test_other_options_are_other_answers():
     data = _png()
 
     async def all_options():
-        return [(await service.caption(data, *options))["caption"] for options in
+        return [(await service.caption(data, CaptionOptions(beam_size=b, max_length=n, grounding=g)))["caption"]
+                for b, n, g in
                 [(3, 16, True), (1, 16, True), (3, 12, True), (3, 16, False), (3, 16, True)]]
 
     captions = asyncio.run(all_options())
@@ -90,10 +90,10 @@ def test_a_full_queue_is_busy_with_its_count_and_the_count_returns_to_zero():
     service = _service(max_queue=2, batch_wait_ms=300)  # long enough for both to join one batch, even under load
 
     async def scenario():
-        waiting = [asyncio.ensure_future(service.caption(_png(20 + k), 1, 16)) for k in range(2)]
+        waiting = [asyncio.ensure_future(service.caption(_png(20 + k), CaptionOptions(beam_size=1, max_length=16))) for k in range(2)]
         await asyncio.sleep(0.02)  # both are decoded and waiting for their batch
         with pytest.raises(RequestRefused) as info:
-            await service.caption(_png(30), 1, 16)
+            await service.caption(_png(30), CaptionOptions(beam_size=1, max_length=16))
         return info.value, await asyncio.gather(*waiting)
 
     refusal, answers = asyncio.run(scenario())
@@ -108,7 +108,7 @@ def test_a_bad_image_fails_alone_and_leaves_no_one_waiting():
     service = _service(batch_wait_ms=20)
 
     async def scenario():
-        jobs = [service.caption(_png(width), 1, 16) for width in (12, 13, 14)]
+        jobs = [service.caption(_png(width), CaptionOptions(beam_size=1, max_length=16)) for width in (12, 13, 14)]
         return await asyncio.gather(*jobs, return_exceptions=True)
 
     good, bad, also_good = asyncio.run(scenario())
@@ -116,7 +116,7 @@ def test_a_bad_image_fails_alone_and_leaves_no_one_waiting():
     assert isinstance(bad, ImageError) and str(bad) == "cannot caption width 13"
     assert service.waiting == 0 and service.stats["computed"] == 2
     with pytest.raises(ImageError, match="not an image"):
-        asyncio.run(service.caption(b"not an image", 1, 16))
+        asyncio.run(service.caption(b"not an image", CaptionOptions(beam_size=1, max_length=16)))
     assert service.waiting == 0
 
 
@@ -127,7 +127,7 @@ def test_a_client_that_left_is_dropped_before_compute():
         return True
 
     with pytest.raises(ClientGone) as info:
-        asyncio.run(service.caption(_png(), 1, 16, disconnected=gone))
+        asyncio.run(service.caption(_png(), CaptionOptions(beam_size=1, max_length=16), disconnected=gone))
     assert info.value.status_code == 499 and str(info.value) == "the client closed the request"
     assert service.stats == {"computed": 0, "cached": 0, "dropped": 1, "busy": 0} and service.captioner.calls == []
 
@@ -283,11 +283,11 @@ def test_a_url_must_give_an_image_whatever_its_content_type(image_host, flickr_i
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service_module, "load_image", counting)
         with pytest.raises(FetchError) as info:
-            asyncio.run(service.caption(page, 1, 16))
+            asyncio.run(service.caption(page, CaptionOptions(beam_size=1, max_length=16)))
         assert str(info.value) == "the URL did not return an image (content type 'text/html')"
         assert status_of(info.value) == 415 and decoded == [1]
         with pytest.raises(ImageError) as info:  # the same bytes uploaded: the image's fault, not a URL's
-            asyncio.run(service.caption(bytes(page), 1, 16))
+            asyncio.run(service.caption(bytes(page), CaptionOptions(beam_size=1, max_length=16)))
         assert status_of(info.value) == 415 and not isinstance(info.value, FetchError)
     with pytest.raises(FetchError, match="loopback"):
         asyncio.run(_service().fetch(f"{image_host}/photo.jpg"))  # the service's policy is the one applied
@@ -304,7 +304,7 @@ def test_timings_are_milliseconds_to_a_tenth(monkeypatch):
     ticks = iter([10.0, 10.25006, 10.50012, 10.75018])  # started, decoded, after the batch, answered
 
     monkeypatch.setattr(service_module, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
-    answer = _within(10, _service(batch_wait_ms=0).caption(_png(), 1, 16))
+    answer = _within(10, _service(batch_wait_ms=0).caption(_png(), CaptionOptions(beam_size=1, max_length=16)))
     assert answer["timings_ms"] == {"decode_image": 250.1, "queue": 250.1, "encode": 1.5, "decode": 2.5, "total": 750.2}
 
 
@@ -316,29 +316,29 @@ def test_counters_count_every_event():
 
     for _ in range(2):
         with pytest.raises(RequestRefused):
-            _within(10, service.caption(_png(), 1, 16))  # a queue of none: always busy
+            _within(10, service.caption(_png(), CaptionOptions(beam_size=1, max_length=16)))  # a queue of none: always busy
     service.settings.max_queue = 8
     for _ in range(2):
         with pytest.raises(ClientGone):
-            _within(10, service.caption(_png(), 1, 16, disconnected=gone))
-    _within(10, service.caption(_png(), 1, 16))
+            _within(10, service.caption(_png(), CaptionOptions(beam_size=1, max_length=16), disconnected=gone))
+    _within(10, service.caption(_png(), CaptionOptions(beam_size=1, max_length=16)))
     for _ in range(2):
-        _within(10, service.caption(_png(), 1, 16))
+        _within(10, service.caption(_png(), CaptionOptions(beam_size=1, max_length=16)))
     assert service.stats == {"computed": 1, "cached": 2, "dropped": 2, "busy": 2}
 
 
 def test_the_pixel_limit_applies_to_uploads_and_to_urls(image_host):
     service = _service(max_pixels=100, fetch=FetchPolicy(allow_loopback=True))
     with pytest.raises(ImageError) as info:
-        _within(10, service.caption(_png(20, 10), 1, 16))
+        _within(10, service.caption(_png(20, 10), CaptionOptions(beam_size=1, max_length=16)))
     assert status_of(info.value) == 413
     fetched = _within(20, service.fetch(f"{image_host}/no-type.jpg"))
     with pytest.raises(ImageError, match="too large") as info:  # an image, but over the limit: the image's 413
-        _within(20, service.caption(fetched, 1, 16))
+        _within(20, service.caption(fetched, CaptionOptions(beam_size=1, max_length=16)))
     assert status_of(info.value) == 413 and not isinstance(info.value, FetchError)
     other = _service(fetch=FetchPolicy(allow_loopback=True))
     with pytest.raises(FetchError) as info:
-        _within(20, other.caption(_within(20, other.fetch(f"{image_host}/no-type-text")), 1, 16))
+        _within(20, other.caption(_within(20, other.fetch(f"{image_host}/no-type-text")), CaptionOptions(beam_size=1, max_length=16)))
     assert (str(info.value), status_of(info.value)) == ("the URL did not return an image (content type 'none')", 415)
 
 

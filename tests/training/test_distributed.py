@@ -22,7 +22,7 @@ def test_two_cpu_processes_train_one_model_and_resume(flickr_root, tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
     assert all(h["world_size"] == 2 and h["ranks_in_sync"] for h in history)  # gradients were averaged
     assert history[1]["train_loss"] < history[0]["train_loss"]
-    from captioner.inference.bundle import load_bundle
+    from captioner.training.bundle import load_bundle
 
     assert load_bundle(tmp_path / "run" / "model.pt").info["train_config"]["limit_images"] == 24
     _train(flickr_root, tmp_path, "--epochs", "3", "--resume")

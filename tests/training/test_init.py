@@ -2,12 +2,12 @@
 
 import torch
 
-from captioner.inference.bundle import load_bundle
+from captioner.training.bundle import load_bundle
 from captioner.training.init import finish, grow_model, new_words
 
 
 def test_new_words_are_the_frequent_unknown_ones_most_frequent_first():
-    from captioner.data.vocab import SPECIALS, Vocabulary
+    from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 
     known = Vocabulary(list(SPECIALS) + ["a", "dog"])
     texts = [["a", "giraffe", "eats"], ["a", "giraffe"], ["toaster", "eats"], ["giraffe"]]
@@ -40,7 +40,8 @@ def test_a_grown_default_keeps_its_rows_and_gives_back_its_open_words():
 
 
 def test_a_mixed_run_from_the_default_trains_on_both_sets_and_saves_its_start(flickr_root, coco_train, tmp_path):
-    from captioner.training import TrainConfig, train
+    from captioner.training.config import TrainConfig
+    from captioner.training.trainer import train
 
     cfg = TrainConfig(dataset=str(flickr_root), mix=str(coco_train), mix_weight=2.0, mix_holdout=6, init_from="default",
                       output=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), limit_images=6, epochs=1,
@@ -48,7 +49,7 @@ def test_a_mixed_run_from_the_default_trains_on_both_sets_and_saves_its_start(fl
     path = train(cfg, progress=False)
     model, start = load_bundle(path), load_bundle(tmp_path / "run" / "start.pt")
     assert model.vocab.words == start.vocab.words and model.trained_size == start.trained_size
-    assert model.decoder.config.merge == "attention" and model.info["init_from"] == "default"
+    assert model.decoder.config.style == "attention" and model.info["init_from"] == "default"
     assert model.info["train_config"]["mix"] == str(coco_train)
     changed = [k for k, v in model.decoder.state_dict().items() if not torch.equal(v, start.decoder.state_dict()[k])]
     assert changed  # two optimiser steps moved the weights off the start

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from captioner.cli import main
-from captioner.inference.bundle import load_bundle
-from captioner.decoder import DecoderConfig
-from captioner.training import TrainConfig, train
+from captioner.training.bundle import load_bundle
+from captioner.training.networks.config import DecoderConfig
+from captioner.training.config import TrainConfig
+from captioner.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def tiny_run(tmp_path_factory, flickr_root):
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(dataset=str(flickr_root), output=str(out / "run"), cache_dir=str(out / "cache"),
                       limit_images=20, epochs=2, batch_size=16, min_count=2, threads=2, device="cpu",
-                      decoder=DecoderConfig(0, 0, merge="attention", embed_dim=32, hidden_dim=64, attention_dim=32))
+                      decoder=DecoderConfig(0, 0, style="attention", embed_dim=32, hidden_dim=64, attention_dim=32))
     return cfg, train(cfg, progress=False)
 
 
@@ -99,9 +100,10 @@ def test_cli_captions_images_with_the_trained_model(tiny_run, flickr_images, cap
                  str(flickr_images[0]), str(flickr_images[1]), str(bad)])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 1  # one file failed, the others were captioned
-    ok = [r for r in lines if "caption" in r]
+    ok = [r for r in lines if r["error"] is None]
     assert len(ok) == 2 and all(r["caption"] and len(r["alternatives"]) == 2 for r in ok)
-    assert any("not an image" in r.get("error", "") for r in lines)
+    assert [r["source"] for r in lines] == [str(flickr_images[0]), str(flickr_images[1]), str(bad)]
+    assert "not an image" in lines[2]["error"] and lines[2]["caption"] == ""
 
 
 def test_cli_evaluate_prints_all_metrics(tiny_run, flickr_root, tmp_path, capsys):

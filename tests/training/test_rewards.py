@@ -3,8 +3,8 @@
 import pytest
 from pycocoevalcap.cider.cider import Cider
 
-from captioner.data.cleaning import clean_caption
-from captioner.data.datasets import load_dataset
+from captioner.runtime.data.cleaning import clean_caption
+from captioner.runtime.data.datasets import load_dataset
 from captioner.training.rewards import CiderD, ngrams
 
 

@@ -9,8 +9,8 @@ import torch
 
 from captioner.training.sampling import sample_search
 from captioner.errors import CaptionerError
-from captioner.inference.bundle import load_bundle
-from captioner.decoder.open_vocab import trim_vocabulary
+from captioner.training.bundle import load_bundle
+from captioner.training.networks.open_vocab import trim_vocabulary
 from captioner.training.self_critical import (SelfCriticalConfig, finetune, self_critical_loss, self_critical_step,
                                               sequence_log_probs, with_open_vocabulary)
 
@@ -96,9 +96,9 @@ def test_run_writes_history_and_resumes(small_run):
 
 
 def test_steps_raise_the_reward_of_the_sampled_captions(small_run, shipped):
-    from captioner.data.cleaning import clean_caption
-    from captioner.data.datasets import load_dataset
-    from captioner.encoders.features import FeatureCache
+    from captioner.runtime.data.cleaning import clean_caption
+    from captioner.runtime.data.datasets import load_dataset
+    from captioner.training.encoders.features import FeatureCache
     from captioner.training.data import load_split
     from captioner.training.rewards import CiderD
 

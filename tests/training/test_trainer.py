@@ -128,13 +128,13 @@ def test_the_weights_checksum_is_the_sum_of_every_weight():
 
 
 def test_a_glove_decoder_starts_from_the_glove_rows_of_its_vocabulary():
-    from captioner.decoder import DecoderConfig
-    from captioner.decoder.glove import glove_lookup
-    from captioner.training.trainer import build_decoder
+    from captioner.training.networks.config import DecoderConfig
+    from captioner.training.networks.glove import glove_lookup
+    from captioner.training.trainer import new_decoder
 
     words = ["<pad>", "<start>", "<end>", "<unk>", "dog", "runs", "grass"]
-    cfg = TrainConfig(decoder=DecoderConfig(0, 0, merge="add", embed_dim=50, hidden_dim=16, embeddings="glove-frozen"))
-    decoder = build_decoder(cfg, words, feature_dim=8)
+    cfg = TrainConfig(decoder=DecoderConfig(0, 0, style="add", embed_dim=50, hidden_dim=16, embeddings="glove-frozen"))
+    decoder = new_decoder(cfg, words, feature_dim=8)
     rows, found = glove_lookup(words, cfg.seed)
     assert found.tolist() == [False, False, False, False, True, True, True]
     table = decoder.embed.table.weight.detach().numpy()

@@ -1,8 +1,0 @@
-"""Decoding: greedy, beam and constrained beam search (numpy) over any decoder's step function.
-
-Sampling for self-critical training is `captioner.training.sampling.sample_search` (torch).
-"""
-
-from captioner.decoding.search import Constraints, Hypothesis, SearchConfig, beam_search, greedy_search
-
-__all__ = ["Constraints", "Hypothesis", "SearchConfig", "beam_search", "greedy_search"]

@@ -1,1 +1,0 @@
-"""Inference: saved model bundles and the Captioner that turns images into captions."""

@@ -1,0 +1,170 @@
+"""Logistic-regression detectors for the concepts Flickr8k teaches, on pooled encoder features.
+
+Saved as one small .npz per encoder: concept names, weights (C, D), biases (C,), and the absent
+thresholds (C,) under which a concept is taken to be missing from the photo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import sys
+
+import numpy as np
+
+from captioner.atomic import atomic_path
+from captioner.errors import CaptionerError
+from captioner.settings import SHIPPED_DIR
+
+
+
+def shipped_detectors(encoder_name: str) -> Path:
+    return SHIPPED_DIR / f"concepts-{encoder_name}.npz"
+
+
+@dataclass
+class ConceptDetectors:
+    encoder: str
+    concepts: list[str]
+    weight: np.ndarray  # (C, D) float32
+    bias: np.ndarray  # (C,)
+    absent_below: np.ndarray  # (C,) probability under which the concept is taken to be absent
+    imagenet_words: list[str] = field(default_factory=list)  # (C,) ImageNet word per concept, "" for none
+    imagenet_absent_below: np.ndarray | None = None  # (C,) and under this ImageNet word probability too
+    # photos unlike the detectors' (and decoder's) training photos: a Flickr8k-vs-everyday-photos classifier
+    domain_weight: np.ndarray | None = None  # (D,)
+    domain_bias: float = 0.0
+    # the 80 COCO object kinds (data/coco_objects.tsv), learned from which kinds a photo's captions name
+    kinds: list[str] = field(default_factory=list)  # (K,)
+    kind_weight: np.ndarray | None = None  # (K, D)
+    kind_bias: np.ndarray | None = None  # (K,)
+    kind_absent_below: np.ndarray | None = None  # (K,) probability under which the kind is taken to be absent
+    # phrases our captions over-use on everyday photos ("black and white", "in the water"), learned
+    # from which photos' captions say them: on a photo whose probability is under the absent
+    # threshold the caption may not say the phrase
+    phrases: list[str] = field(default_factory=list)  # (P,) words separated by single spaces
+    phrase_weight: np.ndarray | None = None  # (P, D)
+    phrase_bias: np.ndarray | None = None  # (P,)
+    # (P, Q): per phrase, the probability under which that share of held-out photos whose captions
+    # say it fall, for Q shares evenly from 0 to 1 (the absent threshold for any miss rate)
+    phrase_quantiles: np.ndarray | None = None
+
+    def phrase_absent_below(self, miss_rate: float) -> np.ndarray:
+        """(P,) thresholds under which `miss_rate` of the photos that fit each phrase fall."""
+        if self.phrase_quantiles is None:
+            return np.zeros(0, np.float32)
+        steps = np.linspace(0.0, 1.0, self.phrase_quantiles.shape[1])
+        return np.array([np.interp(miss_rate, steps, row) for row in self.phrase_quantiles], np.float32)
+
+    def phrase_probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probability (N, P) that each phrase fits the photo (P = 0 without phrases)."""
+        return _probabilities(pooled, self.phrase_weight, self.phrase_bias)  # (N, P)
+
+    def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
+        return _probabilities(pooled, self.kind_weight, self.kind_bias)  # (N, K)
+
+    def everyday(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probability (N,) that a photo is an everyday one rather than Flickr8k-like."""
+        if self.domain_weight is None:
+            return np.zeros(len(pooled), np.float32)
+        return _sigmoid(matmul(pooled, self.domain_weight[:, None])[:, 0] + self.domain_bias)
+
+    def predict(self, pooled: np.ndarray) -> np.ndarray:
+        """pooled (N, D) -> probabilities (N, C)."""
+        return _sigmoid(matmul(pooled, self.weight.T) + self.bias)  # (N, C)
+
+    def save(self, path: str | Path) -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, encoder=np.array(self.encoder), concepts=np.array(self.concepts),
+                     weight=self.weight.astype(np.float32), bias=self.bias.astype(np.float32),
+                     absent_below=self.absent_below.astype(np.float32), imagenet_words=np.array(self.imagenet_words),
+                     imagenet_absent_below=np.asarray(self.imagenet_absent_below, np.float32),
+                     **({} if self.domain_weight is None else
+                        {"domain_weight": self.domain_weight.astype(np.float32), "domain_bias": np.float32(self.domain_bias)}),
+                     **({} if self.kind_weight is None else
+                        {"kinds": np.array(self.kinds), "kind_weight": self.kind_weight.astype(np.float32),
+                         "kind_bias": self.kind_bias.astype(np.float32),
+                         "kind_absent_below": self.kind_absent_below.astype(np.float32)}),
+                     **({} if self.phrase_weight is None else
+                        {"phrases": np.array(self.phrases), "phrase_weight": self.phrase_weight.astype(np.float32),
+                         "phrase_bias": self.phrase_bias.astype(np.float32),
+                         "phrase_quantiles": self.phrase_quantiles.astype(np.float32)}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ConceptDetectors":
+        path = Path(path)
+        if not path.is_file():
+            raise CaptionerError(f"concept detector file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                detectors = cls(str(data["encoder"]), [str(c) for c in data["concepts"]], data["weight"],
+                                data["bias"], data["absent_below"], [str(w) for w in data["imagenet_words"]],
+                                data["imagenet_absent_below"],
+                                data["domain_weight"] if "domain_weight" in data else None,
+                                float(data["domain_bias"]) if "domain_bias" in data else 0.0)
+                if "kinds" in data:
+                    detectors.kinds = [str(k) for k in data["kinds"]]
+                    detectors.kind_weight, detectors.kind_bias = data["kind_weight"], data["kind_bias"]
+                    detectors.kind_absent_below = data["kind_absent_below"]
+                if "phrases" in data:
+                    detectors.phrases = [str(k) for k in data["phrases"]]
+                    detectors.phrase_weight, detectors.phrase_bias = data["phrase_weight"], data["phrase_bias"]
+                    detectors.phrase_quantiles = data["phrase_quantiles"]
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise CaptionerError(f"concept detector file {path} is corrupt ({type(exc).__name__}: {exc})") from None
+        c = len(detectors.concepts)
+        if detectors.weight.ndim != 2 or detectors.weight.shape[0] != c or detectors.bias.shape != (c,) \
+                or detectors.absent_below.shape != (c,) or detectors.imagenet_absent_below.shape != (c,) \
+                or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None
+                                                          and detectors.domain_weight.shape != detectors.weight.shape[1:]) \
+                or (detectors.kind_weight is not None and (
+                    detectors.kind_weight.shape != (len(detectors.kinds), detectors.weight.shape[1])
+                    or detectors.kind_bias.shape != (len(detectors.kinds),)
+                    or detectors.kind_absent_below.shape != (len(detectors.kinds),))) \
+                or (detectors.phrase_weight is not None and (
+                    detectors.phrase_weight.shape != (len(detectors.phrases), detectors.weight.shape[1])
+                    or detectors.phrase_bias.shape != (len(detectors.phrases),)
+                    or detectors.phrase_quantiles.ndim != 2 or len(detectors.phrase_quantiles) != len(detectors.phrases)
+                    or detectors.phrase_quantiles.shape[1] < 2)):
+            raise CaptionerError(f"concept detector file {path} is corrupt (array shapes do not match)")
+        return detectors
+
+
+def _probabilities(pooled: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None) -> np.ndarray:
+    """pooled (N, D) -> logistic detectors' probabilities (N, L); (N, 0) when there are none."""
+    if weight is None:
+        return np.zeros((len(pooled), 0), np.float32)
+    return _sigmoid(matmul(pooled, weight.T) + bias)  # (N, L)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+@lru_cache(maxsize=1)
+def _blas_threads():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread. After a product OpenBLAS's threads spin,
+    waiting for the next, and on a small CPU they take the cores from ONNX Runtime's encoder and
+    decoder; the products of grounding are small enough for one thread (scripts/ab_inference.sh on
+    2 cores: the encoder 19% faster, a caption 10%)."""
+    return _blas_threads().limit(limits=1, user_api="blas")
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b, through PyTorch when it is loaded: numpy's BLAS threads spin after a call and, on a
+    small CPU, then take the cores from PyTorch's during the caption search (tens of ms per
+    caption). Without torch (ONNX Runtime inference) numpy does it."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return a @ b
+    return (torch.as_tensor(a) @ torch.as_tensor(b)).numpy()

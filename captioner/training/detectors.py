@@ -1,0 +1,253 @@
+"""Train and calibrate the Flickr8k concept detectors on cached pooled features.
+
+Labels come from the captions: an image shows a concept when any of its captions uses one of the
+concept's words. Detectors are fitted on the training split. The absent threshold of each concept
+is calibrated on held-out photos of both kinds, Flickr8k's val split and a COCO-format set such as
+coco-dev: the largest probability under which at most `miss_rate` of the photos that do show the
+concept fall, in either set, so a block is rarely wrong on the photos users bring.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from captioner.runtime.grounding.detectors import ConceptDetectors
+from captioner.runtime.grounding.grounding import Grounder
+from captioner.runtime.grounding.tables import DetectorConcept, load_concept_words
+from captioner.runtime.data.cleaning import clean_caption
+from captioner.runtime.data.objects import kind_names, objects_named
+from captioner.runtime.data.datasets import CaptionDataset
+from captioner.training.encoders.features import FeatureCache
+
+log = logging.getLogger(__name__)
+
+MIN_POSITIVES = 10  # held-out photos of a kind needed to calibrate its absent threshold
+PHRASE_STEPS = 101  # the phrases' absent thresholds are kept for miss rates 0, 0.01, ... 1
+FOLDS = 3  # cross-fitting folds whose held-out predictions calibrate the kinds
+# The kinds' L2 weight: chosen by micro average precision over the kinds on coco-dev / the coco-train
+# hold-out (0.158 / 0.197 with the Flickr8k concepts' 1e-3, 0.539 / 0.590 with 1e-5)
+KIND_WEIGHT_DECAY = 1e-5
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float = 1e-3, steps: int = 300,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression per label column: features (N, D), labels (N, C) in {0, 1}; full-batch L-BFGS.
+
+    Returns weight (C, D) and bias (C,).
+    """
+    torch.manual_seed(seed)
+    x = torch.as_tensor(np.asarray(features, np.float32))  # (N, D)
+    y = torch.as_tensor(np.asarray(labels, np.float32))  # (N, C)
+    linear = torch.nn.Linear(x.shape[1], y.shape[1])
+    torch.nn.init.zeros_(linear.weight)
+    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(linear(x), y)
+        loss = loss + weight_decay * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy()
+
+
+def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], encoder: str) -> ConceptDetectors:
+    """One logistic-regression detector per concept (absent thresholds to be calibrated)."""
+    weight, bias = fit_logistic(pooled, labels)
+    c = len(concepts)
+    return ConceptDetectors(encoder, list(concepts), weight, bias, np.full(c, 0.1, np.float32), [""] * c, np.zeros(c, np.float32))
+
+
+def concept_labels(dataset: CaptionDataset, ids: list[str], concepts: dict[str, DetectorConcept]) -> np.ndarray:
+    """(N, C) 0/1: image n shows concept c when any caption of it uses one of c's words."""
+    labels = np.zeros((len(ids), len(concepts)), np.float32)
+    for n, image_id in enumerate(ids):
+        words = {w for caption in dataset.captions[image_id] for w in clean_caption(caption)}
+        for c, concept in enumerate(concepts.values()):
+            labels[n, c] = float(bool(words & set(concept.words)))
+    return labels
+
+
+def kind_labels(dataset: CaptionDataset, ids: list[str], kinds: list[str]) -> np.ndarray:
+    """(N, K) 0/1: image n shows COCO kind k when any caption of it names the kind (data/coco_objects.tsv)."""
+    column = {k: i for i, k in enumerate(kinds)}
+    labels = np.zeros((len(ids), len(kinds)), np.float32)
+    for n, image_id in enumerate(ids):
+        for caption in dataset.captions[image_id]:
+            for kind in objects_named(caption):
+                labels[n, column[kind]] = 1.0
+    return labels
+
+
+def calibrate_absent(probs: list[np.ndarray], labels: list[np.ndarray], miss_rate: float) -> np.ndarray:
+    """Per concept: the `miss_rate` quantile of positives' probabilities, the lowest over the sets."""
+    thresholds = []
+    for c in range(probs[0].shape[1]):
+        qs = [np.quantile(p[y[:, c] > 0, c], miss_rate) for p, y in zip(probs, labels) if (y[:, c] > 0).any()]
+        thresholds.append(min(qs) if qs else 0.0)
+    return np.asarray(thresholds, np.float32)
+
+
+def train_domain(detectors: ConceptDetectors, familiar: np.ndarray, everyday: np.ndarray) -> None:
+    """Fit the everyday-photo classifier: pooled features of training-like photos (label 0) vs
+    unlabeled everyday photos (label 1), classes weighted equally."""
+    x = np.concatenate([familiar, everyday]).astype(np.float32)
+    y = np.concatenate([np.zeros(len(familiar)), np.ones(len(everyday))])[:, None]
+    weight, bias = fit_logistic(x, y)
+    detectors.domain_weight, detectors.domain_bias = weight[0], float(bias[0])
+
+
+def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int = 0,
+                weight_decay: float = KIND_WEIGHT_DECAY) -> np.ndarray:
+    """Probabilities (N, K) of each photo from detectors fitted without its fold (held-out predictions
+    for every training photo: enough positives to calibrate rare kinds)."""
+    fold = np.random.default_rng(seed).permutation(len(features)) % folds  # (N,)
+    probs = np.zeros(labels.shape, np.float32)
+    for f in range(folds):
+        weight, bias = fit_logistic(features[fold != f], labels[fold != f], weight_decay)
+        probs[fold == f] = 1.0 / (1.0 + np.exp(-np.clip(features[fold == f] @ weight.T + bias, -30, 30)))
+    return probs
+
+
+def fit_calibrated(train_x: np.ndarray, train_y: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]],
+                   miss_rate: float | np.ndarray, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One logistic detector per label column, fitted on (train_x (N, D), train_y (N, L)), with its
+    absent threshold: the `miss_rate` quantile of the held-out probabilities of the photos that show
+    it, held out being `held`'s (features, labels) sets and, by `folds`-fold cross-fitting, the
+    training photos. A column with fewer than `MIN_POSITIVES` such photos gets 0 (never absent).
+    Returns weight (L, D), bias (L,), absent_below (L,), or (L, Q) for Q miss rates."""
+    weight, bias = fit_logistic(train_x, train_y, KIND_WEIGHT_DECAY)
+    held_probs = [1.0 / (1.0 + np.exp(-np.clip(x @ weight.T + bias, -30, 30))) for x, _ in held]  # (n, L) each
+    all_probs = np.concatenate([out_of_fold(train_x, train_y, folds), *held_probs])  # (N + n, L)
+    all_labels = np.concatenate([train_y, *(y for _, y in held)])
+    below = [np.quantile(all_probs[all_labels[:, k] > 0, k], miss_rate)
+             if (all_labels[:, k] > 0).sum() >= MIN_POSITIVES else np.zeros_like(miss_rate) for k in range(train_y.shape[1])]
+    return weight, bias, np.asarray(below, np.float32)
+
+
+def held_out_report(detector_probs, held: list[tuple[np.ndarray, np.ndarray]], below: np.ndarray,
+                    train_y: np.ndarray, names: list[str]) -> dict:
+    """Per column: its threshold and, per held-out set, positives and the shares blocked rightly and wrongly."""
+    report = {}
+    for k, name in enumerate(names):
+        rows = []
+        for x, y in held:
+            p = detector_probs(x)
+            positives, blocked = y[:, k] > 0, p[:, k] < below[k]
+            rows.append({"positives": int(positives.sum()), "train_positives": int(train_y[:, k].sum()),
+                         "wrongly_blocked": float(blocked[positives].mean()) if positives.any() else None,
+                         "absent_blocked": float(blocked[~positives].mean()) if (~positives).any() else None})
+        report[name] = {"absent_below": float(below[k]), "held_out": rows}
+    return report
+
+
+def train_kinds(detectors: ConceptDetectors, train: list[tuple[CaptionDataset, list[str]]],
+                held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
+                folds: int = FOLDS) -> dict:
+    """Fit one detector per COCO object kind on `train` sets and calibrate its absent threshold
+    (`fit_calibrated`). Returns a report per kind."""
+    kinds = list(kind_names())
+    pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
+    labels = np.concatenate([kind_labels(data, ids, kinds) for data, ids in train])  # (N, K)
+    held = [(cache.load(ids)[0].astype(np.float32), kind_labels(data, ids, kinds)) for data, ids in held_out]
+    detectors.kinds = kinds
+    detectors.kind_weight, detectors.kind_bias, detectors.kind_absent_below = fit_calibrated(
+        pooled, labels, held, miss_rate, folds)
+    return held_out_report(detectors.kind_probabilities, held, detectors.kind_absent_below, labels, kinds)
+
+
+def phrase_labels(dataset: CaptionDataset, ids: list[str], phrases: list[str]) -> np.ndarray:
+    """(N, P) 0/1: image n's captions say phrase p (its words in a row, after cleaning)."""
+    grams = [tuple(p.split()) for p in phrases]
+    labels = np.zeros((len(ids), len(phrases)), np.float32)
+    for n, image_id in enumerate(ids):
+        for caption in dataset.captions[image_id]:
+            words = clean_caption(caption)
+            for k, gram in enumerate(grams):
+                if not labels[n, k] and any(tuple(words[i : i + len(gram)]) == gram for i in range(len(words))):
+                    labels[n, k] = 1.0
+    return labels
+
+
+def train_phrases(detectors: ConceptDetectors, phrases: list[str], train: list[tuple[CaptionDataset, list[str]]],
+                  held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
+                  folds: int = FOLDS) -> dict:
+    """Fit one detector per phrase (whether a photo's captions say it) and calibrate its absent
+    thresholds as the kinds' are, for every miss rate from 0 to 1 in steps of 0.01 (the grounding
+    settings choose one). Returns a report per phrase at `miss_rate`."""
+    pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
+    labels = np.concatenate([phrase_labels(data, ids, phrases) for data, ids in train])  # (N, P)
+    held = [(cache.load(ids)[0].astype(np.float32), phrase_labels(data, ids, phrases)) for data, ids in held_out]
+    detectors.phrases = list(phrases)
+    detectors.phrase_weight, detectors.phrase_bias, detectors.phrase_quantiles = fit_calibrated(
+        pooled, labels, held, np.linspace(0.0, 1.0, PHRASE_STEPS), folds)
+    return held_out_report(detectors.phrase_probabilities, held, detectors.phrase_absent_below(miss_rate), labels, phrases)
+
+
+def overused_phrases(report: dict, mode: str = "beam") -> list[str]:
+    """The phrases an evaluate report (`captioner evaluate --output-json`) finds our captions
+    over-use: its top over-used list and the watched phrases said more often than the references do."""
+    phrases = report["results"][mode]["phrases"]
+    found = [o["phrase"] for o in phrases["overused"]]
+    found += [p for p, rates in phrases["watched"].items() if rates["ours"] > rates["references"]]
+    return list(dict.fromkeys(" ".join(clean_caption(p)) for p in found))
+
+
+def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[CaptionDataset, list[str]]],
+                    held_out: list[tuple[CaptionDataset, list[str]]],
+                    cache: FeatureCache, grounder: Grounder, miss_rate: float = 0.03,
+                    unlabeled: list[str] | None = None, kinds_held_out: list[tuple[CaptionDataset, list[str]]] | None = None,
+                    phrases: list[str] | None = None) -> tuple[ConceptDetectors, dict]:
+    """Fit on `train` (dataset, ids), or several such sets, calibrate on each of `held_out`; returns detectors and a report.
+
+    grounder: supplies the ImageNet word probabilities of the concepts that name an ImageNet word
+    (a grounder without a head: none, and the detectors alone decide).
+    unlabeled: cached ids of everyday photos without captions, for the everyday-photo classifier
+    (against the first training set's photos).
+    kinds_held_out: where the COCO kind detectors are calibrated (None: no kind detectors), and
+    the detectors of `phrases` (None: none).
+    """
+    concepts = load_concept_words()
+    sets = train if isinstance(train, list) else [train]
+    pooled = np.concatenate([cache.load(ids)[0] for _, ids in sets])  # (N, D)
+    labels = np.concatenate([concept_labels(data, ids, concepts) for data, ids in sets])  # (N, C)
+    detectors = fit_detectors(pooled, labels, list(concepts), cache.encoder_name)
+    if unlabeled:
+        train_domain(detectors, cache.load(sets[0][1])[0], cache.load(unlabeled)[0])
+    probs, imagenet, labels = [], [], []
+    for held, held_ids in held_out:
+        p, _ = cache.load(held_ids)
+        probs.append(detectors.predict(p))
+        words = grounder.word_probabilities(p)  # (N, W)
+        imagenet.append(np.stack([words[:, grounder.words.index(c.imagenet_word)] if c.imagenet_word and grounder.has_head
+                                  else np.ones(len(p)) for c in concepts.values()], axis=1))  # (N, C)
+        labels.append(concept_labels(held, held_ids, concepts))
+    detectors.absent_below = calibrate_absent(probs, labels, miss_rate)
+    detectors.imagenet_absent_below = calibrate_absent(imagenet, labels, miss_rate)
+    detectors.imagenet_words = [(c.imagenet_word or "") if grounder.has_head else "" for c in concepts.values()]
+    for k, c in enumerate(concepts.values()):
+        if not c.imagenet_word or not grounder.has_head:
+            detectors.imagenet_absent_below[k] = 0.0
+    report = {}
+    for c, name in enumerate(detectors.concepts):
+        rows = []
+        for p, img, y in zip(probs, imagenet, labels):
+            positives, negatives = y[:, c] > 0, y[:, c] == 0
+            blocked = (p[:, c] < detectors.absent_below[c]) | (img[:, c] < detectors.imagenet_absent_below[c])
+            rows.append({"images": int(len(y)), "positives": int(positives.sum()),
+                         "wrongly_blocked": float(blocked[positives].mean()) if positives.any() else None,
+                         "absent_blocked": float(blocked[negatives].mean()) if negatives.any() else None})
+        report[name] = {"absent_below": float(detectors.absent_below[c]),
+                        "imagenet_absent_below": float(detectors.imagenet_absent_below[c]), "held_out": rows}
+    if kinds_held_out:
+        report["kinds"] = train_kinds(detectors, sets, kinds_held_out, cache, miss_rate)
+        if phrases:
+            report["phrases"] = train_phrases(detectors, phrases, sets, kinds_held_out, cache, miss_rate)
+    if unlabeled:
+        report["everyday_photo_share"] = [float((detectors.everyday(cache.load(i)[0]) >= 0.5).mean()) for _, i in held_out]
+    return detectors, report

@@ -1,0 +1,238 @@
+"""Grounding on real photos: what must be said, what is blocked, and the constraints the search gets."""
+
+import numpy as np
+import pytest
+
+from captioner.runtime.options import CaptionOptions
+from captioner.runtime.grounding.grounding import ImageConcepts, constraints_for, synonyms
+from captioner.runtime.data.images import load_image
+from captioner.runtime.data.vocab import SPECIALS, Vocabulary
+
+BEAR, STOP_SIGN, PIZZA_TABLE = "000000000285.jpg", "000000000724.jpg", "000000001425.jpg"
+
+
+def _concepts(captioner, paths):
+    pixels = np.stack([captioner.encoder.preprocess(load_image(p)) for p in paths])
+    pooled, _ = captioner.encoder.encode(pixels)
+    return captioner.grounder.ground(pooled)
+
+
+def test_a_bear_must_be_named_and_dogs_and_people_are_blocked(shipped_captioner, coco_dev):
+    [bear] = _concepts(shipped_captioner, [coco_dev / "images" / BEAR])
+    assert bear.required[0] == "bear" and max(bear.words, key=bear.words.get) == "bear"
+    assert {"dog", "man", "person"} <= set(bear.blocked)  # concepts and kinds are shown, each with its reason
+    assert {"dog", "man", "people", "shirt"} <= set(bear.blocked_words)  # the search bans all their words
+    assert set(bear.reasons) == set(bear.blocked + bear.blocked_phrases) and "below" in bear.reasons["person"]
+    assert bear.unfamiliar
+
+
+def test_what_a_person_is_shown_is_real_words_compactly(shipped_captioner, coco_dev):
+    """The blocked list names concepts and COCO kinds, at most `blocked_shown` of them, no invented plurals."""
+    from captioner.runtime.data.objects import kind_names
+
+    photos = sorted((coco_dev / "images").glob("*.jpg"))[:12]
+    known = set(kind_names()) | set(shipped_captioner.grounder.detectors.concepts)
+    for c in _concepts(shipped_captioner, photos):
+        shown = c.to_dict()
+        assert len(shown["blocked"]) <= 40 and set(shown["blocked"]) <= known
+        assert set(shown["blocked_reasons"]) == set(shown["blocked"])
+        assert shown["blocked_more"] == max(len(c.blocked) - 40, 0)
+        assert not {"buseses", "bookses", "benchs", "buss"} & set(shown["blocked"] + shown["required"])
+
+
+def test_coco_kinds_the_imagenet_classes_lack_are_detected(shipped_captioner, coco_dev):
+    """ImageNet has no 'dining table' or 'person': the kind detectors learned from captions do."""
+    detectors = shipped_captioner.grounder.detectors
+    assert len(detectors.kinds) == 80 and detectors.kind_weight.shape == (80, 1280)
+    [pizza] = _concepts(shipped_captioner, [coco_dev / "images" / PIZZA_TABLE])
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(
+        load_image(coco_dev / "images" / n)) for n in (PIZZA_TABLE, BEAR)]))
+    probs = detectors.kind_probabilities(pooled)  # (2, 80)
+    table, bear = detectors.kinds.index("dining table"), detectors.kinds.index("bear")
+    assert probs[0, table] > probs[1, table] and probs[1, bear] > probs[0, bear]
+    assert all(k in pizza.reasons for k in pizza.blocked)
+
+
+def test_flickr_photos_keep_their_people_and_dogs(shipped_captioner, flickr_images):
+    concepts = _concepts(shipped_captioner, flickr_images[:3])  # two dogs and a scene with people
+    for c in concepts:
+        assert "dog" not in c.required  # dogs are the decoder's own business, never forced
+        assert not c.unfamiliar
+    assert sum("dog" in c.blocked_words for c in concepts) <= 1
+    assert all(0.0 <= p <= 1.0 for c in concepts for p in list(c.words.values()) + list(c.detected.values()))
+
+
+def test_constraints_use_synonyms_plurals_and_open_vocabulary():
+    vocab = Vocabulary(list(SPECIALS) + ["a", "dog", "man", "bus", "buses", "zebra", "pizza"])
+    trained = 9  # "zebra" and "pizza" (ids 9, 10) are open-vocabulary words
+    plain = constraints_for(ImageConcepts({}, {}), vocab, trained)
+    assert plain.required == () and plain.banned == {vocab.index["zebra"], vocab.index["pizza"]}
+    c = constraints_for(ImageConcepts({}, {}, required=["zebra", "bus", "giraffe"], blocked_words=["man", "men"]), vocab, trained)
+    assert c.required == (frozenset({vocab.index["zebra"]}), frozenset({vocab.index["bus"], vocab.index["buses"]}))
+    assert c.banned == {vocab.index["man"], vocab.index["pizza"]}  # "giraffe" cannot be said: dropped
+    assert {"car", "cars", "taxi", "van"} <= synonyms("car")
+    assert synonyms("tricycle") == {"tricycle", "tricycles"}
+
+
+@pytest.mark.parametrize("grounded", [True, False])
+def test_grounded_captions_name_what_the_classifier_sees(shipped_captioner, coco_dev, grounded):
+    images = [load_image(coco_dev / "images" / n) for n in (BEAR, STOP_SIGN)]
+    bear, sign = shipped_captioner.caption(images, CaptionOptions(grounding=grounded))
+    if grounded:
+        assert "bear" in bear.caption.split() and "dog" not in bear.caption.split()
+        assert "sign" in sign.caption.split()
+        assert bear.concepts["required"][0] == "bear" and bear.timings_ms["concepts"] >= 0
+    else:
+        assert bear.concepts is None and "bear" not in bear.caption.split()
+    for result in (bear, sign):
+        words = result.caption.split()
+        assert words and all(x != y for x, y in zip(words, words[1:]))  # never empty, no word twice in a row
+
+
+def test_attention_maps_one_grid_per_word(shipped_captioner, coco_dev):
+    [result] = shipped_captioner.caption([load_image(coco_dev / "images" / BEAR)], CaptionOptions(attention=True))
+    assert [a["word"] for a in result.attention] == result.caption.split()
+    grid = np.asarray(result.attention[0]["grid"])
+    assert grid.shape == (9, 9) and abs(grid.sum() - 1.0) < 1e-2
+
+
+def test_grounding_runs_numpys_blas_on_one_thread_and_gives_the_threads_back(shipped_captioner, coco_dev, monkeypatch):
+    """OpenBLAS's threads spin after a product and take the cores from ONNX Runtime: grounding's
+    products run on one BLAS thread, and the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import captioner.runtime.grounding.grounding as grounding
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+    real = grounding.matmul
+
+    def recording(a, b):
+        seen.append(blas_threads())
+        return real(a, b)
+
+    monkeypatch.setattr(grounding, "matmul", recording)
+    with threadpool_limits(2, "blas"):
+        [bear] = _concepts(shipped_captioner, [coco_dev / "images" / BEAR])
+        assert blas_threads() == {2}
+    assert bear.required[0] == "bear" and seen and all(s == {1} for s in seen)
+
+
+def test_a_photo_with_no_confident_concept_still_gets_a_plain_fluent_caption(shipped_captioner):
+    from PIL import Image
+
+    from captioner.evaluation.phrases import repeats_bigram
+
+    flat = Image.new("RGB", (256, 256), (128, 128, 128))
+    [result] = shipped_captioner.caption([flat], CaptionOptions(grounding=True))
+    words = result.caption.split()
+    assert result.concepts["required"] == [] and len(words) >= 3
+    assert not repeats_bigram(words) and all(x != y for x, y in zip(words, words[1:]))
+
+
+def test_without_an_imagenet_head_the_detectors_alone_ground(shipped_captioner, coco_dev):
+    """Keras' no-top encoders have no ImageNet head: their detectors require and block, and no
+    ImageNet word is listed, required, or gives a reason."""
+    from dataclasses import replace
+
+    from captioner.runtime.grounding.grounding import Grounder
+
+    grounder = shipped_captioner.grounder
+    headless = Grounder(None, grounder.detectors, replace(grounder.config, kind_present=0.5))  # the bear's is 0.59
+    photos = [coco_dev / "images" / n for n in (BEAR, PIZZA_TABLE)]
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(p)) for p in photos])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    bear, pizza = headless.ground(pooled)
+    assert bear.words == {} and pizza.words == {} and bear.unfamiliar
+    assert bear.required == ["bear"]  # from the kind detector alone
+    assert {"dog", "person"} <= set(bear.blocked) and "dining table" not in pizza.blocked
+    assert not any("ImageNet" in why for c in (bear, pizza) for why in c.reasons.values())
+    assert set(bear.reasons) == set(bear.blocked + bear.blocked_phrases)
+    with_head = grounder.ground(pooled)
+    assert with_head[0].words and any("ImageNet" in why for c in with_head for why in c.reasons.values())
+
+
+def test_over_used_phrases_are_banned_on_everyday_photos_only(shipped_captioner, coco_dev, flickr_images):
+    """The phrase detectors (learned from which photos' captions say a phrase) stop "black and white"
+    on a bear and "in the water" on a stop sign; the phrase's words stay free on their own."""
+    from dataclasses import replace
+
+    grounder, vocab = shipped_captioner.grounder, shipped_captioner.bundle.vocab
+    assert {"black and white", "in the water"} <= set(grounder.detectors.phrases)
+    photos = [coco_dev / "images" / n for n in (BEAR, STOP_SIGN)]
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(p)) for p in photos])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    bear, stop = grounder.ground(pooled)
+    assert "black and white" in bear.blocked_phrases and "in the water" in stop.blocked_phrases
+    shown = bear.to_dict()["blocked_phrases"]
+    assert set(shown) == set(bear.blocked_phrases) and "below" in shown["black and white"]
+    constraints = constraints_for(bear, vocab, shipped_captioner.bundle.trained_size, grounder.config)
+    assert tuple(vocab.index[w] for w in ("black", "and", "white")) in constraints.banned_ngrams
+    assert vocab.index["black"] not in constraints.banned and vocab.index["white"] not in constraints.banned
+    stricter = grounder.ground(pooled, replace(grounder.config, phrase_miss_rate=0.0))
+    looser = grounder.ground(pooled, replace(grounder.config, phrase_miss_rate=0.3))
+    for few, some, many in zip(stricter, (bear, stop), looser):
+        assert set(few.blocked_phrases) <= set(some.blocked_phrases) <= set(many.blocked_phrases)
+    assert all(c.blocked_phrases == [] for c in _concepts(shipped_captioner, flickr_images[:3]))  # Flickr8k-like
+
+
+def test_given_class_probabilities_are_used_and_scores_are_shown_rounded(shipped_captioner, coco_dev):
+    """ground(probs=...) uses the encoder's own ImageNet probabilities instead of the head's; the
+    JSON's scores have 4 decimals; the grounder knows the decoder's familiar words."""
+    from captioner.runtime.grounding.grounding import familiar_words
+
+    grounder = shipped_captioner.grounder
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(coco_dev / "images" / BEAR))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [own] = grounder.ground(pooled)
+    goldfish = np.zeros((1, 1000), np.float32)
+    goldfish[0, 1] = 1.0  # ImageNet class 1: goldfish
+    [given] = grounder.ground(pooled, probs=goldfish)
+    assert max(own.words, key=own.words.get) == "bear" and max(given.words, key=given.words.get) != "bear"
+    assert given.words[max(given.words, key=given.words.get)] == 1.0
+    shown = own.to_dict()
+    for entry in shown["detected"] + shown["imagenet"]:
+        assert entry["score"] == round(entry["score"], 4) and 0 <= entry["score"] <= 1
+    assert any(entry["score"] != round(entry["score"], 2) for entry in shown["detected"])  # not cut to fewer places
+    from captioner.runtime.grounding.grounding import load_grounder
+
+    bundle = shipped_captioner.bundle
+    loaded = load_grounder(shipped_captioner.encoder, bundle)  # called here: a session fixture's setup maps to one test
+    assert loaded.familiar == familiar_words(bundle.vocab, bundle.trained_size, loaded.config.familiar_words)
+    assert len(loaded.familiar) == loaded.config.familiar_words and "dog" in loaded.familiar
+    assert load_grounder(shipped_captioner.encoder).familiar is None  # no model: every word counts as familiar
+
+
+def test_a_grounder_without_detectors_requires_from_the_imagenet_head_alone(shipped_captioner, coco_dev):
+    from captioner.runtime.grounding.grounding import Grounder
+
+    grounder = Grounder(shipped_captioner.encoder.classifier(), None, shipped_captioner.grounder.config)
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(coco_dev / "images" / BEAR))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [bear] = grounder.ground(pooled)
+    assert grounder.kinds == [] and bear.detected == {} and bear.blocked_phrases == []
+    assert max(bear.words, key=bear.words.get) == "bear" and not bear.unfamiliar  # no everyday classifier
+
+
+def test_a_rare_required_word_makes_a_flickr_photo_unfamiliar(shipped_captioner, flickr_root):
+    """A Flickr8k-like photo (the everyday classifier says no) whose required word the decoder rarely
+    saw ("kite") is grounded as unfamiliar, unless `unfamiliar_from_words` is off."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(flickr_root / "images" / "3339140382_2e49bc324a.jpg"))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [kite] = grounder.ground(pooled)
+    assert kite.required == ["kite"] and "kite" not in grounder.familiar
+    assert kite.everyday < grounder.config.everyday_threshold and kite.unfamiliar
+    [plain] = grounder.ground(pooled, replace(grounder.config, unfamiliar_from_words=False))
+    assert plain.required == ["kite"] and not plain.unfamiliar
+
+
+def test_each_flickr_concept_is_judged_on_its_own(shipped_captioner, flickr_images):
+    """A concept kept (people in the photo) does not stop the next from being blocked (no dog)."""
+    concepts = _concepts(shipped_captioner, flickr_images[:6])
+    assert any("person" not in c.blocked and "dog" in c.blocked for c in concepts)
+    assert any("man" not in c.blocked and {"woman", "child", "dog"} <= set(c.blocked) for c in concepts)

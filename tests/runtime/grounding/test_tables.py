@@ -1,0 +1,46 @@
+"""The shipped concept tables load, and broken ones give a one-line error naming the file."""
+
+import numpy as np
+import pytest
+
+from captioner.runtime.grounding.tables import load_concept_words, load_imagenet_table
+from captioner.errors import CaptionerError
+
+
+def test_imagenet_table_maps_classes_to_everyday_words():
+    words, matrix = load_imagenet_table()
+    assert matrix.shape == (1000, len(words))
+    column = {w: j for j, w in enumerate(words)}
+    assert matrix[151:269, column["dog"]].min() == 1.0  # every dog breed is a dog
+    assert matrix[294, column["bear"]] == 1.0 and matrix[874, column["bus"]] == 1.0 and matrix[963, column["pizza"]] == 1.0
+    assert matrix[919, column["sign"]] == 1.0 and matrix[919, column["street"]] == 0.5  # second word at half weight
+    assert matrix[0:1000].max() <= 1.0 and (matrix.sum(axis=1) == 0).sum() > 300  # many classes stay unmapped
+
+
+def test_detector_concepts():
+    concepts = load_concept_words()
+    assert {"person", "dog"} <= set(concepts)
+    assert "man" in concepts["person"].words and "shirt" in concepts["person"].implied
+    assert concepts["dog"].imagenet_word == "dog" and concepts["person"].imagenet_word is None
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "has no entries"),
+    ("1000\tdog\tx\n", "class index must be 0-999"),
+    ("12 dog\n", r"words.tsv:1: expected 2 tab-separated fields"),
+])
+def test_broken_imagenet_table(tmp_path, content, message):
+    path = tmp_path / "words.tsv"
+    path.write_text(content)
+    with pytest.raises(CaptionerError, match=message):
+        load_imagenet_table(path)
+
+
+def test_missing_and_undecodable_tables(tmp_path):
+    with pytest.raises(CaptionerError, match=r"missing.tsv cannot be read"):
+        load_imagenet_table(tmp_path / "missing.tsv")
+    junk = tmp_path / "junk.tsv"
+    junk.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(CaptionerError, match="junk.tsv cannot be read"):
+        load_concept_words(junk)
+    assert np.isfinite(load_imagenet_table()[1]).all()
