@@ -35,6 +35,7 @@ Each file records the SHA-256 of the bundle it was made from, so a stale export 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
 from dataclasses import asdict
@@ -46,7 +47,9 @@ import torch
 from onnx import helper, numpy_helper
 
 from captioner.atomic import atomic_path, write_json
-from captioner.training.bundle import ModelBundle
+from captioner.runtime.encoders.base import RANDOM_WEIGHTS
+from captioner.training.bundle import ModelBundle, load_bundle
+from captioner.training.encoders import create_encoder
 from captioner.runtime.model.exported import EXPORT_FORMAT
 from captioner.runtime.model.files import bundle_digest, onnx_folder
 from captioner.runtime.model.runners import META_KEY
@@ -218,8 +221,6 @@ def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     output layer's float32 columns for the FLOAT_WORDS most frequent words. Chosen on Flickr8k val
     (beam / greedy captions identical to float32's): the whole output layer float32 97.8% / 97.6%,
     256 words float32 97.7% / 97.4% with a 22% faster step (one row), all int8 97.0% / 96.6%."""
-    import logging
-
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     config = DefaultWeightOnlyQuantConfig(block_size=INT8_BLOCK, is_symmetric=True, bits=8, accuracy_level=4)
@@ -362,9 +363,6 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
 
 def export_model(model_path: str | Path, folder: str | Path | None = None, precision: str = "float32") -> Path:
     """Export a model file (decoder, language model and its encoder) to `folder` (default `<model>.onnx/`)."""
-    from captioner.training.encoders import create_encoder
-    from captioner.runtime.encoders.base import RANDOM_WEIGHTS
-    from captioner.training.bundle import load_bundle
 
     bundle = load_bundle(model_path)
     weights = RANDOM_WEIGHTS if bundle.encoder.get("weights") == RANDOM_WEIGHTS else None

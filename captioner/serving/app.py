@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import fastapi_offline
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -162,8 +163,6 @@ async def invalid_request(request: Request, exc: RequestValidationError):
 
 def create_app(model: str | None = None, captioner: Captioner | None = None,
                settings: ServeSettings | None = None) -> FastAPI:
-    import fastapi_offline
-
     app = FastAPI(title="captioner", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Caption an image (upload or URL) with a CNN + LSTM model trained on Flickr8k, "
                               "grounded in what the CNN recognises.")

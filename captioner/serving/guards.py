@@ -14,6 +14,7 @@ closes the longest-idle ones.
 
 from __future__ import annotations
 
+import json
 import time
 
 import anyio
@@ -104,8 +105,6 @@ def _with_security_headers(headers, docs: bool) -> list:
 
 
 async def _refuse(send, status: int, message: str) -> None:
-    import json
-
     body = json.dumps({"detail": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]

@@ -15,6 +15,7 @@ from captioner.training.sequences import pad_batch
 from captioner.runtime.data.vocab import Vocabulary
 from captioner.training.encoders.features import FeatureCache, ensure_features
 from captioner.training.config import TrainConfig
+from captioner.training.init import grow_model
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,6 @@ def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
     texts = [clean_caption(c) for data, train_ids, _, _ in parts for i in train_ids for c in data.captions[i]]
     vocab, start = Vocabulary.build(texts, cfg.min_count), None
     if cfg.init_from:
-        from captioner.training.init import grow_model
-
         start, vocab = grow_model(cfg.init_from, texts, cfg.min_count)
     splits = []
     for data, train_ids, val_ids, weight in parts:

@@ -11,6 +11,13 @@ import logging
 import re
 import shutil
 
+from nltk.translate.bleu_score import corpus_bleu
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.meteor.meteor import Meteor
+from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
 log = logging.getLogger(__name__)
 
 _PUNCT = re.compile(r"[^\w\s]|_")
@@ -22,8 +29,6 @@ def _simple_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def _tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
     if shutil.which("java"):
-        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-
         return PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in captions.items()})
     log.warning("java not found: using the Python tokenizer instead of coco-caption's PTB tokenizer")
     return _simple_tokenize(captions)
@@ -36,10 +41,6 @@ def coco_scores(
 
     fast=True skips the Java tokenizer (for per-epoch validation); reported figures use fast=False.
     """
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
-
     keys = sorted(hypotheses)
     tokenize = _simple_tokenize if fast else _tokenize
     refs = tokenize({k: references[k] for k in keys})
@@ -48,8 +49,6 @@ def coco_scores(
     scores: dict[str, float | None] = {f"BLEU-{n + 1}": float(bleu[n]) for n in range(4)}
     scores["METEOR"] = None
     if meteor and shutil.which("java"):
-        from pycocoevalcap.meteor.meteor import Meteor
-
         scores["METEOR"] = float(Meteor().compute_score(refs, hyps)[0])
     scores["ROUGE-L"] = float(Rouge().compute_score(refs, hyps)[0])
     scores["CIDEr"] = float(Cider().compute_score(refs, hyps)[0])
@@ -58,8 +57,6 @@ def coco_scores(
 
 def nltk_bleu(references: dict[str, list[list[str]]], hypotheses: dict[str, list[str]]) -> dict[str, float]:
     """nltk corpus_bleu with cumulative weights, as the Keras tutorials report it (0-1)."""
-    from nltk.translate.bleu_score import corpus_bleu
-
     keys = sorted(hypotheses)
     refs = [references[k] for k in keys]
     hyps = [hypotheses[k] for k in keys]

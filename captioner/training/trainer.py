@@ -27,6 +27,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -148,8 +150,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     lead = rank == 0
     started_group = False
     if world > 1:
-        import torch.distributed as dist
-
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
@@ -168,8 +168,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
 
 def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, world: int) -> Path:
-    import torch.distributed as dist
-
     lead = rank == 0
     amp = device.type == "cuda"  # mixed precision (float16 with loss scaling) on CUDA
     out = Path(cfg.output)
@@ -190,8 +188,6 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
                                                   {**grown_info, "train_config": asdict(cfg)}))
     model = decoder
     if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
         model = DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
     log.info("training on %s%s%s", device, " with mixed precision" if amp else "",
              f", rank {rank} of {world}" if world > 1 else "")

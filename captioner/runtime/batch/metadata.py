@@ -15,6 +15,8 @@ import zlib
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import piexif
+
 from captioner.atomic import atomic_path
 from captioner.errors import ImageError
 
@@ -50,8 +52,6 @@ def xmp_packet(caption: str, existing: bytes | None = None) -> bytes:
 
 def _exif(caption: str, existing: bytes | None) -> bytes:
     """EXIF (TIFF structure, without the "Exif\\0\\0" header) with ImageDescription = caption."""
-    import piexif
-
     try:
         data = piexif.load(EXIF_HEADER + existing) if existing else {"0th": {}, "Exif": {}, "GPS": {}, "1st": {}}
     except Exception:  # unreadable EXIF: replaced by one holding only the description

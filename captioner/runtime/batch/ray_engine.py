@@ -10,6 +10,7 @@ the optional extra `captioner[ray]`; without --address a local Ray is started on
 from __future__ import annotations
 
 import json
+import socket
 from typing import Iterator
 
 import numpy as np
@@ -97,8 +98,6 @@ def connect(address: str | None, num_cpus: int | None = None):
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Ray itself retries an unreachable cluster for minutes: try its port first, for a quick one-line error."""
-    import socket
-
     hostport = address.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from captioner.settings import settings
 
@@ -25,8 +26,6 @@ def ort_session(path: Path, threads: int | None = None, providers: list[str] | N
     between the operators of a run (a quarter faster for one row: scripts/bench_step.py with and
     without --no-spin), and still stop at its end.
     """
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     # ONNX Runtime's threads otherwise spin for a while after each run, and on a small CPU they
     # then fight PyTorch's (or the next session's) for the cores (30-90 ms lost per caption)

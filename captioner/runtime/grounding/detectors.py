@@ -13,6 +13,7 @@ from pathlib import Path
 import sys
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from captioner.atomic import atomic_path
 from captioner.errors import CaptionerError
@@ -146,8 +147,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _blas_threads():
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController()
 
 

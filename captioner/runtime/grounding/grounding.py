@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captioner.runtime.grounding.detectors import ConceptDetectors, matmul, one_blas_thread
+from captioner.runtime.grounding.detectors import ConceptDetectors, shipped_detectors, matmul, one_blas_thread
 from captioner.runtime.grounding.tables import load_concept_words, load_imagenet_table
 from captioner.runtime.data.vocab import Vocabulary
 from captioner.runtime.search import Constraints
@@ -331,8 +331,6 @@ def load_grounder(encoder, bundle=None, config: GroundingConfig | None = None, d
     bundle: the model (ModelBundle) whose familiar words mark photos unlike its training data.
     An encoder with a head requires its shipped detector file; a missing or corrupt one is a one-line error.
     """
-    from captioner.runtime.grounding.detectors import shipped_detectors
-
     head = encoder.classifier()
     path = detectors_path or shipped_detectors(encoder.name)
     if head is None and not Path(path).is_file():

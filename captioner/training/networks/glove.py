@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from captioner.errors import CaptionerError
 
@@ -31,8 +32,6 @@ def glove_matrix(words: list[str], seed: int = 0) -> tuple[np.ndarray, int]:
 
 def glove_lookup(words: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(len(words), 50) rows as in `glove_matrix`, and a (len(words),) bool mask of the words found."""
-    import pyarrow.parquet as pq
-
     folder = glove_folder()
     vectors = np.load(folder / "glove_6B_50d_emb.npy", mmap_mode="r")  # (400000, 50)
     index = pq.read_table(folder / "glove_6B_index.parquet").column("index").to_pylist()

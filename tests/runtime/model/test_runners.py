@@ -314,3 +314,15 @@ def test_one_images_beams_share_its_grid_and_get_the_captions_of_a_copied_grid(f
         assert set(rows) == {1}  # never copied
         assert [h.tokens for h in got] == [h.tokens for h in want]
         np.testing.assert_allclose([h.log_prob for h in got], [h.log_prob for h in want], atol=1e-3)
+
+
+def test_the_runtime_loads_only_from_an_export_and_says_how_to_make_one(tmp_path, monkeypatch):
+    from captioner.runtime.model.captioner import Captioner
+    from captioner.runtime.model.files import resolve_files
+    from captioner.settings import SHIPPED_DIR
+
+    monkeypatch.setenv("CAPTIONER_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "lite2-add.pt"
+    model.write_bytes((SHIPPED_DIR / "lite2-add.pt").read_bytes())  # no export beside it, none in this cache
+    with pytest.raises(CaptionerError, match=r"has no ONNX export here; .*captioner export-onnx --model"):
+        Captioner.load(resolve_files(model))

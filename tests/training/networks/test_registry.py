@@ -73,3 +73,30 @@ def test_a_new_style_trains_saves_loads_and_searches(tmp_path):
         assert len(early) == 2 and all(h.log_prob < best[0].log_prob for h in early)
     finally:
         STYLES.pop("gru", None)
+
+
+def test_the_cli_reads_its_style_choices_from_the_one_table():
+    from captioner.cli import build_parser
+
+    register("gru", GRUDecoder)
+    try:
+        args = build_parser().parse_args(["train", "--style", "gru"])
+        assert args.style == "gru"
+        assert build_parser().parse_args(["train", "--merge", "add"]).style == "add"  # the flag's old name
+    finally:
+        STYLES.pop("gru", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--style", "gru"])
+
+
+def test_configs_stored_before_the_style_had_its_name_still_load():
+    stored = {"vocab_size": 20, "feature_dim": 8, "merge": "inject", "hidden_dim": 16, "unknown_field": 1}
+    config = DecoderConfig.from_dict(stored)
+    assert (config.style, config.hidden_dim, config.embed_dim) == ("inject", 16, DecoderConfig(0, 0).embed_dim)
+    add = build_decoder(DecoderConfig(20, 8, style="add", hidden_dim=16))
+    assert not hasattr(add, "init_h")  # the add style never used an initial state
+    legacy = {**add.state_dict(), "init_h.weight": torch.zeros(16, 8), "init_h.bias": torch.zeros(16),
+              "init_c.weight": torch.zeros(16, 8), "init_c.bias": torch.zeros(16)}
+    add.load_state_dict(legacy)  # an older model file's unused layers are dropped
+    with pytest.raises(RuntimeError):
+        add.load_state_dict({**legacy, "other.weight": torch.zeros(1)})
