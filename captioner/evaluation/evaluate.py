@@ -22,6 +22,7 @@ from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, con
 from captioner.runtime.model.files import resolve_files, resolve_model
 from captioner.runtime.search import SearchConfig
 from captioner.runtime.search.captions import caption_features, to_text
+from captioner.settings import DEFAULT_DEVICE, Settings
 from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.config import TrainConfig
 from captioner.training.data import holdout
@@ -135,9 +136,9 @@ class EvalConfig:
     """What `evaluate` scores and how (the CLI's evaluate options)."""
 
     model: str | None = None  # shipped name or .pt path; None: the default
-    dataset: str = "data/flickr8k"
+    dataset: str = Settings.dataset
     split: str = "test"  # train, val, test, or ALL
-    cache_dir: str = "cache/features"
+    cache_dir: str = Settings.feature_cache
     search: SearchConfig = field(default_factory=SearchConfig)
     modes: tuple[str, ...] = ("beam", "greedy")
     grounding: GroundingConfig | None = field(default_factory=GroundingConfig)  # None: plain search
@@ -147,7 +148,7 @@ class EvalConfig:
     encoder_weights: str | None = None
     progress: bool = True
     backend: str = "torch"  # decoder runtime: torch or onnx (the export caption/serve use)
-    device: str = "auto"  # auto | cpu | cuda | mps (captioner.runtime.devices)
+    device: str = DEFAULT_DEVICE  # auto | cpu | cuda | mps
 
 
 def evaluate(config: EvalConfig) -> dict:

@@ -116,12 +116,10 @@ class CaptionModel:
                     try:
                         loaded.append(future.result())
                         where.append(k)
-                    except CaptionerError as exc:
-                        slots[k] = CaptionResult.failed(str(exc))
-                    except Exception as exc:  # an unexpected reader failure still fails only its input
-                        slots[k] = CaptionResult.failed(f"{type(exc).__name__}: {exc}")
+                    except Exception as exc:  # any reader failure fails only its input
+                        slots[k] = CaptionResult.failed(exc)
                 for k, result in zip(where, self.captioner.caption_isolated(loaded, options)):
-                    slots[k] = CaptionResult.failed(f"{type(result).__name__}: {result}") if isinstance(result, Exception) else result
+                    slots[k] = CaptionResult.failed(result) if isinstance(result, Exception) else result
                 for (source, _), result in zip(futures, slots):
                     result.source = str(source) if isinstance(source, (str, os.PathLike)) else None
                 yield from slots

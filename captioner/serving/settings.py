@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from captioner.runtime.data.fetch import FetchPolicy
 from captioner.runtime.data.images import MAX_IMAGE_PIXELS
+from captioner.settings import BATCH_SIZE
 
 
 @dataclass
@@ -22,6 +23,6 @@ class ServeSettings:
     max_connections: int = 200  # concurrent connections and requests; more get 503
     max_fetches: int = 8  # image URLs fetched at once (each in a worker thread, at most fetch.total_timeout)
     max_decodes: int = 2  # images decoded at once (each may take a few hundred MB while it decodes)
-    max_batch: int = 8  # requests captioned together in one pass through encoder and decoder
+    max_batch: int = BATCH_SIZE  # requests captioned together in one pass through encoder and decoder
     batch_wait_ms: float = 2.0  # how long the model worker waits for more requests before a batch
     fetch: FetchPolicy = field(default_factory=FetchPolicy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from captioner.settings import DEFAULT_DEVICE, DEFAULT_ENCODER, Settings
 from captioner.training.networks.config import DecoderConfig
 
 # the decoder fields a run chooses; vocab_size and feature_dim come from the data when it starts
@@ -12,11 +13,11 @@ DECODER_FIELDS = ("style", "embed_dim", "hidden_dim", "attention_dim", "dropout"
 
 @dataclass
 class TrainConfig:
-    dataset: str = "data/flickr8k"
+    dataset: str = Settings.dataset  # the CLI's default comes from the environment (settings.py)
     output: str = "runs/default"
-    encoder: str = "efficientnet-lite2"
+    encoder: str = DEFAULT_ENCODER
     encoder_weights: str | None = None
-    cache_dir: str = "cache/features"
+    cache_dir: str = Settings.feature_cache
     # decoder: the one source of its fields and defaults (see captioner.training.networks.base.DecoderConfig)
     decoder: DecoderConfig = field(default_factory=lambda: DecoderConfig(vocab_size=0, feature_dim=0))
     # data
@@ -44,7 +45,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps (tests)
     seed: int = 0
     threads: int | None = None
-    device: str = "auto"  # auto | cpu | cuda | mps (captioner.runtime.devices); CUDA trains in mixed precision
+    device: str = DEFAULT_DEVICE  # auto | cpu | cuda | mps (training/devices.py); CUDA trains in mixed precision
 
 
 # The three original systems' recipes (encoder + how the image meets the text), as `captioner train
@@ -65,9 +66,9 @@ PRESETS: dict[str, dict[str, str | int | float]] = {
 @dataclass
 class SelfCriticalConfig:
     model: str = "default"  # the trained model to start from: shipped name or .pt path
-    dataset: str = "data/flickr8k"
+    dataset: str = Settings.dataset
     output: str = "runs/self-critical"
-    cache_dir: str = "cache/features"
+    cache_dir: str = Settings.feature_cache
     # a second caption set, as in TrainConfig: its photos less the same seeded hold-out are sampled
     # `mix_weight` times an epoch; the hold-out joins validation
     mix: str | None = None

@@ -29,6 +29,7 @@ from captioner.atomic import atomic_path, write_json
 from captioner.runtime.data.cleaning import clean_caption
 from captioner.runtime.data.datasets import load_dataset
 from captioner.training.networks.open_vocab import extend_vocabulary, trim_vocabulary
+from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 from captioner.runtime.search import SearchConfig
 from captioner.training.sampling import sample_search
 from captioner.runtime.search.captions import caption_features, to_text
@@ -37,16 +38,18 @@ from captioner.training.encoders.features import ensure_features
 from captioner.errors import CaptionerError
 from captioner.training.bundle import ModelBundle, load_bundle, save_bundle
 from captioner.training.scores import coco_scores
-from captioner.training.config import SelfCriticalConfig  # noqa: F401 - re-exported
+from captioner.training.config import SelfCriticalConfig, TrainConfig
 from captioner.training.data import SplitData, holdout, join_splits, load_split
 from captioner.training.rewards import CiderD
 
 log = logging.getLogger(__name__)
+BOS_ID = Vocabulary(list(SPECIALS)).bos_id  # every vocabulary's <start>
+WORDS = TrainConfig.max_caption_length  # reference words kept, as in training
 
 
 def sequence_log_probs(decoder, pooled, grid, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """tokens (N, T) sampled ids ending in <end>, 0-padded -> summed log-probabilities (N,), token counts (N,)."""
-    inputs = torch.cat([torch.full_like(tokens[:, :1], 1), tokens[:, :-1]], dim=1)  # (N, T): <start> w1 .. w_T-1
+    inputs = torch.cat([torch.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], dim=1)  # (N, T): <start> w1 .. w_T-1
     logits, _ = decoder(pooled, grid, inputs)  # (N, T, V)
     log_probs = torch.log_softmax(logits, dim=-1).gather(2, tokens.unsqueeze(2)).squeeze(2)  # (N, T)
     mask = (tokens != 0).float()  # (N, T): words and the <end>
@@ -135,7 +138,7 @@ def _splits(cfg: SelfCriticalConfig, start: ModelBundle, vocab, with_grid: bool,
         cache = ensure_features(data, train_ids + val_ids, start.encoder["name"], cfg.cache_dir, progress=progress)
         if cache.encoder_info().get("name") != start.encoder["name"]:
             raise CaptionerError(f"{cfg.cache_dir} holds {cache.encoder_info().get('name')} features, the model needs {start.encoder['name']}")
-        splits.append((load_split(data, train_ids, vocab, cache, with_grid, 30), load_split(data, val_ids, vocab, cache, with_grid, 30)))
+        splits.append((load_split(data, train_ids, vocab, cache, with_grid, WORDS), load_split(data, val_ids, vocab, cache, with_grid, WORDS)))
     (train, val), weights = splits[0], None
     if len(splits) > 1:
         (more_train, more_val) = splits[1]

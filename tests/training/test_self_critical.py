@@ -11,7 +11,8 @@ from captioner.training.sampling import sample_search
 from captioner.errors import CaptionerError
 from captioner.training.bundle import load_bundle
 from captioner.training.networks.open_vocab import trim_vocabulary
-from captioner.training.self_critical import (SelfCriticalConfig, finetune, self_critical_loss, self_critical_step,
+from captioner.training.config import SelfCriticalConfig
+from captioner.training.self_critical import (finetune, self_critical_loss, self_critical_step,
                                               sequence_log_probs, with_open_vocabulary)
 
 

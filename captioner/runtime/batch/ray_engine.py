@@ -22,7 +22,7 @@ from captioner.runtime.batch.sources import read_source
 from captioner.runtime.data.images import load_image, resize_square
 from captioner.runtime.model.captioner import Captioner
 from captioner.runtime.model.files import resolve_files
-from captioner.runtime.model.result import CaptionResult
+from captioner.runtime.model.result import CaptionResult, failure_text
 from captioner.runtime.options import CaptionOptions
 from captioner.settings import BATCH_SIZE
 
@@ -38,12 +38,9 @@ def _decode_stage(input_size: int, fetch_policy=None):
                 image = load_image(read_source(str(source), fetch_policy))
                 pixels.append(resize_square(image, input_size))  # (S, S, 3)
                 errors.append("")
-            except CaptionerError as exc:
-                pixels.append(np.zeros((input_size, input_size, 3), np.uint8))
-                errors.append(str(exc))
             except Exception as exc:  # a reader failure of any kind fails only its image
                 pixels.append(np.zeros((input_size, input_size, 3), np.uint8))
-                errors.append(f"{type(exc).__name__}: {exc}")
+                errors.append(failure_text(exc))
         return {"source": batch["source"], "pixels": np.stack(pixels), "read_error": np.array(errors, dtype=object)}
 
     return decode
@@ -69,7 +66,7 @@ class _CaptionActor:
             if batch["read_error"][i]:
                 result = CaptionResult.failed(batch["read_error"][i])
             elif isinstance(result, Exception):
-                result = CaptionResult.failed(f"{type(result).__name__}: {result}")
+                result = CaptionResult.failed(result)
             result.source = str(source)
             out.append(json.dumps(result.to_dict()))
         return {"source": batch["source"], "result": np.array(out, dtype=object)}

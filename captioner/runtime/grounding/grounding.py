@@ -17,7 +17,7 @@ import numpy as np
 
 from captioner.runtime.grounding.detectors import ConceptDetectors, shipped_detectors, matmul, one_blas_thread
 from captioner.runtime.grounding.tables import load_concept_words, load_imagenet_table
-from captioner.runtime.data.vocab import Vocabulary
+from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 from captioner.runtime.search import Constraints
 from captioner.runtime.data.objects import kind_names, load_object_table, plural_forms
 
@@ -294,7 +294,8 @@ def synonyms(word: str) -> frozenset[str]:
 
 def familiar_words(vocab: Vocabulary, trained_size: int, count: int) -> set[str]:
     """The decoder's `count` most frequent training words (a vocabulary is built most frequent first)."""
-    return set(vocab.words[4 : min(trained_size, 4 + count)])
+    first = len(SPECIALS)  # the words after <pad>, <start>, <end>, <unk>
+    return set(vocab.words[first : min(trained_size, first + count)])
 
 
 def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: int,

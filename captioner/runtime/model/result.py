@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from captioner.errors import CaptionerError
+
 
 @dataclass
 class CaptionResult:
@@ -29,8 +31,15 @@ class CaptionResult:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     @classmethod
-    def failed(cls, why: str, source: str | None = None) -> "CaptionResult":
-        return cls(error=why, source=source)
+    def failed(cls, why: str | BaseException, source: str | None = None) -> "CaptionResult":
+        """The result of an input that could not be captioned: why, as text (see failure_text)."""
+        return cls(error=why if isinstance(why, str) else failure_text(why), source=source)
+
+
+def failure_text(exc: BaseException) -> str:
+    """How every batch engine words a failed input: a CaptionerError's own one-line message, any
+    other exception's type and message."""
+    return str(exc) if isinstance(exc, CaptionerError) else f"{type(exc).__name__}: {exc}"
 
 
 RESULT_KEYS = tuple(f.name for f in fields(CaptionResult))

@@ -24,3 +24,13 @@ def test_a_failure_keeps_every_key_with_empty_values():
     assert failed["caption"] == "" and failed["alternatives"] == [] and failed["timings_ms"] == {}
     assert CaptionResult.from_dict({"caption": "x", "unknown": 1}) == CaptionResult("x")
     assert CaptionResult().alternatives is not CaptionResult().alternatives  # no list shared between results
+
+
+def test_every_engine_words_a_failure_the_same_way():
+    from captioner.errors import ImageError
+    from captioner.runtime.model.result import failure_text
+
+    assert failure_text(ImageError("photo.jpg: no such file")) == "photo.jpg: no such file"
+    assert failure_text(RuntimeError("decoder exploded")) == "RuntimeError: decoder exploded"
+    assert CaptionResult.failed(ValueError("bad")).error == "ValueError: bad"
+    assert CaptionResult.failed("said plainly").error == "said plainly"
