@@ -15,7 +15,7 @@ from captioner.evaluation.hallucination import object_scores
 from captioner.evaluation.phrases import phrase_report
 from captioner.export.from_torch import onnx_runners
 from captioner.runtime.data.cleaning import clean_caption
-from captioner.runtime.data.datasets import CaptionDataset, load_dataset
+from captioner.runtime.data.datasets import Dataset, load_dataset
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.encoders.onnx_runtime import onnx_cache_dir
 from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, constraints_for, lm_weights, load_grounder
@@ -57,7 +57,7 @@ def refuse_dataset_file(output: str, dataset: str) -> None:
         raise CaptionerError(f"--output-json {output} is inside the dataset {dataset}: name a file elsewhere")
 
 
-def mix_holdout(dataset: CaptionDataset) -> list[str]:
+def mix_holdout(dataset: Dataset) -> list[str]:
     """The photos `captioner train --mix DATASET` holds out with its default --mix-holdout and --seed."""
     return holdout(sorted(dataset.captions), TrainConfig.mix_holdout, TrainConfig.seed)[1]
 
@@ -88,7 +88,7 @@ class EvalData:
             self.language_model = TorchRunner(self.bundle.language_model) if self.bundle.language_model is not None else None
 
     @classmethod
-    def prepare(cls, model: str | None, dataset: CaptionDataset, split: str, cache_dir: str,
+    def prepare(cls, model: str | None, dataset: Dataset, split: str, cache_dir: str,
                 limit: int | None = None, encoder_weights: str | None = None, progress: bool = True,
                 backend: str = "torch", device: str = "auto") -> "EvalData":
         bundle = load_bundle(model)

@@ -47,7 +47,7 @@ class Alternative(BaseModel):
     log_prob: float
 
 
-class CaptionResponse(BaseModel):
+class ResultJSON(BaseModel):
     """The JSON of the one result type (runtime/model/result.py), every key always present."""
 
     caption: str
@@ -83,7 +83,7 @@ async def model_info(service: CaptionService = Depends(get_service)) -> dict:
     return {**service.captioner.metadata, "load_ms": round(service.captioner.load_ms, 1)}
 
 
-@router.post("/api/caption", response_model=CaptionResponse)
+@router.post("/api/caption", response_model=ResultJSON)
 async def caption_upload(request: Request, file: UploadFile = File(..., description="image file"),
                          beam_size: int = Form(DEFAULTS.beam_size, ge=1, le=MAX_BEAM),
                          max_length: int = Form(DEFAULTS.max_length, ge=1, le=MAX_WORDS),
@@ -93,7 +93,7 @@ async def caption_upload(request: Request, file: UploadFile = File(..., descript
     return await service.caption(await service.read_upload(file), options, request.is_disconnected)
 
 
-@router.post("/api/caption-url", response_model=CaptionResponse)
+@router.post("/api/caption-url", response_model=ResultJSON)
 async def caption_url(body: UrlRequest, request: Request, service: CaptionService = Depends(get_service)):
     options = CaptionOptions(beam_size=body.beam_size, max_length=body.max_length, grounding=body.grounding)
     return await service.caption(await service.fetch(body.url), options, request.is_disconnected, source=body.url)

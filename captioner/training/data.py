@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from captioner.runtime.data.cleaning import clean_caption
-from captioner.runtime.data.datasets import CaptionDataset, load_dataset
+from captioner.runtime.data.datasets import Dataset, load_dataset
 from captioner.training.sequences import pad_batch
 from captioner.runtime.data.vocab import Vocabulary
 from captioner.training.encoders.features import FeatureCache, ensure_features
@@ -48,7 +48,7 @@ def holdout(ids: list[str], count: int, seed: int) -> tuple[list[str], list[str]
     return sorted(shuffled[count:]), sorted(shuffled[:count])
 
 
-def load_split(dataset: CaptionDataset, split: str | list[str], vocab: Vocabulary, cache: FeatureCache,
+def load_split(dataset: Dataset, split: str | list[str], vocab: Vocabulary, cache: FeatureCache,
                with_grid: bool, max_words: int) -> SplitData:
     """A split by name, or these image ids."""
     failed = cache.failed_ids()

@@ -19,7 +19,7 @@ from captioner.runtime.grounding.grounding import Grounder
 from captioner.runtime.grounding.tables import DetectorConcept, load_concept_words
 from captioner.runtime.data.cleaning import clean_caption
 from captioner.runtime.data.objects import kind_names, objects_named
-from captioner.runtime.data.datasets import CaptionDataset
+from captioner.runtime.data.datasets import Dataset
 from captioner.training.encoders.features import FeatureCache
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], e
     return ConceptDetectors(encoder, list(concepts), weight, bias, np.full(c, 0.1, np.float32), [""] * c, np.zeros(c, np.float32))
 
 
-def concept_labels(dataset: CaptionDataset, ids: list[str], concepts: dict[str, DetectorConcept]) -> np.ndarray:
+def concept_labels(dataset: Dataset, ids: list[str], concepts: dict[str, DetectorConcept]) -> np.ndarray:
     """(N, C) 0/1: image n shows concept c when any caption of it uses one of c's words."""
     labels = np.zeros((len(ids), len(concepts)), np.float32)
     for n, image_id in enumerate(ids):
@@ -73,7 +73,7 @@ def concept_labels(dataset: CaptionDataset, ids: list[str], concepts: dict[str, 
     return labels
 
 
-def kind_labels(dataset: CaptionDataset, ids: list[str], kinds: list[str]) -> np.ndarray:
+def kind_labels(dataset: Dataset, ids: list[str], kinds: list[str]) -> np.ndarray:
     """(N, K) 0/1: image n shows COCO kind k when any caption of it names the kind (data/coco_objects.tsv)."""
     column = {k: i for i, k in enumerate(kinds)}
     labels = np.zeros((len(ids), len(kinds)), np.float32)
@@ -146,8 +146,8 @@ def held_out_report(detector_probs, held: list[tuple[np.ndarray, np.ndarray]], b
     return report
 
 
-def train_kinds(detectors: ConceptDetectors, train: list[tuple[CaptionDataset, list[str]]],
-                held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
+def train_kinds(detectors: ConceptDetectors, train: list[tuple[Dataset, list[str]]],
+                held_out: list[tuple[Dataset, list[str]]], cache: FeatureCache, miss_rate: float,
                 folds: int = FOLDS) -> dict:
     """Fit one detector per COCO object kind on `train` sets and calibrate its absent threshold
     (`fit_calibrated`). Returns a report per kind."""
@@ -161,7 +161,7 @@ def train_kinds(detectors: ConceptDetectors, train: list[tuple[CaptionDataset, l
     return held_out_report(detectors.kind_probabilities, held, detectors.kind_absent_below, labels, kinds)
 
 
-def phrase_labels(dataset: CaptionDataset, ids: list[str], phrases: list[str]) -> np.ndarray:
+def phrase_labels(dataset: Dataset, ids: list[str], phrases: list[str]) -> np.ndarray:
     """(N, P) 0/1: image n's captions say phrase p (its words in a row, after cleaning)."""
     grams = [tuple(p.split()) for p in phrases]
     labels = np.zeros((len(ids), len(phrases)), np.float32)
@@ -174,8 +174,8 @@ def phrase_labels(dataset: CaptionDataset, ids: list[str], phrases: list[str]) -
     return labels
 
 
-def train_phrases(detectors: ConceptDetectors, phrases: list[str], train: list[tuple[CaptionDataset, list[str]]],
-                  held_out: list[tuple[CaptionDataset, list[str]]], cache: FeatureCache, miss_rate: float,
+def train_phrases(detectors: ConceptDetectors, phrases: list[str], train: list[tuple[Dataset, list[str]]],
+                  held_out: list[tuple[Dataset, list[str]]], cache: FeatureCache, miss_rate: float,
                   folds: int = FOLDS) -> dict:
     """Fit one detector per phrase (whether a photo's captions say it) and calibrate its absent
     thresholds as the kinds' are, for every miss rate from 0 to 1 in steps of 0.01 (the grounding
@@ -198,10 +198,10 @@ def overused_phrases(report: dict, mode: str = "beam") -> list[str]:
     return list(dict.fromkeys(" ".join(clean_caption(p)) for p in found))
 
 
-def train_detectors(train: tuple[CaptionDataset, list[str]] | list[tuple[CaptionDataset, list[str]]],
-                    held_out: list[tuple[CaptionDataset, list[str]]],
+def train_detectors(train: tuple[Dataset, list[str]] | list[tuple[Dataset, list[str]]],
+                    held_out: list[tuple[Dataset, list[str]]],
                     cache: FeatureCache, grounder: Grounder, miss_rate: float = 0.03,
-                    unlabeled: list[str] | None = None, kinds_held_out: list[tuple[CaptionDataset, list[str]]] | None = None,
+                    unlabeled: list[str] | None = None, kinds_held_out: list[tuple[Dataset, list[str]]] | None = None,
                     phrases: list[str] | None = None) -> tuple[ConceptDetectors, dict]:
     """Fit on `train` (dataset, ids), or several such sets, calibrate on each of `held_out`; returns detectors and a report.
 

@@ -226,3 +226,20 @@ def test_the_app_serves_another_model_and_says_which_answered(coco_dev):
         assert body["model"] == "seed-xception" and body["encoder"] == "xception" and body["caption"]
         page = seed.post("/", files={"file": ("stop.jpg", stop_sign, "image/jpeg")})
         assert page.status_code == 200 and "model seed-xception" in page.text and "encoder xception" in page.text
+
+
+def test_the_api_and_the_cli_answer_with_the_same_keys(client, flickr_images, capsys, image_host):
+    import json
+
+    from captioner.cli import main
+    from captioner.runtime.model.result import RESULT_KEYS
+
+    upload = _post(client, flickr_images[0].read_bytes()).json()
+    by_url = client.post("/api/caption-url", json={"url": f"{image_host}/photo.jpg"}).json()
+    assert main(["caption", "--json", str(flickr_images[0])]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert list(upload) == list(by_url) == list(line) == list(RESULT_KEYS)
+    assert upload["caption"] == line["caption"] and upload["source"] is None and line["source"] == str(flickr_images[0])
+    assert by_url["source"] == f"{image_host}/photo.jpg" and upload["error"] is None
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["ResultJSON"]["properties"]
+    assert list(schema) == list(RESULT_KEYS)  # the documented answer is the one result type

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 
-from captioner.runtime.data.datasets import CaptionDataset
+from captioner.runtime.data.datasets import Dataset
 from captioner.training.detectors import MIN_POSITIVES, fit_calibrated, overused_phrases, phrase_labels
 
 
 def test_phrase_labels_match_whole_words_in_a_row_after_cleaning():
-    data = CaptionDataset(Path("."), {
+    data = Dataset(Path("."), {
         "a.jpg": ["A black-and-white cat.", "a cat in the water"],
         "b.jpg": ["White and black stripes", "Isolated island"],
         "c.jpg": ["the dog is in the water"],

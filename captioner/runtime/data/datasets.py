@@ -1,6 +1,6 @@
 """Read caption datasets: Flickr8k's own files, the Kaggle layout, and COCO-style JSON.
 
-Every reader returns a `CaptionDataset`. Lines that cannot be used are reported as
+Every reader returns a `Dataset`. Lines that cannot be used are reported as
 `file:line: reason` problems and skipped, so one bad line never stops training.
 """
 
@@ -28,7 +28,7 @@ _TOKEN_LINE = re.compile(r"^(?P<image>[^\s#]+\.(?:jpg|jpeg|png))#(?P<n>\d+)$", r
 
 
 @dataclass
-class CaptionDataset:
+class Dataset:
     image_dir: Path
     captions: dict[str, list[str]]  # image file name -> raw captions
     splits: dict[str, list[str]]  # split name -> image file names (all with captions)
@@ -42,12 +42,12 @@ class CaptionDataset:
             raise CaptionerError(f"dataset has no {name!r} split (has: {', '.join(self.splits)})")
         return self.splits[name]
 
-    def subset(self, limit: int, seed: int = 0) -> "CaptionDataset":
+    def subset(self, limit: int, seed: int = 0) -> "Dataset":
         """A smaller copy with at most `limit` images per split (for smoke tests and quick runs)."""
         rng = random.Random(seed)
         splits = {k: sorted(rng.sample(v, min(limit, len(v)))) for k, v in self.splits.items()}
         keep = {i for ids in splits.values() for i in ids}
-        return CaptionDataset(self.image_dir, {i: c for i, c in self.captions.items() if i in keep}, splits, self.problems)
+        return Dataset(self.image_dir, {i: c for i, c in self.captions.items() if i in keep}, splits, self.problems)
 
 
 def _require(path: Path, what: str) -> Path:
@@ -63,7 +63,7 @@ def _report(problems: list[str]) -> None:
         log.warning("... and %d more skipped lines", len(problems) - 20)
 
 
-def load_flickr8k(root: str | Path) -> CaptionDataset:
+def load_flickr8k(root: str | Path) -> Dataset:
     """Flickr8k as distributed: images/ (or Flicker8k_Dataset/), token file and split files."""
     root = _require(Path(root), "dataset folder")
     image_dir = next((root / d for d in ("images", "Flicker8k_Dataset", "Images") if (root / d).is_dir()), None)
@@ -97,7 +97,7 @@ def load_flickr8k(root: str | Path) -> CaptionDataset:
         problems.extend(f"{file_name}: image {n} has no captions" for n in missing)
         splits[split] = [n for n in names if n in captions]
     _report(problems)
-    return CaptionDataset(image_dir, captions, splits, problems)
+    return Dataset(image_dir, captions, splits, problems)
 
 
 def _random_splits(image_ids: list[str], seed: int = 0) -> dict[str, list[str]]:
@@ -108,7 +108,7 @@ def _random_splits(image_ids: list[str], seed: int = 0) -> dict[str, list[str]]:
     return {"test": sorted(ids[:held]), "val": sorted(ids[held : 2 * held]), "train": sorted(ids[2 * held :])}
 
 
-def load_kaggle(root: str | Path) -> CaptionDataset:
+def load_kaggle(root: str | Path) -> Dataset:
     """Kaggle's Flickr8k layout: Images/ plus captions.txt as CSV with header 'image,caption'.
 
     If the official split files sit beside it they are used; otherwise a seeded random split.
@@ -137,7 +137,7 @@ def load_kaggle(root: str | Path) -> CaptionDataset:
     else:
         splits = _random_splits(list(captions))
     _report(problems)
-    return CaptionDataset(image_dir, captions, splits, problems)
+    return Dataset(image_dir, captions, splits, problems)
 
 
 class _Where:
@@ -179,7 +179,7 @@ def _element_lines(text: str, key: str) -> list[int]:
     return lines
 
 
-def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -> CaptionDataset:
+def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -> Dataset:
     """COCO captions JSON ({images, annotations}) or Karpathy's split JSON ({images: [{filename, split, sentences}]})."""
     json_file = _require(Path(json_file), "caption JSON")
     image_dir = Path(image_dir) if image_dir else json_file.parent / "images"
@@ -227,10 +227,10 @@ def load_coco_json(json_file: str | Path, image_dir: str | Path | None = None) -
     else:
         splits = _random_splits(list(captions))
     _report(problems)
-    return CaptionDataset(image_dir, captions, splits, problems)
+    return Dataset(image_dir, captions, splits, problems)
 
 
-def load_dataset(path: str | Path, image_dir: str | Path | None = None) -> CaptionDataset:
+def load_dataset(path: str | Path, image_dir: str | Path | None = None) -> Dataset:
     """Pick the reader from what is at `path`: a .json file, a Kaggle folder, a Flickr8k folder or a
     COCO-format folder (captions.json + images/, like coco-dev)."""
     path = _require(Path(path), "dataset")

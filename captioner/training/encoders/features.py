@@ -24,7 +24,7 @@ from captioner.training.encoders import create_encoder
 from captioner.training.encoders.onnx import maybe_onnx
 
 if TYPE_CHECKING:
-    from captioner.runtime.data.datasets import CaptionDataset
+    from captioner.runtime.data.datasets import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class FeatureCache:
         return pooled, grid
 
 
-def ensure_features(dataset: "CaptionDataset", image_ids: list[str], encoder_name: str, cache_dir: str,
+def ensure_features(dataset: "Dataset", image_ids: list[str], encoder_name: str, cache_dir: str,
                     encoder_weights: str | None = None, progress: bool = True) -> FeatureCache:
     """Extract (once) the features of `image_ids` that the cache does not hold yet."""
     cache = FeatureCache(cache_dir, encoder_name)
