@@ -117,3 +117,37 @@ def test_steps_raise_the_reward_of_the_sampled_captions(small_run, shipped):
              for _ in range(8)]
     assert all(math.isfinite(m) for m in means)
     assert sum(means[-2:]) / 2 > 1.5 * sum(means[:2]) / 2, means
+
+
+def test_a_mixed_epoch_sees_each_image_as_often_as_its_weight_says():
+    import random
+    from collections import Counter
+
+    from captioner.training.self_critical import epoch_order
+
+    plain = epoch_order(5, None, random.Random(0))
+    assert sorted(plain) == [0, 1, 2, 3, 4] and plain != [0, 1, 2, 3, 4]  # each once, shuffled
+    counts = Counter()
+    for seed in range(400):
+        counts.update(epoch_order(3, [1.0, 2.0, 0.5], random.Random(seed)))
+    assert counts[0] == 400 and counts[1] == 800  # whole weights: exactly that many times an epoch
+    assert 160 <= counts[2] <= 240  # a fraction: that share of epochs
+
+
+def test_self_critical_mixes_a_second_set_and_holds_out_the_same_photos_as_training(flickr_root, coco_dev, tmp_path):
+    from captioner.training.bundle import load_bundle
+    from captioner.training.data import holdout
+    from captioner.runtime.data.datasets import load_dataset
+    from captioner.training.self_critical import _splits
+    from captioner.training.networks.open_vocab import trim_vocabulary
+
+    start = load_bundle("default")
+    decoder, vocab = trim_vocabulary(start.decoder, start.vocab, start.trained_size)
+    cfg = SelfCriticalConfig(dataset=str(flickr_root), mix=str(coco_dev), mix_weight=2.0, mix_holdout=20, limit_images=30,
+                             cache_dir=str(tmp_path / "cache"))
+    train, val, weights = _splits(cfg, start, vocab, False, progress=False)
+    coco = load_dataset(str(coco_dev))
+    coco_train, coco_val = holdout(sorted(coco.captions), 20, cfg.seed)
+    assert set(coco_val[:30]) <= set(val.image_ids) and not set(coco_val) & set(train.image_ids)
+    assert set(coco_train[:30]) <= set(train.image_ids)
+    assert weights == [1.0 if i not in coco.captions else 2.0 for i in train.image_ids]
