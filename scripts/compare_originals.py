@@ -35,6 +35,7 @@ from captioner.runtime.grounding.grounding import GroundingConfig  # noqa: E402
 from captioner.runtime.data.datasets import load_dataset  # noqa: E402
 from captioner.runtime.data.images import load_image  # noqa: E402
 from captioner.runtime.options import CaptionOptions  # noqa: E402
+from captioner.settings import Settings  # noqa: E402
 from captioner.runtime.search import SearchConfig  # noqa: E402
 from captioner.runtime.model.files import resolve_model  # noqa: E402
 from captioner.evaluation.evaluate import ALL, EvalData, score_captions  # noqa: E402
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--flickr", required=True, help="Flickr8k folder (its official test split is scored)")
     parser.add_argument("--coco", required=True, help="COCO-format everyday photos (coco-dev), scored whole")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="shipped names or .pt paths")
-    parser.add_argument("--cache-dir", default="cache/features")
+    parser.add_argument("--cache-dir", default=Settings.feature_cache)
     parser.add_argument("--timing-photos", type=int, default=20, help="Flickr8k test photos timed one at a time")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N photos of each set (a quick check)")

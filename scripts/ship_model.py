@@ -2,7 +2,8 @@
 """Copy a trained run's best model into the package as a shipped model, with its test scores.
 
     .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] [--onnx-precision float32] \
-        [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA] [--no-export]
+        [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA] [--no-export] \
+        [--language-model OTHER] [--background-lm OTHER]
 
 The ONNX export shipped beside it (what inference runs) has int8 step graphs unless
 --onnx-precision float32 (see captioner/export/onnx_export.py and the README's figures).
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--open-vocabulary", action="store_true", help="add the ImageNet concept words it lacks")
     parser.add_argument("--language-model", metavar="OTHER",
                         help="ship OTHER's fusion language model (scripts/train_language_model.py; same vocabulary)")
+    parser.add_argument("--background-lm", metavar="OTHER",
+                        help="ship OTHER's language model as the background one density-ratio fusion subtracts "
+                             "(e.g. trained on Flickr8k's captions; same vocabulary)")
     parser.add_argument("--no-export", action="store_true",
                         help="ship the model file alone, no ONNX export beside it: for encoders whose weights are "
                              "installed apart (Xception); inference exports it into the user's cache on first use")
@@ -62,6 +66,12 @@ def main() -> None:
             raise SystemExit(f"--language-model {args.language_model}: no language model over this model's vocabulary")
         bundle.language_model = other.language_model
         bundle.info["language_model"] = other.info.get("language_model")
+    if args.background_lm:
+        other = load_bundle(args.background_lm)
+        if other.vocab.words != bundle.vocab.words or other.language_model is None:
+            raise SystemExit(f"--background-lm {args.background_lm}: no language model over this model's vocabulary")
+        bundle.background_lm = other.language_model
+        bundle.info["background_lm"] = other.info.get("language_model")
     if args.open_vocabulary:
         trained = bundle.trained_size
         words, _ = load_imagenet_table()

@@ -22,6 +22,7 @@ from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, con
 from captioner.runtime.model.files import resolve_files, resolve_model
 from captioner.runtime.search import SearchConfig
 from captioner.runtime.search.captions import caption_features, to_text
+from captioner.runtime.search.fusion import with_background
 from captioner.settings import DEFAULT_DEVICE, Settings
 from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.config import TrainConfig
@@ -81,11 +82,13 @@ class EvalData:
     grounder: Grounder | None
     decoder: object = None  # the runtime that decodes: the bundle's PyTorch decoder or its ONNX Runtime export
     language_model: object = None
+    background_lm: object = None
 
     def __post_init__(self):
         if self.decoder is None:  # the bundle's PyTorch modules, seen through numpy by the search
             self.decoder = TorchRunner(self.bundle.decoder)
-            self.language_model = TorchRunner(self.bundle.language_model) if self.bundle.language_model is not None else None
+            self.language_model, self.background_lm = (TorchRunner(lm) if lm is not None else None
+                                                       for lm in (self.bundle.language_model, self.bundle.background_lm))
 
     @classmethod
     def prepare(cls, model: str | None, dataset: Dataset, split: str, cache_dir: str,
@@ -100,28 +103,31 @@ class EvalData:
         ids = [i for i in ids if i not in failed]
         pooled, grid = cache.load(ids, with_grid=bundle.decoder.uses_grid)
         grounder = load_grounder(create_encoder(encoder_name, encoder_weights), bundle)
-        decoder = language_model = None
+        decoder = language_model = background = None
         if backend == "onnx":
-            decoder, language_model = onnx_runners(resolve_files(model), bundle, providers=onnx_providers(device))
+            decoder, language_model, background = onnx_runners(resolve_files(model), bundle, providers=onnx_providers(device))
         else:
             where = torch_device(device)
             bundle.decoder.to(where)
-            if bundle.language_model is not None:
-                bundle.language_model.to(where)
+            for lm in (bundle.language_model, bundle.background_lm):
+                if lm is not None:
+                    lm.to(where)
         return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder,
-                   decoder, language_model)
+                   decoder, language_model, background)
 
     def captions(self, search: SearchConfig, greedy: bool = False, grounding: GroundingConfig | None = None
                  ) -> dict[str, str]:
         """Best caption per image; grounded (concept constraints) when `grounding` is given and possible."""
         constraints = weights = None
+        fusion_lm = self.language_model
         if grounding is not None and self.grounder is not None:
+            fusion_lm = with_background(self.language_model, self.background_lm, grounding.lm_background_weight)
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding)
             constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
             weights = lm_weights(concepts, grounding)
         hyps = caption_features(self.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
                                 constraints=constraints, trained_size=self.bundle.trained_size,
-                                language_model=self.language_model, lm_weights=weights)
+                                language_model=fusion_lm, lm_weights=weights)
         return {i: to_text(self.bundle.vocab, h[0]) for i, h in zip(self.ids, hyps)}
 
 

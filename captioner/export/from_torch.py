@@ -9,7 +9,7 @@ from captioner.export.onnx_export import export_bundle
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.model.captioner import Captioner
 from captioner.runtime.model.files import ModelFiles
-from captioner.runtime.model.runners import load_runners
+from captioner.runtime.model.runners import load_background, load_runners
 from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.encoders import create_encoder
 from captioner.training.encoders.onnx import maybe_onnx
@@ -17,13 +17,17 @@ from captioner.training.networks.torch_runner import TorchRunner
 
 
 def onnx_runners(files: ModelFiles, bundle: ModelBundle, encoder=None, providers: list[str] | None = None):
-    """The bundle's decoder and language model in ONNX Runtime: the shipped export (`<model>.onnx/`)
-    when there is one; else the cache's, exported once (with `encoder` when given, so later loads
-    need no torch)."""
+    """The bundle's decoder, language model and background language model in ONNX Runtime: the
+    shipped export (`<model>.onnx/`) when there is one; else the cache's, exported once (with
+    `encoder` when given, so later loads need no torch)."""
     folder = files.decoder_folder
     if folder == files.cached and not (folder / "bundle.json").is_file():
         export_bundle(bundle, files.digest, folder, encoder=encoder)
-    return load_runners(files.path, files.digest, bundle.language_model is not None, folder, providers=providers)
+    decoder, language_model = load_runners(files.path, files.digest, bundle.language_model is not None, folder,
+                                           providers=providers)
+    background = load_background(files.path, files.digest, folder, providers=providers) \
+        if bundle.background_lm is not None else None
+    return decoder, language_model, background
 
 
 def load(files: ModelFiles, encoder_weights: str | None, backend: str, grounding, device: str) -> Captioner:
@@ -33,8 +37,11 @@ def load(files: ModelFiles, encoder_weights: str | None, backend: str, grounding
     if backend == "auto":
         providers = onnx_providers(device)
         torch_encoder, encoder = encoder, maybe_onnx(encoder, providers)
-        decoder, language_model = onnx_runners(files, bundle, torch_encoder if encoder_weights is None else None, providers)
+        decoder, language_model, background = onnx_runners(files, bundle, torch_encoder if encoder_weights is None else None,
+                                                            providers)
     else:
         decoder = TorchRunner(bundle.decoder)
-        language_model = TorchRunner(bundle.language_model) if bundle.language_model is not None else None
-    return Captioner(files, bundle, encoder, decoder, language_model, grounding=grounding, decoder_config=decoder_config)
+        language_model, background = (TorchRunner(lm) if lm is not None else None
+                                      for lm in (bundle.language_model, bundle.background_lm))
+    return Captioner(files, bundle, encoder, decoder, language_model, background, grounding=grounding,
+                     decoder_config=decoder_config)

@@ -343,21 +343,22 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
             axes, folder / "init.onnx", meta)
     _export(_Step(decoder, changed), (tokens, *state), ["tokens", *parts],
             ["log_probs", *[f"new_state{i}" for i in changed]], axes, folder / "step.onnx", meta, precision)
-    lm_path = folder / "lm.onnx"
-    if bundle.language_model is not None:
-        lm = bundle.language_model.eval()
-        lm_state = lm.init_state(batch)
-        lm_meta = {"bundle_sha256": digest, "state_parts": 2, "changed": [0, 1], "hidden_dim": lm.config.hidden_dim,
-                   "vocab_size": lm.config.vocab_size}
-        _export(_Step(lm, [0, 1]), (tokens, *lm_state), ["tokens", "state0", "state1"],
-                ["log_probs", "new_state0", "new_state1"], axes, lm_path, lm_meta, precision)
-    elif lm_path.exists():
-        lm_path.unlink()
+    for lm, lm_path in ((bundle.language_model, folder / "lm.onnx"), (bundle.background_lm, folder / "background_lm.onnx")):
+        if lm is not None:
+            lm = lm.eval()
+            lm_state = lm.init_state(batch)
+            lm_meta = {"bundle_sha256": digest, "state_parts": 2, "changed": [0, 1], "hidden_dim": lm.config.hidden_dim,
+                       "vocab_size": lm.config.vocab_size}
+            _export(_Step(lm, [0, 1]), (tokens, *lm_state), ["tokens", "state0", "state1"],
+                    ["log_probs", "new_state0", "new_state1"], axes, lm_path, lm_meta, precision)
+        elif lm_path.exists():
+            lm_path.unlink()
     with_encoder = encoder is not None and export_encoder(encoder, digest, folder)
     write_json(folder / "bundle.json", {
         "format": EXPORT_FORMAT, "bundle_sha256": digest, "vocab": list(bundle.vocab.words),
         "trained_size": bundle.trained_size, "encoder": dict(bundle.encoder), "encoder_exported": bool(with_encoder),
-        "decoder_config": asdict(config), "language_model": bundle.language_model is not None, "info": bundle.info})
+        "decoder_config": asdict(config), "language_model": bundle.language_model is not None,
+        "background_lm": bundle.background_lm is not None, "info": bundle.info})
     return folder
 
 

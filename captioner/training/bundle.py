@@ -29,6 +29,7 @@ class ModelBundle:
     encoder: dict  # Encoder.describe(): name, input_size, feature_dim, grid_size
     info: dict = field(default_factory=dict)  # training config, scores, timings
     language_model: LanguageModel | None = None  # text-only LM over the same vocabulary, for fusion
+    background_lm: LanguageModel | None = None  # a second one whose log-probabilities fusion subtracts
 
     @property
     def trained_size(self) -> int:
@@ -75,9 +76,9 @@ def save_bundle(path: str | Path, bundle: ModelBundle, precision: str = "float16
         "info": bundle.info,
         "state_dict": state,
     }
-    if bundle.language_model is not None:
-        payload["language_model"] = {"config": asdict(bundle.language_model.config),
-                                     "state_dict": compress_state(bundle.language_model.state_dict(), precision)}
+    for key, model in (("language_model", bundle.language_model), ("background_lm", bundle.background_lm)):
+        if model is not None:
+            payload[key] = {"config": asdict(model.config), "state_dict": compress_state(model.state_dict(), precision)}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -93,15 +94,21 @@ def load_bundle(name_or_path: str | Path | None = None) -> ModelBundle:
     try:
         decoder = build_decoder(DecoderConfig.from_dict(payload["decoder_config"]))
         decoder.load_state_dict(expand_state(payload["state_dict"]))
-        language_model = None
-        if "language_model" in payload:
-            language_model = LanguageModel(LanguageModelConfig(**payload["language_model"]["config"]))
-            language_model.load_state_dict(expand_state(payload["language_model"]["state_dict"]))
-            language_model.eval()
+        language_model, background_lm = (_language_model(payload.get(key)) for key in ("language_model", "background_lm"))
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CaptionerError(f"{path}: damaged captioner model file ({type(exc).__name__}: {str(exc)[:120]})") from None
     decoder.eval()
-    bundle = ModelBundle(decoder, Vocabulary(payload["vocab"]), payload["encoder"], payload.get("info", {}), language_model)
-    if language_model is not None and language_model.config.vocab_size != len(bundle.vocab):
-        raise CaptionerError(f"{path}: its language model has {language_model.config.vocab_size} words, the vocabulary {len(bundle.vocab)}")
+    bundle = ModelBundle(decoder, Vocabulary(payload["vocab"]), payload["encoder"], payload.get("info", {}), language_model,
+                         background_lm)
+    for model in (language_model, background_lm):
+        if model is not None and model.config.vocab_size != len(bundle.vocab):
+            raise CaptionerError(f"{path}: its language model has {model.config.vocab_size} words, the vocabulary {len(bundle.vocab)}")
     return bundle
+
+
+def _language_model(stored: dict | None) -> LanguageModel | None:
+    if stored is None:
+        return None
+    model = LanguageModel(LanguageModelConfig(**stored["config"]))
+    model.load_state_dict(expand_state(stored["state_dict"]))
+    return model.eval()

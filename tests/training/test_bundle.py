@@ -43,3 +43,22 @@ def test_the_default_model_ships_with_the_package():
     assert "default" in shipped_models()
     bundle = load_bundle()
     assert len(bundle.vocab) > 1000 and bundle.encoder["name"]
+
+
+def test_a_background_language_model_round_trips(tmp_path):
+    import torch
+
+    from captioner.training.networks.language_model import LanguageModel, LanguageModelConfig
+
+    vocab = Vocabulary(["<pad>", "<start>", "<end>", "<unk>", "a", "dog"])
+    decoder = build_decoder(DecoderConfig(len(vocab), 8, style="inject", embed_dim=8, hidden_dim=16)).eval()
+    torch.manual_seed(0)
+    lm, background = (LanguageModel(LanguageModelConfig(len(vocab), embed_dim=8, hidden_dim=16)).eval() for _ in range(2))
+    save_bundle(tmp_path / "m.pt", ModelBundle(decoder, vocab, {"name": "toy"}, {}, lm, background))
+    loaded = load_bundle(tmp_path / "m.pt")
+    for mine, theirs in ((loaded.language_model, lm), (loaded.background_lm, background)):
+        for key, value in theirs.state_dict().items():
+            torch.testing.assert_close(mine.state_dict()[key], value, atol=2e-3, rtol=1e-3)  # float16 in the file
+    assert not torch.allclose(loaded.background_lm.out.weight, loaded.language_model.out.weight)
+    save_bundle(tmp_path / "plain.pt", ModelBundle(decoder, vocab, {"name": "toy"}, {}, lm))
+    assert load_bundle(tmp_path / "plain.pt").background_lm is None

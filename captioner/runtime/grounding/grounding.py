@@ -49,6 +49,10 @@ class GroundingConfig:
     unfamiliar_from_words: bool = True
     unseen_object: float = 0.05
     lm_weight: float = 1.0
+    # the background language model's share (density-ratio fusion: its log-probabilities are
+    # subtracted, times this, from the fused language model's); chosen on coco-dev and the
+    # coco-train hold-out (docs/grounding.md: scripts/try_density_ratio.py)
+    lm_background_weight: float = 0.3
     lm_weight_familiar: float = 0.0
     lm_everyday: float = 0.8  # an everyday photo gets the language model from this probability on
     # and its captions are ranked with this length penalty (shorter than Flickr8k's: COCO captions

@@ -22,30 +22,34 @@ from captioner.runtime.grounding.grounding import GroundingConfig, constraints_f
 from captioner.runtime.model.exported import ExportedEncoder, read_exported
 from captioner.runtime.model.files import ModelFiles
 from captioner.runtime.model.result import CaptionResult
-from captioner.runtime.model.runners import load_runners
+from captioner.runtime.model.runners import load_background, load_runners
 from captioner.runtime.options import CaptionOptions
 from captioner.runtime.search.captions import caption_features, to_text
+from captioner.runtime.search.fusion import with_background
 
 
 def load_exported(files: ModelFiles, providers: list[str] | None = None):
-    """(bundle, encoder, decoder, language model) all from the model's ONNX export, without torch;
-    None when the export (beside the model or in the cache) is missing, stale or has no encoder."""
+    """(bundle, encoder, decoder, language model, background language model) all from the model's
+    ONNX export, without torch; None when the export (beside the model or in the cache) is missing,
+    stale or has no encoder."""
     for folder in files.export_folders:
         found = read_exported(folder, files.path, files.digest)
         if found is not None and found[1]:
             bundle = found[0]
             decoder, language_model = load_runners(files.path, files.digest, bundle.has_language_model, folder,
                                                    providers=providers)
-            return bundle, ExportedEncoder(folder, files.path, providers=providers), decoder, language_model
+            background = load_background(files.path, files.digest, folder, providers=providers) \
+                if bundle.has_background_lm else None
+            return bundle, ExportedEncoder(folder, files.path, providers=providers), decoder, language_model, background
     return None
 
 
 class Captioner:
-    def __init__(self, files: ModelFiles, bundle, encoder, decoder, language_model=None,
+    def __init__(self, files: ModelFiles, bundle, encoder, decoder, language_model=None, background_lm=None,
                  grounding: GroundingConfig | bool = True, decoder_config: dict | None = None):
         """The parts of a loaded model. bundle: its vocabulary, encoder description and info
-        (an ExportedBundle or a training ModelBundle); decoder, language_model: numpy runners (the
-        ONNX Runtime ones, or TorchRunner). grounding: True (the calibrated settings), a
+        (an ExportedBundle or a training ModelBundle); decoder, language_model, background_lm: numpy
+        runners (the ONNX Runtime ones, or TorchRunner). grounding: True (the calibrated settings), a
         GroundingConfig, or False to never ground (then no concept detectors are needed)."""
         started = time.perf_counter()
         self.files, self.model_path = files, files.path
@@ -53,6 +57,9 @@ class Captioner:
         self.decoder_config = dict(decoder_config if decoder_config is not None else bundle.decoder_config)
         config = GroundingConfig() if grounding is True else (grounding or None)
         self.grounder = load_grounder(self.encoder, self.bundle, config) if config is not None else None
+        self.background_lm = background_lm
+        beta = self.grounder.config.lm_background_weight if self.grounder else 0.0
+        self.fusion_lm = with_background(language_model, background_lm, beta)  # what grounded search fuses
         self.load_ms = 1000 * (time.perf_counter() - started)
 
     @classmethod
@@ -101,7 +108,7 @@ class Captioner:
         t3 = time.perf_counter()
         hyps = caption_features(self.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
                                 constraints=constraints, trained_size=size, trace=options.attention,
-                                language_model=self.language_model, lm_weights=weights)
+                                language_model=self.fusion_lm, lm_weights=weights)
         t4 = time.perf_counter()
         per_image = {k: 1000 * v / len(images) for k, v in
                      (("preprocess", t1 - t0), ("encode", t2 - t1), ("concepts", t3 - t2), ("decode", t4 - t3))}

@@ -36,6 +36,7 @@ class ExportedBundle:
     decoder_config: dict
     has_language_model: bool
     info: dict = field(default_factory=dict)
+    has_background_lm: bool = False
 
 
 def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[ExportedBundle, bool] | None:
@@ -48,7 +49,8 @@ def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[Ex
         if data.get("format") != EXPORT_FORMAT:
             raise ValueError(f"format {data.get('format')!r}")
         bundle = ExportedBundle(Vocabulary(data["vocab"]), data["encoder"], int(data["trained_size"]),
-                                data["decoder_config"], bool(data["language_model"]), data.get("info", {}))
+                                data["decoder_config"], bool(data["language_model"]), data.get("info", {}),
+                                bool(data.get("background_lm", False)))
     except (ValueError, KeyError, TypeError) as exc:
         raise CaptionerError(f"{path}: damaged ({type(exc).__name__}); {rebuild_hint(model_path)}") from None
     if data.get("bundle_sha256") != digest:

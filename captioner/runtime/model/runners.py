@@ -29,6 +29,12 @@ def load_runners(model_path: str | Path, digest: str | None, has_language_model:
     return decoder, lm
 
 
+def load_background(model_path: str | Path, digest: str | None, folder: Path | None = None, threads: int | None = None,
+                    providers: list[str] | None = None):
+    """The background language model density-ratio fusion subtracts (background_lm.onnx)."""
+    return OnnxLanguageModel(model_path, digest, threads, folder, providers, file_name="background_lm.onnx")
+
+
 def _session(path: Path, model_path: str | Path, threads: int | None, providers: list[str] | None = None,
              stepwise: bool = False):
     if not path.is_file():
@@ -100,8 +106,8 @@ class OnnxLanguageModel(_OnnxStep):
     uses_grid = False
 
     def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
-                 folder: Path | None = None, providers: list[str] | None = None):
-        super().__init__((folder or onnx_folder(model_path)) / "lm.onnx", model_path, digest, threads, providers)
+                 folder: Path | None = None, providers: list[str] | None = None, file_name: str = "lm.onnx"):
+        super().__init__((folder or onnx_folder(model_path)) / file_name, model_path, digest, threads, providers)
         self.hidden_dim = self.meta["hidden_dim"]
 
     def init_state(self, batch: int) -> State:

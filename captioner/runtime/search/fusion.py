@@ -12,6 +12,39 @@ import numpy as np
 from captioner.runtime.search.engine import State, StepFn, broadcasting, broadcasts
 
 
+class DensityRatio:
+    """A language model with a background model subtracted, as one numpy runner: log p(w) - beta *
+    log p_background(w) (density-ratio fusion, McDermott et al. 2019). With COCO's captions as the
+    model and Flickr8k's as the background, fusion favours what COCO says more than Flickr8k says
+    ("black and white", "in the water" lose). The two states lie side by side."""
+
+    numpy_io = True
+    uses_grid = False
+
+    def __init__(self, model, background, beta: float):
+        self.model, self.background, self.beta = model, background, float(beta)
+        self.parts = None  # how many state parts are the model's (set by init_state)
+
+    def init_state(self, batch: int) -> State:
+        first = tuple(self.model.init_state(batch))
+        self.parts = len(first)
+        return first + tuple(self.background.init_state(batch))
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        logp, new = self.model.step(tokens, state[: self.parts])  # (N, V)
+        background, new_background = self.background.step(tokens, state[self.parts :])  # (N, V)
+        return logp - self.beta * background, tuple(new) + tuple(new_background)
+
+    step.broadcasts = True  # both runners (ONNX Runtime's and TorchRunner) broadcast a state part of one row
+
+
+def with_background(language_model, background, beta: float):
+    """The language model fusion uses: density ratio when there is a background model and beta > 0."""
+    if language_model is None or background is None or beta <= 0:
+        return language_model
+    return DensityRatio(language_model, background, beta)
+
+
 def fused_state(decoder_state: State, lm_state: State, weights) -> State:
     """weights (B,) per image -> the state `fuse` expects."""
     return tuple(decoder_state) + tuple(lm_state) + (np.asarray(weights, np.float32).reshape(-1, 1),)

@@ -326,3 +326,23 @@ def test_the_runtime_loads_only_from_an_export_and_says_how_to_make_one(tmp_path
     model.write_bytes((SHIPPED_DIR / "lite2-add.pt").read_bytes())  # no export beside it, none in this cache
     with pytest.raises(CaptionerError, match=r"has no ONNX export here; .*captioner export-onnx --model"):
         Captioner.load(resolve_files(model))
+
+
+def test_the_shipped_background_model_is_exported_and_fused_by_default(default, shipped_captioner):
+    from captioner.runtime.grounding.grounding import GroundingConfig
+    from captioner.runtime.model.runners import load_background
+    from captioner.runtime.search.fusion import DensityRatio
+
+    path, bundle = default
+    assert bundle.background_lm is not None and bundle.info["background_lm"]["texts"].endswith(".json")
+    exported = load_background(path, bundle_digest(path))
+    torch_background = TorchRunner(bundle.background_lm)
+    tokens = np.array([1, 5, 40])
+    a, b = torch_background.init_state(3), exported.init_state(3)
+    for _ in range(3):
+        want, a = torch_background.step(tokens, a)
+        got, b = exported.step(tokens, b)
+        assert np.abs(got - want).max() < 0.1  # int8 step graphs: the fusion language model's bound (above)
+        tokens = want.argmax(axis=1)
+    fusion = shipped_captioner.fusion_lm
+    assert isinstance(fusion, DensityRatio) and fusion.beta == GroundingConfig().lm_background_weight > 0

@@ -68,3 +68,24 @@ def test_language_model_step_matches_its_forward_pass():
         for t in range(5):
             log_probs, state = lm.step(tokens[:, t], state)
             torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, t], -1), atol=1e-5, rtol=1e-4)
+
+
+def test_density_ratio_subtracts_the_background_model_step_after_step():
+    from captioner.runtime.search.fusion import DensityRatio, with_background
+
+    torch.manual_seed(1)
+    background = TorchRunner(LanguageModel(LanguageModelConfig(30, embed_dim=8, hidden_dim=16)).eval())
+    _, lm = _runners()
+    ratio = DensityRatio(lm, background, 0.3)
+    state = ratio.init_state(3)
+    assert len(state) == 4 and ratio.parts == 2  # the model's (h, c), then the background's
+    a, b = lm.init_state(3), background.init_state(3)
+    for tokens in ([1, 1, 1], [5, 7, 9], [4, 4, 20]):
+        tokens = np.array(tokens)
+        got, state = ratio.step(tokens, state)
+        want_a, a = lm.step(tokens, a)
+        want_b, b = background.step(tokens, b)
+        np.testing.assert_allclose(got, want_a - 0.3 * want_b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(state[2], b[0], rtol=1e-6, atol=1e-6)  # each model keeps its own state
+    assert with_background(lm, background, 0.0) is lm and with_background(lm, None, 0.3) is lm
+    assert with_background(None, background, 0.3) is None
