@@ -36,6 +36,9 @@ class GroundingConfig:
     everyday_threshold: float = 0.6
     familiar_words: int = 400
     max_constraints: int = 2  # most words one caption is made to mention
+    # a word after the first is required only this far over its threshold (probability / threshold):
+    # a second required word is where most hallucinated objects come from (docs/grounding.md)
+    second_over: float = 1.0
     overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
     absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
     # An everyday photo, or one with a required word the decoder rarely saw, is "unfamiliar": there a
@@ -202,9 +205,9 @@ class Grounder:
             required: list[int] = []  # ImageNet columns
             required_words: list[str] = []
             required_kinds: set[str] = set()
-            for _, source, j in candidates:
-                if len(required_words) >= cfg.max_constraints:
-                    break
+            for over, source, j in candidates:
+                if len(required_words) >= cfg.max_constraints or (required_words and over < cfg.second_over):
+                    break  # candidates come furthest over first: no later one is further
                 if source == "kind":
                     if self.kinds[j] not in required_kinds:
                         required_kinds.add(self.kinds[j])

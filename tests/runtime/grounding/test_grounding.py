@@ -236,3 +236,26 @@ def test_each_flickr_concept_is_judged_on_its_own(shipped_captioner, flickr_imag
     concepts = _concepts(shipped_captioner, flickr_images[:6])
     assert any("person" not in c.blocked and "dog" in c.blocked for c in concepts)
     assert any("man" not in c.blocked and {"woman", "child", "dog"} <= set(c.blocked) for c in concepts)
+
+
+def test_a_second_required_word_must_be_far_enough_over_its_threshold(shipped_captioner, coco_dev):
+    """second_over: a word after the first is required only when its probability is that many times
+    its threshold (1.0: any word over its threshold, as before)."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    config = grounder.config
+    assert config.second_over == 1.0
+    paths = sorted((coco_dev / "images").glob("*.jpg"))[:80]
+    found = [(p, c) for p, c in zip(paths, _concepts(shipped_captioner, paths))
+             if len(c.required) == 2 and all(w in c.words for w in c.required) and c.everyday >= config.everyday_threshold]
+    assert found, "no photo of the first 80 with two required ImageNet words"
+    path, concepts = found[0]
+    first, second = concepts.required
+    over = concepts.words[second] / config.present_threshold  # how far the second is over its threshold
+    assert over >= 1.0 and concepts.words[first] >= concepts.words[second]
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(path))])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    [below] = grounder.ground(pooled, replace(config, second_over=over * 0.99))
+    [above] = grounder.ground(pooled, replace(config, second_over=over * 1.01))
+    assert below.required == [first, second] and above.required == [first]
