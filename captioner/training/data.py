@@ -58,9 +58,9 @@ def load_split(dataset: Dataset, split: str | list[str], vocab: Vocabulary, cach
     return SplitData(ids, pooled, grid, captions, {i: dataset.captions[i] for i in ids})
 
 
-def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
-    """The vocabulary (built over every training caption, `--mix` included), the train and val splits,
-    and the decoder to start from (`init_from`, grown to the vocabulary: training/init.py) or None."""
+def dataset_parts(cfg) -> list[tuple[Dataset, list[str], list[str], float]]:
+    """(dataset, train ids, val ids, weight) for `cfg.dataset` and, with `cfg.mix`, the mixed set
+    less its seeded hold-out (which validates): the one split of `train` and `self-critical` alike."""
     dataset = load_dataset(cfg.dataset)
     if cfg.limit_images:
         dataset = dataset.subset(cfg.limit_images, cfg.seed)
@@ -71,6 +71,13 @@ def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
         if cfg.limit_images:
             mix_train, mix_val = mix_train[: cfg.limit_images], mix_val[: cfg.limit_images]
         parts.append((mixed, mix_train, mix_val, cfg.mix_weight))
+    return parts
+
+
+def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
+    """The vocabulary (built over every training caption, `--mix` included), the train and val splits,
+    and the decoder to start from (`init_from`, grown to the vocabulary: training/init.py) or None."""
+    parts = dataset_parts(cfg)
     texts = [clean_caption(c) for data, train_ids, _, _ in parts for i in train_ids for c in data.captions[i]]
     vocab, start = Vocabulary.build(texts, cfg.min_count), None
     if cfg.init_from:

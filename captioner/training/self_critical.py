@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json
 from captioner.runtime.data.cleaning import clean_caption
-from captioner.runtime.data.datasets import load_dataset
 from captioner.training.networks.open_vocab import extend_vocabulary, trim_vocabulary
 from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 from captioner.runtime.search import SearchConfig
@@ -39,7 +38,7 @@ from captioner.errors import CaptionerError
 from captioner.training.bundle import ModelBundle, load_bundle, save_bundle
 from captioner.training.scores import coco_scores
 from captioner.training.config import SelfCriticalConfig, TrainConfig
-from captioner.training.data import SplitData, holdout, join_splits, load_split
+from captioner.training.data import SplitData, dataset_parts, join_splits, load_split
 from captioner.training.rewards import CiderD
 
 log = logging.getLogger(__name__)
@@ -123,29 +122,18 @@ def epoch_order(n_images: int, weights: list[float] | None, rng: random.Random) 
 def _splits(cfg: SelfCriticalConfig, start: ModelBundle, vocab, with_grid: bool, progress: bool):
     """(train, val, per-image sampling weights or None): `cfg.dataset`'s splits, joined by `cfg.mix`'s
     photos less the seeded hold-out (which joins validation), as `captioner train --mix` splits them."""
-    dataset = load_dataset(cfg.dataset)
-    if cfg.limit_images:
-        dataset = dataset.subset(cfg.limit_images, cfg.seed)
-    parts = [(dataset, dataset.split("train"), dataset.split("val"))]
-    if cfg.mix:
-        mixed = load_dataset(cfg.mix)
-        mix_train, mix_val = holdout(sorted(mixed.captions), cfg.mix_holdout, cfg.seed)
-        if cfg.limit_images:
-            mix_train, mix_val = mix_train[: cfg.limit_images], mix_val[: cfg.limit_images]
-        parts.append((mixed, mix_train, mix_val))
     splits = []
-    for data, train_ids, val_ids in parts:
+    weights = []  # per training image
+    for data, train_ids, val_ids, weight in dataset_parts(cfg):
         cache = ensure_features(data, train_ids + val_ids, start.encoder["name"], cfg.cache_dir, progress=progress)
         if cache.encoder_info().get("name") != start.encoder["name"]:
             raise CaptionerError(f"{cfg.cache_dir} holds {cache.encoder_info().get('name')} features, the model needs {start.encoder['name']}")
         splits.append((load_split(data, train_ids, vocab, cache, with_grid, WORDS), load_split(data, val_ids, vocab, cache, with_grid, WORDS)))
-    (train, val), weights = splits[0], None
-    if len(splits) > 1:
-        (more_train, more_val) = splits[1]
-        weights = [1.0] * len(train.image_ids) + [cfg.mix_weight] * len(more_train.image_ids)
+        weights += [weight] * len(splits[-1][0].image_ids)
+    train, val = splits[0]
+    for more_train, more_val in splits[1:]:
         train, val = join_splits(train, more_train), join_splits(val, more_val)
-        weights = None if set(weights) == {1.0} else weights
-    return train, val, weights
+    return train, val, None if set(weights) == {1.0} else weights
 
 
 def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = True) -> Path:
