@@ -25,7 +25,7 @@ HELP = {
 
 
 @dataclass(frozen=True)
-class CaptionOptions:
+class CaptionOptions:  # frozen: hashable, so equal options share a cache entry and a batch
     beam_size: int = _SEARCH.beam_size
     max_length: int = _SEARCH.max_length
     length_penalty: float = _SEARCH.length_penalty
@@ -56,11 +56,6 @@ class CaptionOptions:
         """The search engine's settings (its own fields that are not options keep their defaults)."""
         return replace(_SEARCH, beam_size=self.beam_size, max_length=self.max_length, length_penalty=self.length_penalty,
                        no_repeat_ngram=self.no_repeat_ngram, exhaustive=self.exhaustive)
-
-    @property
-    def key(self) -> tuple:
-        """A hashable identity (a cache key part; requests with equal keys can share a batch)."""
-        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 OPTION_NAMES = tuple(f.name for f in fields(CaptionOptions))

@@ -163,7 +163,7 @@ class CaptionService:
         """
         options = options or CaptionOptions()
         started = time.perf_counter()
-        key = (hashlib.sha256(data).hexdigest(), options.key)
+        key = (hashlib.sha256(data).hexdigest(), options)
         answer = self.cache.get(key)
         cached = answer is not None
         if answer is None:
