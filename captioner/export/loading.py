@@ -15,7 +15,7 @@ import os
 from captioner.errors import CaptionerError
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.grounding.grounding import GroundingConfig
-from captioner.runtime.model.captioner import Captioner, load_exported
+from captioner.runtime.model.captioner import Captioner, load_exported, usable_export
 from captioner.runtime.model.files import ModelFiles, resolve_files
 
 BACKENDS = ("auto", "torch")
@@ -40,7 +40,7 @@ def ensure_exported(model: str | os.PathLike | None = None) -> ModelFiles:
     """The model's files, its ONNX export made first (with PyTorch) when it has none: what the
     runtime's `Captioner.load` needs (batch engines call it once, before their workers load)."""
     files = resolve_files(None if model is None else str(model))
-    if load_exported(files) is None:
+    if usable_export(files) is None:  # bundle.json alone: no ONNX Runtime session is opened here
         _from_torch(files, None, "auto", False, "auto")
     return files
 

@@ -28,20 +28,26 @@ from captioner.runtime.search.captions import caption_features, to_text
 from captioner.runtime.search.fusion import with_background
 
 
-def load_exported(files: ModelFiles, providers: list[str] | None = None):
-    """(bundle, encoder, decoder, language model, background language model) all from the model's
-    ONNX export, without torch; None when the export (beside the model or in the cache) is missing,
-    stale or has no encoder."""
+def usable_export(files: ModelFiles):
+    """(folder, bundle) of the model's complete ONNX export (beside the model, else in the cache),
+    reading only its bundle.json; None when it is missing, stale or has no encoder."""
     for folder in files.export_folders:
         found = read_exported(folder, files.path, files.digest)
         if found is not None and found[1]:
-            bundle = found[0]
-            decoder, language_model = load_runners(files.path, files.digest, bundle.has_language_model, folder,
-                                                   providers=providers)
-            background = load_background(files.path, files.digest, folder, providers=providers) \
-                if bundle.has_background_lm else None
-            return bundle, ExportedEncoder(folder, files.path, providers=providers), decoder, language_model, background
+            return folder, found[0]
     return None
+
+
+def load_exported(files: ModelFiles, providers: list[str] | None = None):
+    """(bundle, encoder, decoder, language model, background language model) all from the model's
+    ONNX export, without torch; None without a usable export."""
+    usable = usable_export(files)
+    if usable is None:
+        return None
+    folder, bundle = usable
+    decoder, language_model = load_runners(files.path, files.digest, bundle.has_language_model, folder, providers=providers)
+    background = load_background(files.path, files.digest, folder, providers=providers) if bundle.has_background_lm else None
+    return bundle, ExportedEncoder(folder, files.path, providers=providers), decoder, language_model, background
 
 
 class Captioner:
