@@ -60,18 +60,14 @@ def main() -> None:
         bundle.decoder.load_state_dict({k: (1 - alpha) * theirs[k] + alpha * mine[k] for k in mine})
         bundle.info["interpolated"] = {"other": str(args.interpolate[0]), "alpha": alpha,
                                        "other_train_config": other.info.get("train_config")}
-    if args.language_model:
-        other = load_bundle(args.language_model)
-        if other.vocab.words != bundle.vocab.words or other.language_model is None:
-            raise SystemExit(f"--language-model {args.language_model}: no language model over this model's vocabulary")
-        bundle.language_model = other.language_model
-        bundle.info["language_model"] = other.info.get("language_model")
-    if args.background_lm:
-        other = load_bundle(args.background_lm)
-        if other.vocab.words != bundle.vocab.words or other.language_model is None:
-            raise SystemExit(f"--background-lm {args.background_lm}: no language model over this model's vocabulary")
-        bundle.background_lm = other.language_model
-        bundle.info["background_lm"] = other.info.get("language_model")
+    for flag, field in (("--language-model", "language_model"), ("--background-lm", "background_lm")):
+        other_path = getattr(args, field)
+        if other_path:  # another bundle's language model, in this bundle's slot
+            other = load_bundle(other_path)
+            if other.vocab.words != bundle.vocab.words or other.language_model is None:
+                raise SystemExit(f"{flag} {other_path}: no language model over this model's vocabulary")
+            setattr(bundle, field, other.language_model)
+            bundle.info[field] = other.info.get("language_model")
     if args.open_vocabulary:
         trained = bundle.trained_size
         words, _ = load_imagenet_table()
