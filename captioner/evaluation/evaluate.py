@@ -17,13 +17,12 @@ from captioner.export.from_torch import onnx_runners
 from captioner.runtime.data.cleaning import clean_caption
 from captioner.runtime.data.datasets import Dataset, load_dataset
 from captioner.runtime.devices import onnx_providers
-from captioner.runtime.encoders.onnx_runtime import onnx_cache_dir
 from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, constraints_for, lm_weights, load_grounder
 from captioner.runtime.model.files import resolve_files, resolve_model
 from captioner.runtime.search import SearchConfig
 from captioner.runtime.search.captions import caption_features, to_text
 from captioner.runtime.search.fusion import with_background
-from captioner.settings import DEFAULT_DEVICE, Settings
+from captioner.settings import DEFAULT_DEVICE, Settings, settings
 from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.config import TrainConfig
 from captioner.training.data import holdout
@@ -46,7 +45,7 @@ def report_path(dataset: str, split: str, model: str | None) -> str:
     try:
         refuse_dataset_file(str(here), dataset)
     except CaptionerError:  # run inside the dataset folder: the user's cache instead ($CAPTIONER_CACHE_HOME)
-        return str(onnx_cache_dir().parent / "evaluate" / file_name)
+        return str(settings().cache_home / "evaluate" / file_name)
     return str(here)
 
 
