@@ -34,6 +34,8 @@ TRAIN_HELP = {
     "mix": "a second dataset trained alongside --dataset (e.g. a COCO-format folder); part of it is held out for validation",
     "mix_weight": "times each --mix caption is seen per epoch (oversampling; a fraction draws that share)",
     "mix_holdout": "--mix photos held out (seeded) and validated on with --dataset's val split",
+    "pseudo": "captions the model wrote for unlabeled photos (self-training, a COCO-format folder), trained on whole",
+    "pseudo_weight": "times each --pseudo caption is seen per epoch",
     "init_from": "start from this trained model (shipped name or .pt), its vocabulary grown by the new words",
     "epochs": "maximum number of epochs",
     "batch_size": "captions per optimiser step",

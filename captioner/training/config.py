@@ -30,6 +30,10 @@ class TrainConfig:
     mix: str | None = None
     mix_weight: float = 1.0
     mix_holdout: int = 177
+    # captions the model itself wrote for unlabeled photos (self-training: scripts/self_train.py), a
+    # COCO-format folder trained on whole, never validated on, each caption seen `pseudo_weight` times
+    pseudo: str | None = None
+    pseudo_weight: float = 1.0
     # start from a trained model (shipped name or .pt): its decoder and vocabulary, the vocabulary
     # grown by the training captions' new words (min_count), their rows from GloVe neighbours
     init_from: str | None = None

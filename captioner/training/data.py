@@ -59,8 +59,9 @@ def load_split(dataset: Dataset, split: str | list[str], vocab: Vocabulary, cach
 
 
 def dataset_parts(cfg) -> list[tuple[Dataset, list[str], list[str], float]]:
-    """(dataset, train ids, val ids, weight) for `cfg.dataset` and, with `cfg.mix`, the mixed set
-    less its seeded hold-out (which validates): the one split of `train` and `self-critical` alike."""
+    """(dataset, train ids, val ids, weight) for `cfg.dataset`, with `cfg.mix` the mixed set less its
+    seeded hold-out (which validates), and with `cfg.pseudo` the self-training captions (all trained
+    on): the one split of `train` and `self-critical` alike."""
     dataset = load_dataset(cfg.dataset)
     if cfg.limit_images:
         dataset = dataset.subset(cfg.limit_images, cfg.seed)
@@ -71,6 +72,10 @@ def dataset_parts(cfg) -> list[tuple[Dataset, list[str], list[str], float]]:
         if cfg.limit_images:
             mix_train, mix_val = mix_train[: cfg.limit_images], mix_val[: cfg.limit_images]
         parts.append((mixed, mix_train, mix_val, cfg.mix_weight))
+    if getattr(cfg, "pseudo", None):  # self-critical's config has no pseudo-captions
+        pseudo = load_dataset(cfg.pseudo)
+        pseudo_ids = sorted(pseudo.captions)[: cfg.limit_images] if cfg.limit_images else sorted(pseudo.captions)
+        parts.append((pseudo, pseudo_ids, [], cfg.pseudo_weight))
     return parts
 
 
@@ -86,10 +91,12 @@ def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
     for data, train_ids, val_ids, weight in parts:
         cache = ensure_features(data, train_ids + val_ids, cfg.encoder, cfg.cache_dir, cfg.encoder_weights, progress)
         splits.append((load_split(data, train_ids, vocab, cache, with_grid, cfg.max_caption_length),
-                       load_split(data, val_ids, vocab, cache, with_grid, cfg.max_caption_length), weight))
+                       load_split(data, val_ids, vocab, cache, with_grid, cfg.max_caption_length) if val_ids else None,
+                       weight))
     train, val, _ = splits[0]
     for more_train, more_val, weight in splits[1:]:
-        train, val = join_splits(train, more_train, weight), join_splits(val, more_val)
+        train = join_splits(train, more_train, weight)
+        val = join_splits(val, more_val) if more_val is not None else val
     log.info("vocabulary %d words; %d train / %d val captions", len(vocab), len(train.captions), len(val.captions))
     return vocab, train, val, start
 

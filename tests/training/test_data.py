@@ -44,3 +44,28 @@ def test_weighted_epochs_see_each_caption_about_its_weight():
     assert abs(seen["c"] / (40 * 20) - 2.5) < 0.1  # 2 each, plus a third for about half of them
     plain = sum(len(t) for _, _, t in batches(joined, 16, shuffle=False, seed=0))
     assert plain == 80  # validation order: each caption once, weights ignored
+
+
+def test_pseudo_captions_join_training_whole_and_never_validation(coco_dev, tmp_path):
+    """--pseudo: self-training's captions (a COCO-format folder) are all trained on, weighted, and
+    none of them is held out to validate on."""
+    import json
+    import os
+
+    from captioner.training.config import TrainConfig
+    from captioner.training.data import dataset_parts
+
+    data = json.loads((coco_dev / "captions.json").read_text())
+    kept = data["images"][:7]
+    pseudo = {"images": kept, "annotations": [{"id": n, "image_id": img["id"], "caption": "a photo of a thing"}
+                                              for n, img in enumerate(kept)]}
+    folder = tmp_path / "pseudo"
+    folder.mkdir()
+    (folder / "captions.json").write_text(json.dumps(pseudo))
+    os.symlink(coco_dev / "images", folder / "images")
+    config = TrainConfig(dataset=str(coco_dev), pseudo=str(folder), pseudo_weight=0.5)
+    parts = dataset_parts(config)
+    assert len(parts) == 2
+    dataset, train, val, weight = parts[1]
+    assert sorted(train) == sorted(img["file_name"] for img in kept) and val == [] and weight == 0.5
+    assert len(dataset_parts(TrainConfig(dataset=str(coco_dev)))) == 1  # without --pseudo, no part for it

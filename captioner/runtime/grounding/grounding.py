@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from captioner.runtime.grounding.detectors import ConceptDetectors, shipped_detectors, matmul, one_blas_thread
-from captioner.runtime.grounding.tables import load_concept_words, load_imagenet_table
+from captioner.runtime.grounding.tables import load_concept_words, load_cooccurrence, load_imagenet_table
 from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 from captioner.runtime.search import Constraints
 from captioner.runtime.data.objects import kind_names, load_object_table, plural_forms
@@ -39,6 +39,10 @@ class GroundingConfig:
     # a word after the first is required only this far over its threshold (probability / threshold):
     # a second required word is where most hallucinated objects come from (docs/grounding.md)
     second_over: float = 1.0
+    # and only when COCO's captions name it in at least this share of the photos they name each word
+    # already required in (runtime/grounding/cooccurrence.tsv; 0: any pair): "a bus on a train
+    # track" pairs two kinds the detectors confuse and people rarely name together
+    second_cooccurrence: float = 0.0
     overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
     absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
     # An everyday photo, or one with a required word the decoder rarely saw, is "unfamiliar": there a
@@ -119,6 +123,7 @@ class Grounder:
         self.concept_words = load_concept_words()
         self.config = config or GroundingConfig()
         self.familiar = familiar
+        self.cooccurrence = load_cooccurrence()
         objects = load_object_table()
         self.detector_words = {w for c in self.concept_words.values() for w in c.words}
         # per detector concept, the column of its ImageNet word (-1: none)
@@ -208,6 +213,9 @@ class Grounder:
             for over, source, j in candidates:
                 if len(required_words) >= cfg.max_constraints or (required_words and over < cfg.second_over):
                     break  # candidates come furthest over first: no later one is further
+                word = self.kind_word[j] if source == "kind" else self.words[j]
+                if required_words and min(self.cooccurrence.given(w, word) for w in required_words) < cfg.second_cooccurrence:
+                    continue  # rarely named with what is already required
                 if source == "kind":
                     if self.kinds[j] not in required_kinds:
                         required_kinds.add(self.kinds[j])

@@ -12,6 +12,7 @@ from captioner.errors import CaptionerError
 HERE = Path(__file__).resolve().parent
 IMAGENET_TABLE = HERE / "imagenet_words.tsv"
 FLICKR_CONCEPTS = HERE / "flickr_concepts.tsv"
+COOCCURRENCE = HERE / "cooccurrence.tsv"
 IMAGENET_CLASSES = 1000
 
 
@@ -75,3 +76,32 @@ def load_concept_words(path: str | Path = FLICKR_CONCEPTS) -> dict[str, Detector
         imagenet = fields[3].strip()
         concepts[fields[0].strip()] = DetectorConcept(split(fields[1]), split(fields[2]), None if imagenet == "-" else imagenet)
     return concepts
+
+
+@dataclass(frozen=True)
+class Cooccurrence:
+    """How often COCO's captions name two words in the same photo (scripts/count_cooccurrence.py)."""
+
+    images: dict[str, int]  # word -> photos naming it
+    both: dict[str, dict[str, int]]  # word -> other word -> photos naming both
+
+    def given(self, first: str, second: str) -> float:
+        """P(a photo's captions name `second` | they name `first`); 0 for a word the table lacks."""
+        return self.both.get(first, {}).get(second, 0) / max(self.images.get(first, 0), 1)
+
+
+def load_cooccurrence(path: str | Path = COOCCURRENCE) -> Cooccurrence:
+    """The co-occurrence table, or a one-line error naming the file and line."""
+    images: dict[str, int] = {}
+    both: dict[str, dict[str, int]] = {}
+    for number, fields in _rows(Path(path), 3):
+        word = fields[0].strip()
+        try:
+            images[word] = int(fields[1])
+            pairs = [] if fields[2].strip() == "-" else [item.rsplit(":", 1) for item in fields[2].split()]
+            both[word] = {other: int(n) for other, n in pairs}
+        except ValueError:
+            raise CaptionerError(f"concept table {path}:{number}: expected photos and other:count pairs") from None
+        if images[word] < 0 or any(n < 0 or n > images[word] for n in both[word].values()):
+            raise CaptionerError(f"concept table {path}:{number}: counts must be between 0 and the word's photos")
+    return Cooccurrence(images, both)

@@ -259,3 +259,30 @@ def test_a_second_required_word_must_be_far_enough_over_its_threshold(shipped_ca
     [below] = grounder.ground(pooled, replace(config, second_over=over * 0.99))
     [above] = grounder.ground(pooled, replace(config, second_over=over * 1.01))
     assert below.required == [first, second] and above.required == [first]
+
+
+def test_a_second_required_word_must_be_one_coco_names_with_the_first(shipped_captioner, coco_dev):
+    """second_cooccurrence: a word after the first is required only when COCO's captions name it in
+    that share of the photos they name the first in (0: any pair, as before)."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    config = grounder.config
+    paths = sorted((coco_dev / "images").glob("*.jpg"))[:80]
+    pairs = [(p, c) for p, c in zip(paths, _concepts(shipped_captioner, paths)) if len(c.required) == 2]
+    assert pairs, "no photo of the first 80 with two required words"
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(load_image(p))
+                                                           for p, _ in pairs]))
+    for (path, concepts), row in zip(pairs, pooled):
+        first, second = concepts.required
+        share = grounder.cooccurrence.given(first, second)
+        if share == 0.0:
+            continue
+        [below] = grounder.ground(row[None], replace(config, second_cooccurrence=share * 0.99))
+        [above] = grounder.ground(row[None], replace(config, second_cooccurrence=share * 1.01))
+        assert below.required == [first, second]
+        assert above.required[0] == first and second not in above.required
+        for later in above.required[1:]:  # a later word may take its place only if it does go with the first
+            assert grounder.cooccurrence.given(first, later) >= share * 1.01
+        return
+    pytest.fail("no pair of required words that COCO's captions ever name together")

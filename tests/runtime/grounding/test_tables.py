@@ -44,3 +44,31 @@ def test_missing_and_undecodable_tables(tmp_path):
     with pytest.raises(CaptionerError, match="junk.tsv cannot be read"):
         load_concept_words(junk)
     assert np.isfinite(load_imagenet_table()[1]).all()
+
+
+def test_shipped_cooccurrence_says_which_words_coco_names_together():
+    """P(second named | first named) from coco-text's photos: kitchens pair a stove with a microwave,
+    a bus rarely comes with a train, skis never with a surfboard; unknown words give 0."""
+    from captioner.runtime.grounding.tables import load_cooccurrence
+
+    table = load_cooccurrence()
+    assert table.given("microwave", "stove") > 0.5 > 0.2 > table.given("bus", "train") > table.given("skis", "surfboard")
+    assert table.given("bus", "train") == table.both["bus"]["train"] / table.images["bus"]
+    assert table.both["bus"]["train"] == table.both["train"]["bus"]  # photos naming both, counted once
+    assert table.given("nonword", "bus") == 0.0 and table.given("bus", "nonword") == 0.0
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "has no entries"),
+    ("bus\tmany\ttrain:3\n", r"co.tsv:1: expected photos and other:count pairs"),
+    ("bus\t10\ttrain:x\n", r"co.tsv:1: expected photos and other:count pairs"),
+    ("bus\t10\ttrain:11\n", r"co.tsv:1: counts must be between 0 and the word's photos"),
+    ("bus\t10\n", r"co.tsv:1: expected 3 tab-separated fields"),
+])
+def test_broken_cooccurrence_table(tmp_path, content, message):
+    from captioner.runtime.grounding.tables import load_cooccurrence
+
+    path = tmp_path / "co.tsv"
+    path.write_text(content)
+    with pytest.raises(CaptionerError, match=message):
+        load_cooccurrence(path)
