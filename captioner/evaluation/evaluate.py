@@ -16,7 +16,9 @@ from captioner.evaluation.phrases import phrase_report
 from captioner.export.from_torch import onnx_runners
 from captioner.runtime.data.cleaning import clean_caption
 from captioner.runtime.data.datasets import Dataset, load_dataset
+from captioner.runtime.data.images import load_image
 from captioner.runtime.devices import onnx_providers
+from captioner.runtime.grounding.colour import colourfulness
 from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, constraints_for, lm_weights, load_grounder
 from captioner.runtime.model.files import resolve_files, resolve_model
 from captioner.runtime.search import SearchConfig
@@ -82,6 +84,7 @@ class EvalData:
     decoder: object = None  # the runtime that decodes: the bundle's PyTorch decoder or its ONNX Runtime export
     language_model: object = None
     background_lm: object = None
+    colour: np.ndarray | None = None  # (N,) each photo's colourfulness (runtime/grounding/colour.py)
 
     def __post_init__(self):
         if self.decoder is None:  # the bundle's PyTorch modules, seen through numpy by the search
@@ -111,8 +114,9 @@ class EvalData:
             for lm in (bundle.language_model, bundle.background_lm):
                 if lm is not None:
                     lm.to(where)
+        colour = np.array([colourfulness(load_image(dataset.image_path(i))) for i in ids], np.float32) if grounder else None
         return cls(bundle, str(resolve_model(model)), ids, pooled, grid, {i: dataset.captions[i] for i in ids}, grounder,
-                   decoder, language_model, background)
+                   decoder, language_model, background, colour)
 
     def captions(self, search: SearchConfig, greedy: bool = False, grounding: GroundingConfig | None = None
                  ) -> dict[str, str]:
@@ -121,7 +125,7 @@ class EvalData:
         fusion_lm = self.language_model
         if grounding is not None and self.grounder is not None:
             fusion_lm = with_background(self.language_model, self.background_lm, grounding.lm_background_weight)
-            concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding)
+            concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding, colour=self.colour)
             constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
             weights = lm_weights(concepts, grounding)
         hyps = caption_features(self.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,

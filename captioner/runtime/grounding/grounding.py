@@ -72,6 +72,9 @@ class GroundingConfig:
     # calibrated absent threshold (times `absent_scale`) is blocked with all its names, and so is a kind
     # the ImageNet classes cover but do not see (`unseen_object`) unless its detector reaches `kind_present`.
     kind_present: float = 0.7  # chosen on coco-dev and the coco-train hold-out (scripts/calibrate_grounding.py, README)
+    # and on a Flickr8k-like photo from this probability on (None: never there), so that a sheep the
+    # decoder would call a dog is named
+    familiar_kind_present: float | None = None
     kind_absent_scale: float = 1.0  # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under it)
     # an everyday photo that no word or kind reached its threshold for is made to name its likeliest
     # kind when that kind's detector gives at least `kind_fallback` (None: never); without a noun to
@@ -85,6 +88,11 @@ class GroundingConfig:
     # photo a phrase whose probability is under what `phrase_miss_rate` of the held-out photos that
     # do fit it fall under may not be said (0: never blocked)
     phrase_miss_rate: float = 0.1  # chosen on coco-dev and the coco-train hold-out (README)
+    # On an unfamiliar photo at least this colourful (runtime/grounding/colour.py: 0 for grayscale, about
+    # 3 for sepia, a median 35 on COCO) `colour_phrases` may not be said: the decoder calls colour
+    # photos it cannot name "a black and white image of ...". None: never.
+    colourful: float | None = None
+    colour_phrases: tuple[str, ...] = ("black and white",)
 
 
 @dataclass
@@ -162,10 +170,11 @@ class Grounder:
         return matmul(self.class_probabilities(pooled), self.matrix)
 
     def ground(self, pooled: np.ndarray, config: GroundingConfig | None = None,
-               probs: np.ndarray | None = None) -> list[ImageConcepts]:
+               probs: np.ndarray | None = None, colour: np.ndarray | list[float] | None = None) -> list[ImageConcepts]:
         """Concepts per photo, with `config` instead of the grounder's own settings if given.
 
-        probs: the ImageNet probabilities (N, 1000) when the encoder computed them (else the head here)."""
+        probs: the ImageNet probabilities (N, 1000) when the encoder computed them (else the head here).
+        colour: each photo's colourfulness (runtime/grounding/colour.py), None when unknown."""
         cfg = config or self.config
         familiar = self.familiar
         detectors = self.detectors
@@ -203,9 +212,10 @@ class Grounder:
             # over theirs, the furthest over first (how far: probability / threshold)
             candidates = [(float(word_probs[n, j]) / threshold, "word", int(j)) for j in order
                           if word_probs[n, j] >= threshold]
-            if is_everyday:
-                candidates += [(float(kind_det[n, k]) / cfg.kind_present, "kind", k) for k in range(len(self.kinds))
-                               if kind_det[n, k] >= cfg.kind_present and not self.kind_owned[k]]
+            kind_present = cfg.kind_present if is_everyday else cfg.familiar_kind_present
+            if kind_present is not None:
+                candidates += [(float(kind_det[n, k]) / kind_present, "kind", k) for k in range(len(self.kinds))
+                               if kind_det[n, k] >= kind_present and not self.kind_owned[k]]
             candidates.sort(key=lambda c: -c[0])
             required: list[int] = []  # ImageNet columns
             required_words: list[str] = []
@@ -286,6 +296,11 @@ class Grounder:
                     if phrase_det[n, k] < phrase_below[k] and not said & set(phrase.split()):
                         blocked_phrases.append(phrase)
                         reasons[phrase] = f"{phrase_det[n, k]:.3f}, below {phrase_below[k]:.3f} needed"
+                if colour is not None and cfg.colourful is not None and colour[n] >= cfg.colourful:
+                    for phrase in cfg.colour_phrases:
+                        if phrase not in blocked_phrases and not said & set(phrase.split()):
+                            blocked_phrases.append(phrase)
+                            reasons[phrase] = f"colourful {colour[n]:.1f}, over {cfg.colourful:g}: not a black and white photo"
             detected_kinds = sorted(((self.kinds[k], float(kind_det[n, k])) for k in range(len(self.kinds))
                                      if kind_det[n, k] >= cfg.kind_shown_from and self.kinds[k] not in names), key=lambda x: -x[1])
             results.append(ImageConcepts(

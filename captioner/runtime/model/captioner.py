@@ -18,6 +18,7 @@ from PIL import Image
 
 from captioner.errors import CaptionerError
 from captioner.runtime.devices import onnx_providers
+from captioner.runtime.grounding.colour import colourfulness
 from captioner.runtime.grounding.grounding import GroundingConfig, constraints_for, lm_weights, load_grounder
 from captioner.runtime.model.exported import ExportedEncoder, read_exported
 from captioner.runtime.model.files import ModelFiles
@@ -108,7 +109,8 @@ class Captioner:
         pooled, grid, classes = self.encoder.encode_with_classes(pixels)  # (B, D), (B, L, D), (B, 1000) or None
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
-        concepts = self.grounder.ground(pooled, probs=classes) if (options.grounding and self.grounder) else None
+        concepts = self.grounder.ground(pooled, probs=classes, colour=[colourfulness(image) for image in images]) \
+            if (options.grounding and self.grounder) else None
         constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
         t3 = time.perf_counter()
