@@ -72,8 +72,8 @@ class GroundingConfig:
     # calibrated absent threshold (times `absent_scale`) is blocked with all its names, and so is a kind
     # the ImageNet classes cover but do not see (`unseen_object`) unless its detector reaches `kind_present`.
     kind_present: float = 0.7  # chosen on coco-dev and the coco-train hold-out (scripts/calibrate_grounding.py, README)
-    # and on a Flickr8k-like photo from this probability on (None: never there), so that a sheep the
-    # decoder would call a dog is named
+    # and on a Flickr8k-like photo, a kind the decoder rarely saw (its word outside `familiar_words`)
+    # from this probability on (None: never there), so that a sheep the decoder would call a dog is named
     familiar_kind_present: float | None = None
     kind_absent_scale: float = 1.0  # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under it)
     # an everyday photo that no word or kind reached its threshold for is made to name its likeliest
@@ -213,9 +213,10 @@ class Grounder:
             candidates = [(float(word_probs[n, j]) / threshold, "word", int(j)) for j in order
                           if word_probs[n, j] >= threshold]
             kind_present = cfg.kind_present if is_everyday else cfg.familiar_kind_present
-            if kind_present is not None:
+            if kind_present is not None:  # on a Flickr8k-like photo, like its ImageNet words: only kinds the decoder rarely saw
                 candidates += [(float(kind_det[n, k]) / kind_present, "kind", k) for k in range(len(self.kinds))
-                               if kind_det[n, k] >= kind_present and not self.kind_owned[k]]
+                               if kind_det[n, k] >= kind_present and not self.kind_owned[k]
+                               and (is_everyday or familiar is None or self.kind_word[k] not in familiar)]
             candidates.sort(key=lambda c: -c[0])
             required: list[int] = []  # ImageNet columns
             required_words: list[str] = []
