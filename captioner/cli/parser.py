@@ -27,6 +27,8 @@ TRAIN_HELP = {
     "hidden_dim": "LSTM hidden size",
     "attention_dim": "attention layer size (attention only)",
     "dropout": "dropout on embeddings, image features and LSTM outputs",
+    "sources": "caption sources told apart by a learned shift of the image features: 1 none, 2 the --dataset "
+               "(Flickr8k-like photos) and --mix/--pseudo (everyday photos; grounding picks the shift when captioning)",
     "embeddings": "word vectors: learned, glove-frozen or glove-finetune (GloVe 6B 50d)",
     "min_count": "keep words seen at least this many times in training captions",
     "max_caption_length": "words kept per training caption",

@@ -19,10 +19,10 @@ from captioner.runtime.data.datasets import Dataset, load_dataset
 from captioner.runtime.data.images import load_image
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.grounding.colour import colourfulness
-from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, constraints_for, lm_weights, load_grounder
+from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, constraints_for, decoder_sources, lm_weights, load_grounder
 from captioner.runtime.model.files import resolve_files, resolve_model
 from captioner.runtime.search import SearchConfig
-from captioner.runtime.search.captions import caption_features, to_text
+from captioner.runtime.search.captions import caption_features, shift_features, to_text
 from captioner.runtime.search.fusion import with_background
 from captioner.settings import DEFAULT_DEVICE, Settings, settings
 from captioner.training.bundle import ModelBundle, load_bundle
@@ -122,13 +122,15 @@ class EvalData:
                  ) -> dict[str, str]:
         """Best caption per image; grounded (concept constraints) when `grounding` is given and possible."""
         constraints = weights = None
+        pooled, grid = self.pooled, self.grid
         fusion_lm = self.language_model
         if grounding is not None and self.grounder is not None:
             fusion_lm = with_background(self.language_model, self.background_lm, grounding.lm_background_weight)
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding, colour=self.colour)
             constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
             weights = lm_weights(concepts, grounding)
-        hyps = caption_features(self.decoder, self.bundle.vocab, self.pooled, self.grid, search, greedy,
+            pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, decoder_sources(concepts))
+        hyps = caption_features(self.decoder, self.bundle.vocab, pooled, grid, search, greedy,
                                 constraints=constraints, trained_size=self.bundle.trained_size,
                                 language_model=fusion_lm, lm_weights=weights)
         return {i: to_text(self.bundle.vocab, h[0]) for i, h in zip(self.ids, hyps)}

@@ -358,7 +358,8 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
         "format": EXPORT_FORMAT, "bundle_sha256": digest, "vocab": list(bundle.vocab.words),
         "trained_size": bundle.trained_size, "encoder": dict(bundle.encoder), "encoder_exported": bool(with_encoder),
         "decoder_config": asdict(config), "language_model": bundle.language_model is not None,
-        "background_lm": bundle.background_lm is not None, "info": bundle.info})
+        "background_lm": bundle.background_lm is not None, "info": bundle.info,
+        "source_offsets": None if bundle.source_offsets is None else bundle.source_offsets.tolist()})
     return folder
 
 

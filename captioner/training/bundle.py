@@ -32,6 +32,11 @@ class ModelBundle:
     background_lm: LanguageModel | None = None  # a second one whose log-probabilities fusion subtracts
 
     @property
+    def source_offsets(self):
+        """The decoder's per-source feature shifts (S, D) as numpy, or None (DecoderConfig.sources)."""
+        return self.decoder.source_offsets
+
+    @property
     def trained_size(self) -> int:
         """Ids below this were learned from captions; the rest are open-vocabulary words."""
         return check_trained_size(self.vocab, self.info.get("trained_vocab_size"))

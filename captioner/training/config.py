@@ -8,7 +8,7 @@ from captioner.settings import DEFAULT_DEVICE, DEFAULT_ENCODER, Settings
 from captioner.training.networks.config import DecoderConfig
 
 # the decoder fields a run chooses; vocab_size and feature_dim come from the data when it starts
-DECODER_FIELDS = ("style", "embed_dim", "hidden_dim", "attention_dim", "dropout", "embeddings")
+DECODER_FIELDS = ("style", "embed_dim", "hidden_dim", "attention_dim", "dropout", "embeddings", "sources")
 
 
 @dataclass

@@ -28,6 +28,7 @@ class SplitData:
     captions: list[tuple[int, list[int]]]  # (row in pooled, token ids with <start>/<end>)
     references: dict[str, list[str]]  # raw captions, for metrics
     weights: list[float] | None = None  # per caption: times it is seen an epoch (None: once each)
+    sources: np.ndarray | None = None  # (N,) per image: 0 the main dataset, 1 the others (DecoderConfig.sources)
 
 
 def join_splits(first: SplitData, second: SplitData, weight: float = 1.0) -> SplitData:
@@ -35,9 +36,13 @@ def join_splits(first: SplitData, second: SplitData, weight: float = 1.0) -> Spl
     offset = len(first.image_ids)
     grid = None if first.grid is None else np.concatenate([first.grid, second.grid])  # (N1 + N2, L, D)
     weights = (first.weights or [1.0] * len(first.captions)) + [weight] * len(second.captions)
+    sources = None
+    if first.sources is not None or second.sources is not None:
+        sources = np.concatenate([s.sources if s.sources is not None else np.zeros(len(s.image_ids), np.int64)
+                                  for s in (first, second)])  # (N1 + N2,)
     return SplitData(first.image_ids + second.image_ids, np.concatenate([first.pooled, second.pooled]), grid,
                      first.captions + [(row + offset, tokens) for row, tokens in second.captions],
-                     {**first.references, **second.references}, None if set(weights) == {1.0} else weights)
+                     {**first.references, **second.references}, None if set(weights) == {1.0} else weights, sources)
 
 
 def holdout(ids: list[str], count: int, seed: int) -> tuple[list[str], list[str]]:
@@ -49,13 +54,14 @@ def holdout(ids: list[str], count: int, seed: int) -> tuple[list[str], list[str]
 
 
 def load_split(dataset: Dataset, split: str | list[str], vocab: Vocabulary, cache: FeatureCache,
-               with_grid: bool, max_words: int) -> SplitData:
-    """A split by name, or these image ids."""
+               with_grid: bool, max_words: int, source: int | None = None) -> SplitData:
+    """A split by name, or these image ids; `source`: the id every image gets (None: no sources)."""
     failed = cache.failed_ids()
     ids = [i for i in (dataset.split(split) if isinstance(split, str) else split) if i not in failed]
     pooled, grid = cache.load(ids, with_grid=with_grid)
     captions = [(row, vocab.encode(clean_caption(c)[:max_words])) for row, i in enumerate(ids) for c in dataset.captions[i]]
-    return SplitData(ids, pooled, grid, captions, {i: dataset.captions[i] for i in ids})
+    sources = None if source is None else np.full(len(ids), source, np.int64)  # (N,)
+    return SplitData(ids, pooled, grid, captions, {i: dataset.captions[i] for i in ids}, sources=sources)
 
 
 def dataset_parts(cfg) -> list[tuple[Dataset, list[str], list[str], float]]:
@@ -88,10 +94,12 @@ def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
     if cfg.init_from:
         start, vocab = grow_model(cfg.init_from, texts, cfg.min_count)
     splits = []
-    for data, train_ids, val_ids, weight in parts:
+    tagged = cfg.decoder.sources > 1  # the main dataset is source 0, --mix and --pseudo source 1
+    for number, (data, train_ids, val_ids, weight) in enumerate(parts):
         cache = ensure_features(data, train_ids + val_ids, cfg.encoder, cfg.cache_dir, cfg.encoder_weights, progress)
-        splits.append((load_split(data, train_ids, vocab, cache, with_grid, cfg.max_caption_length),
-                       load_split(data, val_ids, vocab, cache, with_grid, cfg.max_caption_length) if val_ids else None,
+        source = min(number, 1) if tagged else None
+        splits.append((load_split(data, train_ids, vocab, cache, with_grid, cfg.max_caption_length, source),
+                       load_split(data, val_ids, vocab, cache, with_grid, cfg.max_caption_length, source) if val_ids else None,
                        weight))
     train, val, _ = splits[0]
     for more_train, more_val, weight in splits[1:]:
@@ -102,7 +110,8 @@ def prepare(cfg: TrainConfig, with_grid: bool, progress: bool = True):
 
 
 def batches(split: SplitData, batch_size: int, shuffle: bool, seed: int):
-    """Yield (pooled, grid, tokens) batches; captions of similar length go together to cut padding."""
+    """Yield (pooled, grid, tokens, sources) batches (sources None without them); captions of similar
+    length go together to cut padding."""
     rng = random.Random(seed)
     if shuffle and split.weights is not None:  # each caption int(w) times, plus once more with probability w - int(w)
         order = [k for k, w in enumerate(split.weights) for _ in range(int(w) + (rng.random() < w - int(w)))]
@@ -122,4 +131,5 @@ def batches(split: SplitData, batch_size: int, shuffle: bool, seed: int):
         pooled = torch.from_numpy(split.pooled[rows].astype(np.float32))  # (B, D)
         grid = torch.from_numpy(split.grid[rows].astype(np.float32)) if split.grid is not None else None  # (B, L, D)
         tokens = pad_batch([split.captions[k][1] for k in chunk])  # (B, T)
-        yield pooled, grid, tokens
+        sources = torch.from_numpy(split.sources[rows]) if split.sources is not None else None  # (B,)
+        yield pooled, grid, tokens, sources

@@ -9,6 +9,8 @@ The model's open-vocabulary words are set aside while training and given back at
 from __future__ import annotations
 
 import copy
+
+import torch
 import logging
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -65,7 +67,24 @@ def finish(decoder: Decoder, vocab: Vocabulary, start: Start) -> tuple[Decoder, 
 
 
 def with_start_config(cfg):
-    """`cfg` (a TrainConfig) with the start model's decoder config when it has `init_from`."""
+    """`cfg` (a TrainConfig) with the start model's decoder config when it has `init_from`; only its
+    number of sources may grow by the flags (a start without source shifts learns them)."""
     if not cfg.init_from:
         return cfg
-    return replace(cfg, decoder=replace(start_config(cfg.init_from), vocab_size=0, feature_dim=0))
+    start = start_config(cfg.init_from)
+    return replace(cfg, decoder=replace(start, vocab_size=0, feature_dim=0, sources=max(start.sources, cfg.decoder.sources)))
+
+
+def with_sources(decoder: Decoder, sources: int) -> Decoder:
+    """The decoder with `sources` source shifts, the new ones zero (so it captions as before)."""
+    if decoder.config.sources >= sources:
+        return decoder
+    grown = build_decoder(replace(decoder.config, sources=sources)).to(next(decoder.parameters()).device)
+    state = decoder.state_dict()
+    old = state.pop("source_shift", None)
+    shift = torch.zeros(sources, decoder.config.feature_dim)  # (S, D)
+    if old is not None:
+        shift[: len(old)] = old
+    grown.load_state_dict({**state, "source_shift": shift})
+    grown.train(decoder.training)
+    return grown

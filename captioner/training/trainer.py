@@ -41,13 +41,13 @@ from captioner.runtime.search import SearchConfig
 from captioner.training.encoders.features import FeatureCache
 from captioner.errors import CaptionerError
 from captioner.training.bundle import ModelBundle, save_bundle
-from captioner.runtime.search.captions import caption_features, to_text
+from captioner.runtime.search.captions import caption_features, shift_features, to_text
 from captioner.training.networks.torch_runner import TorchRunner
 from captioner.training.devices import torch_device
 from captioner.training.scores import coco_scores
 from captioner.training.config import TrainConfig
 from captioner.training.data import SplitData, batches, prepare
-from captioner.training.init import finish, with_start_config
+from captioner.training.init import finish, with_sources, with_start_config
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ def validation_loss(decoder: Decoder, split: SplitData, cfg: TrainConfig) -> flo
     device = next(decoder.parameters()).device
     total, count = 0.0, 0
     for batch in batches(split, 256, shuffle=False, seed=0):
-        pooled, grid, tokens = _to(device, *batch)
+        pooled, grid, tokens, sources = _to(device, *batch)
+        if sources is not None:  # a decoder trained with caption sources: each photo's shift
+            pooled, grid = decoder.shift(pooled, grid, sources)
         inputs, targets = teacher_forcing_pair(tokens)
         logits, _ = decoder(pooled, grid, inputs)
         mask = targets != 0
@@ -84,7 +86,9 @@ def validation_loss(decoder: Decoder, split: SplitData, cfg: TrainConfig) -> flo
 
 
 def validation_bleu(decoder: Decoder, vocab, split: SplitData) -> float:
-    hyps = caption_features(TorchRunner(decoder), vocab, split.pooled, split.grid, SearchConfig(), greedy=True)
+    offsets = decoder.source_offsets if split.sources is not None else None
+    pooled, grid = shift_features(offsets, split.pooled, split.grid, split.sources)  # each source's shift
+    hyps = caption_features(TorchRunner(decoder), vocab, pooled, grid, SearchConfig(), greedy=True)
     hypotheses = {i: to_text(vocab, h[0]) for i, h in zip(split.image_ids, hyps)}
     return coco_scores(split.references, hypotheses, meteor=False, fast=True)["BLEU-4"]
 
@@ -179,6 +183,8 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
     if world > 1 and not lead:
         dist.barrier()  # rank 0 extracts any missing features first
     vocab, train_split, val_split, start = prepare(cfg, with_grid, progress)
+    if start is not None:  # a start without source shifts gets them (zero: it captions as before)
+        start.decoder = with_sources(start.decoder, cfg.decoder.sources)
     if world > 1 and lead:
         dist.barrier()
     decoder = (start.decoder if start else new_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
@@ -228,7 +234,9 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
                 if len(batch[2]) < world:
                     continue  # a last batch too small to share: every rank skips it
                 batch = tuple(t[rank::world] if t is not None else None for t in batch)
-            pooled, grid, tokens = _to(device, *batch)
+            pooled, grid, tokens, sources = _to(device, *batch)
+            if sources is not None:  # (B, D), (B, L, D): each source's learned shift
+                pooled, grid = decoder.shift(pooled, grid, sources)
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                 loss = sequence_loss(model, pooled, grid, tokens, cfg)
             optimizer.zero_grad()

@@ -37,12 +37,12 @@ def test_weighted_epochs_see_each_caption_about_its_weight():
     joined = join_splits(_split("f", 40, 1), _split("c", 40, 1), weight=2.5)
     seen = {"f": 0, "c": 0}
     for epoch in range(20):
-        for pooled, _, tokens in batches(joined, 16, shuffle=True, seed=epoch):
+        for pooled, _, tokens, _ in batches(joined, 16, shuffle=True, seed=epoch):
             for value in pooled[:, 0].tolist():
                 seen["f" if value == ord("f") else "c"] += 1
     assert seen["f"] == 40 * 20  # weight 1: exactly once an epoch
     assert abs(seen["c"] / (40 * 20) - 2.5) < 0.1  # 2 each, plus a third for about half of them
-    plain = sum(len(t) for _, _, t in batches(joined, 16, shuffle=False, seed=0))
+    plain = sum(len(t) for _, _, t, _ in batches(joined, 16, shuffle=False, seed=0))
     assert plain == 80  # validation order: each caption once, weights ignored
 
 

@@ -350,6 +350,12 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
     return Constraints(tuple(required), frozenset(banned - allowed), alpha, banned_ngrams)
 
 
+def decoder_sources(concepts: list[ImageConcepts]) -> list[int]:
+    """Per photo: the decoder's caption source (DecoderConfig.sources): 1 (everyday photos) for an
+    unfamiliar photo, else 0 (Flickr8k's)."""
+    return [int(c.unfamiliar) for c in concepts]
+
+
 def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[float]:
     """Per photo: the language model's fusion weight (unfamiliar photos get `lm_weight`)."""
     return [config.lm_weight if c.unfamiliar and (c.everyday >= config.lm_everyday or c.everyday < config.everyday_threshold)

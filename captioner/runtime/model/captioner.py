@@ -19,13 +19,13 @@ from PIL import Image
 from captioner.errors import CaptionerError
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.grounding.colour import colourfulness
-from captioner.runtime.grounding.grounding import GroundingConfig, constraints_for, lm_weights, load_grounder
+from captioner.runtime.grounding.grounding import GroundingConfig, constraints_for, decoder_sources, lm_weights, load_grounder
 from captioner.runtime.model.exported import ExportedEncoder, read_exported
 from captioner.runtime.model.files import ModelFiles
 from captioner.runtime.model.result import CaptionResult
 from captioner.runtime.model.runners import load_background, load_runners
 from captioner.runtime.options import CaptionOptions
-from captioner.runtime.search.captions import caption_features, to_text
+from captioner.runtime.search.captions import caption_features, shift_features, to_text
 from captioner.runtime.search.fusion import with_background
 
 
@@ -113,6 +113,8 @@ class Captioner:
             if (options.grounding and self.grounder) else None
         constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
+        if concepts:  # a decoder trained with caption sources: each photo's source shift
+            pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, decoder_sources(concepts))
         t3 = time.perf_counter()
         hyps = caption_features(self.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
                                 constraints=constraints, trained_size=size, trace=options.attention,

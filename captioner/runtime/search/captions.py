@@ -21,6 +21,18 @@ def as_runner(model):
     raise TypeError(f"a {type(model).__name__} is not a numpy runner: wrap a PyTorch module in TorchRunner")
 
 
+def shift_features(offsets: np.ndarray | None, pooled: np.ndarray, grid: np.ndarray | None,
+                   sources: list[int] | np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each photo's features plus its source's shift (a decoder trained with sources, DecoderConfig.sources):
+    offsets (S, D) or None, pooled (N, D), grid (N, L, D) or None, sources (N,) ids or None -> new arrays."""
+    if offsets is None or sources is None:
+        return pooled, grid
+    shift = np.asarray(offsets, np.float32)[np.asarray(sources, np.int64)]  # (N, D)
+    pooled = (pooled.astype(np.float32) + shift).astype(pooled.dtype)  # (N, D)
+    grid = None if grid is None else (grid.astype(np.float32) + shift[:, None, :]).astype(grid.dtype)  # (N, L, D)
+    return pooled, grid
+
+
 def caption_features(
     decoder,
     vocab: Vocabulary,

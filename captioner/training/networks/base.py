@@ -49,6 +49,21 @@ class Decoder(nn.Module):
             self.init_h = nn.Linear(c.feature_dim, c.hidden_dim)
             self.init_c = nn.Linear(c.feature_dim, c.hidden_dim)
         self.out = nn.Linear(c.hidden_dim, c.vocab_size)
+        if c.sources > 1:
+            self.source_shift = nn.Parameter(torch.zeros(c.sources, c.feature_dim))  # (S, D)
+
+    def shift(self, pooled: torch.Tensor, grid: torch.Tensor | None, sources: torch.Tensor | None):
+        """Each photo's features plus its source's learned shift: pooled (B, D), grid (B, L, D) or
+        None, sources (B,) ids or None (no shift, as for a decoder with one source)."""
+        if sources is None or self.config.sources <= 1:
+            return pooled, grid
+        offset = self.source_shift[sources]  # (B, D)
+        return pooled + offset, None if grid is None else grid + offset.unsqueeze(1)
+
+    @property
+    def source_offsets(self):
+        """The shifts as a numpy (S, D) array for inference, or None with one source."""
+        return self.source_shift.detach().float().cpu().numpy() if self.config.sources > 1 else None
 
     def _start(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pooled (B, D) -> initial h, c (B, H) each."""

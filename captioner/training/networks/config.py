@@ -26,6 +26,10 @@ class DecoderConfig:
     dropout: float = 0.5
     embeddings: str = "learned"  # learned | glove-frozen | glove-finetune
     glove_dim: int = 50
+    # caption sources the decoder tells apart (1: none): each has a learned shift added to the image
+    # features (Decoder.source_shift), 0 for Flickr8k-like photos and 1 for everyday ones, so one
+    # decoder keeps Flickr8k's style and learns COCO's; inference picks the row by grounding
+    sources: int = 1
 
     @classmethod
     def from_dict(cls, data: dict) -> "DecoderConfig":
