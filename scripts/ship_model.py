@@ -27,6 +27,7 @@ from captioner.training.networks.open_vocab import extend_vocabulary
 from captioner.runtime.encoders.base import RANDOM_WEIGHTS
 from captioner.settings import SHIPPED_DIR
 from captioner.training.bundle import load_bundle, save_bundle
+from captioner.training.networks.language_model import reorder_vocabulary
 from captioner.export.onnx_export import PRECISIONS, export_model
 
 
@@ -64,9 +65,10 @@ def main() -> None:
         other_path = getattr(args, field)
         if other_path:  # another bundle's language model, in this bundle's slot
             other = load_bundle(other_path)
-            if other.vocab.words != bundle.vocab.words or other.language_model is None:
+            if sorted(other.vocab.words) != sorted(bundle.vocab.words) or other.language_model is None:
                 raise SystemExit(f"{flag} {other_path}: no language model over this model's vocabulary")
-            setattr(bundle, field, other.language_model)
+            # the same words in another order (a fine-tune learned some open-vocabulary words): reordered
+            setattr(bundle, field, reorder_vocabulary(other.language_model, other.vocab.words, bundle.vocab.words))
             bundle.info[field] = other.info.get("language_model")
     if args.open_vocabulary:
         trained = bundle.trained_size

@@ -27,6 +27,8 @@ TRAIN_HELP = {
     "hidden_dim": "LSTM hidden size",
     "attention_dim": "attention layer size (attention only)",
     "dropout": "dropout on embeddings, image features and LSTM outputs",
+    "tune": "what learns: all (every weight) or sources (only the everyday photos' feature shift; Flickr8k-like "
+            "photos then caption exactly as the --init-from model)",
     "sources": "caption sources told apart by a learned shift of the image features: 1 none, 2 the --dataset "
                "(Flickr8k-like photos) and --mix/--pseudo (everyday photos; grounding picks the shift when captioning)",
     "embeddings": "word vectors: learned, glove-frozen or glove-finetune (GloVe 6B 50d)",
@@ -83,7 +85,7 @@ FETCH_HELP = {
     "read_timeout": "seconds between bytes from an image URL",
     "max_redirects": "redirects followed per URL",
 }
-CHOICES = {"embeddings": ["learned", "glove-frozen", "glove-finetune"], "stop_on": ["bleu4", "loss"],
+CHOICES = {"embeddings": ["learned", "glove-frozen", "glove-finetune"], "tune": ["all", "sources"], "stop_on": ["bleu4", "loss"],
            "device": list(DEVICES), "encoder": list(ENCODER_NAMES)}
 DEVICE_HELP = (f"where to run: auto (a CUDA GPU when visible, else MPS for PyTorch, else the CPU), cpu, cuda or mps "
                f"(PyTorch only) (default {DEFAULT_DEVICE})")

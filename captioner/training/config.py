@@ -44,6 +44,9 @@ class TrainConfig:
     grad_clip: float = 5.0
     attention_reg: float = 1.0  # doubly stochastic attention penalty (attention only)
     label_smoothing: float = 0.0
+    # what learns: "all" the decoder's weights, or "sources" only the feature shifts of sources after
+    # the first (DecoderConfig.sources), so that source 0 (Flickr8k-like photos) captions exactly as the start
+    tune: str = "all"
     patience: int = 3  # epochs without improvement before stopping
     stop_on: str = "bleu4"  # bleu4 | loss (validation)
     max_steps: int | None = None  # stop after this many optimiser steps (tests)

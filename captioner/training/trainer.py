@@ -93,6 +93,19 @@ def validation_bleu(decoder: Decoder, vocab, split: SplitData) -> float:
     return coco_scores(split.references, hypotheses, meteor=False, fast=True)["BLEU-4"]
 
 
+def tune_sources_only(decoder: Decoder) -> None:
+    """Freeze every weight but the shifts of sources after the first: source 0 keeps captioning as the
+    start did, the others learn only where their photos' features sit (`train --tune sources`)."""
+    if decoder.config.sources < 2:
+        raise CaptionerError("--tune sources needs a decoder with --sources 2 or more")
+    for parameter in decoder.parameters():
+        parameter.requires_grad_(False)
+    decoder.source_shift.requires_grad_(True)
+    keep = torch.ones_like(decoder.source_shift)  # (S, D)
+    keep[0] = 0.0
+    decoder.source_shift.register_hook(lambda grad: grad * keep)  # source 0's row stays as it is
+
+
 def new_decoder(cfg: TrainConfig, vocab_words: list[str], feature_dim: int) -> Decoder:
     decoder = build_decoder(replace(cfg.decoder, vocab_size=len(vocab_words), feature_dim=feature_dim))
     if cfg.decoder.embeddings.startswith("glove"):
@@ -185,9 +198,11 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, device, rank: int, wo
     vocab, train_split, val_split, start = prepare(cfg, with_grid, progress)
     if start is not None:  # a start without source shifts gets them (zero: it captions as before)
         start.decoder = with_sources(start.decoder, cfg.decoder.sources)
+    decoder = (start.decoder if start else new_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
+    if cfg.tune == "sources":
+        tune_sources_only(decoder)
     if world > 1 and lead:
         dist.barrier()
-    decoder = (start.decoder if start else new_decoder(cfg, vocab.words, train_split.pooled.shape[1])).to(device)
     if start is not None and lead and not (out / "start.pt").is_file():  # the grown start, for averaging with the result
         grown, grown_vocab, grown_info = finish(start.decoder, vocab, start)
         save_bundle(out / "start.pt", ModelBundle(grown, grown_vocab, FeatureCache(cfg.cache_dir, cfg.encoder).encoder_info(),

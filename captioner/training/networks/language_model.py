@@ -47,3 +47,16 @@ class LanguageModel(nn.Module):
         h1, c1 = torch.lstm_cell(self.embed(tokens), (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
                                  lstm.bias_ih_l0, lstm.bias_hh_l0)  # (B, H) each
         return torch.log_softmax(self.out(h1), dim=-1), (h1, c1)
+
+
+def reorder_vocabulary(model: LanguageModel, words: list[str], order: list[str]) -> LanguageModel:
+    """A copy of `model` (over `words`) that scores the same words in `order`: the same word set in
+    another order, as a fine-tune that learned some open-vocabulary words keeps them (init.py)."""
+    if sorted(words) != sorted(order) or len(set(words)) != len(words):
+        raise ValueError("the language model's words and the new order are not the same words")
+    where = {w: i for i, w in enumerate(words)}
+    rows = torch.tensor([where[w] for w in order])  # (V,) new id -> old id
+    moved = LanguageModel(model.config)
+    state = model.state_dict()
+    moved.load_state_dict({k: v[rows] if k in ("embed.weight", "out.weight", "out.bias") else v for k, v in state.items()})
+    return moved.train(model.training)
