@@ -41,8 +41,9 @@ class GroundingConfig:
     second_over: float = 1.0
     # and only when COCO's captions name it in at least this share of the photos they name each word
     # already required in (runtime/grounding/cooccurrence.tsv; 0: any pair): "a bus on a train
-    # track" pairs two kinds the detectors confuse and people rarely name together
-    second_cooccurrence: float = 0.0
+    # track" pairs two kinds the detectors confuse and people rarely name together; chosen on coco-dev
+    # and the coco-train hold-out (docs/grounding.md)
+    second_cooccurrence: float = 0.03
     overlap: float = 0.5  # skip a word when this share of its probability comes from an already required word's classes
     absent_scale: float = 1.0  # multiplies the detectors' calibrated absent thresholds (0 never blocks)
     # An everyday photo, or one with a required word the decoder rarely saw, is "unfamiliar": there a
@@ -90,8 +91,9 @@ class GroundingConfig:
     phrase_miss_rate: float = 0.1  # chosen on coco-dev and the coco-train hold-out (README)
     # On an unfamiliar photo at least this colourful (runtime/grounding/colour.py: 0 for grayscale, about
     # 3 for sepia, a median 35 on COCO) `colour_phrases` may not be said: the decoder calls colour
-    # photos it cannot name "a black and white image of ...". None: never.
-    colourful: float | None = None
+    # photos it cannot name "a black and white image of ...". None: never. Chosen on coco-dev and the
+    # hold-out: 5 keeps the phrase for the grayscale and near-sepia photos whose references say it
+    colourful: float | None = 5.0
     colour_phrases: tuple[str, ...] = ("black and white",)
 
 

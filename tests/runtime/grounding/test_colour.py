@@ -42,3 +42,16 @@ def test_grounding_blocks_black_and_white_on_colourful_unfamiliar_photos(shipped
     vocab = shipped_captioner.bundle.vocab
     constraints = constraints_for(bear, vocab, shipped_captioner.bundle.trained_size, config)
     assert tuple(vocab.index[w] for w in ("black", "and", "white")) in constraints.banned_ngrams
+
+
+def test_the_shipped_model_no_longer_calls_a_colour_photo_black_and_white(shipped_captioner, coco_dev):
+    """A bowl of rice and broccoli (colourfulness 53) was "a black and white image of food with meat on
+    it"; the captioner measures each photo's colour and the search may not say the phrase."""
+    from captioner.runtime.options import CaptionOptions
+
+    image = load_image(coco_dev / "images" / "000000003501.jpg")
+    [result] = shipped_captioner.caption([image], CaptionOptions())
+    assert "black and white" not in result.caption
+    assert "colourful" in result.concepts["blocked_phrases"]["black and white"]
+    [gray] = shipped_captioner.caption([load_image(coco_dev / "images" / GRAY_PLATE)], CaptionOptions())
+    assert "black and white" not in gray.concepts["blocked_phrases"]  # a grayscale photo may be called so
