@@ -5,12 +5,9 @@ checks, and write them as a COCO-format folder that `captioner train --pseudo` t
     .venv/bin/python scripts/self_train.py --images ../shared/data/coco-unlabeled/images --output runs/pseudo \
         [--model default] [--keep 0.5]
 
-The checks, per photo (grounded beam search, the model's calibrated settings):
-- grounding required a word, and the caption names every required word (a photo with no confident
-  concept gets the decoder's own guess, which is what self-training should not learn);
-- every COCO object kind the caption names is required or detected (a kind detector at 0.2 or more,
-  or a person or dog detector at 0.5 or more): no object the detectors do not see;
-then the survivors' best `--keep` share by the caption's length-normalised log-probability.
+The checks, per photo (grounded beam search, the model's calibrated settings;
+captioner/training/self_training.py): grounding required a word and the caption names it, and
+every COCO object kind the caption names is required or detected; then the survivors' best `--keep` share by the caption's length-normalised log-probability.
 Writes OUTPUT/captions.json (one caption per kept photo, with the checks' counts in "info") and
 OUTPUT/images, a link to --images. Never writes into --images.
 """
@@ -27,32 +24,8 @@ from tqdm import tqdm
 import captioner
 from captioner.atomic import write_json
 from captioner.runtime.batch.sources import IMAGE_SUFFIXES
-from captioner.runtime.data.objects import load_object_table, objects_named
-from captioner.runtime.grounding.grounding import synonyms
-from captioner.runtime.data.cleaning import clean_caption
-
-DETECTED_KIND = 0.2  # GroundingConfig.kind_shown_from: a kind listed as detected
-DETECTED_CONCEPT = 0.5  # a Flickr8k concept (person, dog, ...) its detector finds likelier than not
-
-
-def passes(result, table) -> str | None:
-    """Why a result fails the checks (None: it passes)."""
-    concepts = result.concepts or {}
-    required = concepts.get("required") or []
-    if not required:
-        return "nothing required"
-    said = f" {' '.join(clean_caption(result.caption))} "
-    if not all(any(f" {form} " in said for form in synonyms(w)) for w in required):
-        return "a required word unsaid"
-    seen = {objects_named(w, table).pop() for w in required if objects_named(w, table)}
-    for d in concepts.get("detected", []):
-        kinds = objects_named(d["concept"], table) or {d["concept"]}
-        floor = DETECTED_CONCEPT if d["concept"] in ("person", "man", "woman", "child", "dog") else DETECTED_KIND
-        if d["score"] >= floor:
-            seen |= kinds
-    if objects_named(result.caption, table) - seen:
-        return "an object not detected"
-    return None
+from captioner.runtime.data.objects import load_object_table
+from captioner.training.self_training import best_share, failed_check
 
 
 def main() -> None:
@@ -75,15 +48,14 @@ def main() -> None:
     started = time.time()
     kept, why = [], {}
     for result in tqdm(model.stream(paths, batch_size=16), total=len(paths), desc="captioning", unit="photo"):
-        reason = result.error and "unreadable" or passes(result, table)
+        reason = failed_check(result, table)
         if reason:
             why[reason] = why.get(reason, 0) + 1
             continue
         best = result.alternatives[0] if result.alternatives else {"score": 0.0}
         kept.append((float(best["score"]), Path(result.source).name, result.caption))
     passed = len(kept)
-    kept.sort(key=lambda k: -k[0])
-    kept = sorted(kept[: max(1, round(passed * args.keep))] if kept else [], key=lambda k: k[1])
+    kept = best_share(kept, args.keep)
     info = {"description": f"self-training captions of {images} by {args.model or 'default'}",
             "photos": len(paths), "failed_checks": why, "passed": passed, "kept": len(kept), "keep": args.keep}
     data = {"info": info, "images": [{"id": n, "file_name": name} for n, (_, name, _) in enumerate(kept)],
