@@ -11,8 +11,8 @@ import argparse
 import time
 
 from captioner.atomic import write_text
-from captioner.runtime.data.objects import kind_names
-from captioner.runtime.grounding.tables import COOCCURRENCE, load_imagenet_table
+from captioner.runtime.grounding.grounding import candidate_words
+from captioner.runtime.grounding.tables import COOCCURRENCE
 from captioner.training.cooccurrence import count_cooccurrence, format_table, read_image_captions
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
     captions = read_image_captions(args.coco_text)
-    words = sorted(set(load_imagenet_table()[0]) | {names[0] for names in kind_names().values() if names})
+    words = candidate_words()
     images, pairs = count_cooccurrence(captions, words)
     write_text(args.output, format_table(images, pairs, f"{len(captions)} photos' captions ({args.coco_text})"))
     print(f"{len(words)} words over {len(captions)} photos -> {args.output} ({time.time() - started:.0f} s)")

@@ -154,7 +154,7 @@ class Grounder:
         # detectors and the decoder own it (person, dog)
         names = kind_names()
         self.kinds = list(detectors.kinds) if detectors else []
-        self.kind_word = [names[k][0] if names[k] else k.split()[0] for k in self.kinds]
+        self.kind_word = [required_word(k) for k in self.kinds]
         self.kind_all_names = [sorted(set().union(*(plural_forms(w) for w in names[k]))) for k in self.kinds]  # one-word names
         self.kind_owned = [bool(set(names[k]) & self.detector_words) for k in self.kinds]
 
@@ -227,8 +227,10 @@ class Grounder:
                 if len(required_words) >= cfg.max_constraints or (required_words and over < cfg.second_over):
                     break  # candidates come furthest over first: no later one is further
                 word = self.kind_word[j] if source == "kind" else self.words[j]
-                if required_words and min(self.cooccurrence.given(w, word) for w in required_words) < cfg.second_cooccurrence:
-                    continue  # rarely named with what is already required
+                known = self.cooccurrence.images
+                if required_words and min((self.cooccurrence.given(w, word) for w in required_words
+                                           if w in known and word in known), default=1.0) < cfg.second_cooccurrence:
+                    continue  # rarely named with what is already required (words the table lacks: no evidence, no rule)
                 if source == "kind":
                     if self.kinds[j] not in required_kinds:
                         required_kinds.add(self.kinds[j])
@@ -314,6 +316,18 @@ class Grounder:
                 blocked_words=blocked, reasons={k: reasons[k] for k in shown + blocked_phrases},
                 blocked_phrases=blocked_phrases))
         return results
+
+
+def required_word(kind: str) -> str:
+    """The word a COCO kind is required by: its first one-word name, else its name's first word
+    ("stop" for stop sign)."""
+    names = kind_names().get(kind)
+    return names[0] if names else kind.split()[0]
+
+
+def candidate_words() -> list[str]:
+    """Every word grounding may require: the ImageNet table's and each COCO kind's required word."""
+    return sorted(set(load_imagenet_table()[0]) | {required_word(kind) for kind in kind_names()})
 
 
 @lru_cache(maxsize=4096)

@@ -72,3 +72,14 @@ def test_broken_cooccurrence_table(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(CaptionerError, match=message):
         load_cooccurrence(path)
+
+
+def test_the_cooccurrence_table_knows_every_word_grounding_may_require(shipped_captioner):
+    """The table is counted over grounding's own candidate words (stop sign is required as "stop"),
+    so no required word goes without its counts."""
+    from captioner.runtime.grounding.grounding import candidate_words
+
+    table = shipped_captioner.grounder.cooccurrence
+    assert set(table.images) == set(candidate_words())
+    assert set(shipped_captioner.grounder.kind_word) <= set(table.images) and "stop" in table.images
+    assert table.given("sign", "stop") > 0.2  # a stop sign is a sign: the pair stays required
