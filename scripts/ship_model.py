@@ -65,10 +65,13 @@ def main() -> None:
         other_path = getattr(args, field)
         if other_path:  # another bundle's language model, in this bundle's slot
             other = load_bundle(other_path)
-            if sorted(other.vocab.words) != sorted(bundle.vocab.words) or other.language_model is None:
-                raise SystemExit(f"{flag} {other_path}: no language model over this model's vocabulary")
-            # the same words in another order (a fine-tune learned some open-vocabulary words): reordered
-            setattr(bundle, field, reorder_vocabulary(other.language_model, other.vocab.words, bundle.vocab.words))
+            problem = f"{flag} {other_path}: no language model over this model's vocabulary"
+            if other.language_model is None:
+                raise SystemExit(problem)
+            try:  # the same words, perhaps in another order (a fine-tune learned some open-vocabulary words)
+                setattr(bundle, field, reorder_vocabulary(other.language_model, other.vocab.words, bundle.vocab.words))
+            except ValueError:  # not the same words
+                raise SystemExit(problem) from None
             bundle.info[field] = other.info.get("language_model")
     if args.open_vocabulary:
         trained = bundle.trained_size

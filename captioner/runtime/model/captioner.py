@@ -109,8 +109,10 @@ class Captioner:
         pooled, grid, classes = self.encoder.encode_with_classes(pixels)  # (B, D), (B, L, D), (B, 1000) or None
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
-        concepts = self.grounder.ground(pooled, probs=classes, colour=[colourfulness(image) for image in images]) \
-            if (options.grounding and self.grounder) else None
+        concepts = None
+        if options.grounding and self.grounder:  # colour is measured only when a rule reads it
+            colour = [colourfulness(image) for image in images] if self.grounder.config.colourful is not None else None
+            concepts = self.grounder.ground(pooled, probs=classes, colour=colour)
         constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
         if concepts:  # a decoder trained with caption sources: each photo's source shift
