@@ -28,6 +28,15 @@ from captioner.runtime.data.objects import load_object_table
 from captioner.training.self_training import best_share, failed_check
 
 
+def written_here(path: Path) -> bool:
+    """Whether `path` is captions this script wrote (so a rerun may replace them, and nothing else)."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8")).get("info", {})
+        return str(info.get("description", "")).startswith("self-training captions")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", required=True, help="a folder of unlabeled photos")
@@ -42,6 +51,11 @@ def main() -> None:
         sys.exit("error: --output must not be inside --images")
     if not 0 < args.keep <= 1:
         sys.exit("error: --keep must be in (0, 1]")
+    link, target = output / "images", output / "captions.json"
+    if link.exists() and link.resolve() != images:
+        sys.exit(f"error: {link} exists and is not a link to {images}: choose a new --output")
+    if target.exists() and not written_here(target):
+        sys.exit(f"error: {target} exists and is not an earlier self_train.py output: choose a new --output")
     paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     model = captioner.load(args.model)
     table = load_object_table()
@@ -61,10 +75,9 @@ def main() -> None:
     data = {"info": info, "images": [{"id": n, "file_name": name} for n, (_, name, _) in enumerate(kept)],
             "annotations": [{"id": n, "image_id": n, "caption": caption} for n, (_, _, caption) in enumerate(kept)]}
     output.mkdir(parents=True, exist_ok=True)
-    link = output / "images"
     if not link.exists():
         os.symlink(images, link)
-    write_json(output / "captions.json", data)
+    write_json(target, data)
     print(json.dumps(info), f"({time.time() - started:.0f} s)")
 
 
