@@ -80,8 +80,7 @@ def dataset_parts(cfg) -> list[tuple[Dataset, list[str], list[str], float]]:
         parts.append((mixed, mix_train, mix_val, cfg.mix_weight))
     if getattr(cfg, "pseudo", None):  # self-critical's config has no pseudo-captions
         pseudo = load_dataset(cfg.pseudo)
-        pseudo_ids = sorted(pseudo.captions)[: cfg.limit_images] if cfg.limit_images else sorted(pseudo.captions)
-        parts.append((pseudo, pseudo_ids, [], cfg.pseudo_weight))
+        parts.append((pseudo, sorted(pseudo.captions)[: cfg.limit_images or None], [], cfg.pseudo_weight))
     return parts
 
 

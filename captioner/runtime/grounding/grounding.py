@@ -305,7 +305,7 @@ class Grounder:
                     for phrase in cfg.colour_phrases:
                         if phrase not in blocked_phrases and not said & set(phrase.split()):
                             blocked_phrases.append(phrase)
-                            reasons[phrase] = f"colourful {colour[n]:.1f}, over {cfg.colourful:g}: not a black and white photo"
+                            reasons[phrase] = f"colourful {colour[n]:.1f}, over {cfg.colourful:g}: not a grayscale photo"
             detected_kinds = sorted(((self.kinds[k], float(kind_det[n, k])) for k in range(len(self.kinds))
                                      if kind_det[n, k] >= cfg.kind_shown_from and self.kinds[k] not in names), key=lambda x: -x[1])
             results.append(ImageConcepts(
