@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] [--onnx-precision float32] \
         [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA] [--no-export] \
-        [--language-model OTHER] [--background-lm OTHER]
+        [--language-model OTHER] [--background-lm OTHER] [--source-decoder SOURCE OTHER [--source-precision int8]]
 
 The ONNX export shipped beside it (what inference runs) has int8 step graphs unless
 --onnx-precision float32 (see captioner/export/onnx_export.py and the README's figures).
@@ -12,6 +12,10 @@ The ONNX export shipped beside it (what inference runs) has int8 step graphs unl
 models with the same vocabulary, e.g. a self-critical fine-tune and the model it started from
 (WiSE-FT, Wortsman et al. 2022: keeps most of the fine-tune's gain where it was tuned and more of
 the start's behaviour elsewhere).
+
+--source-decoder 1 OTHER ships OTHER's decoder (the same vocabulary) as caption source 1's own: it
+captions the photos grounding finds unfamiliar (everyday photos), the model's own decoder all others
+(runtime/search/captions.py RoutedDecoder).
 
 --open-vocabulary adds the concept words of captioner/runtime/grounding/imagenet_words.tsv that the
 model's vocabulary lacks (rows from their GloVe neighbours; see captioner/training/networks/open_vocab.py).
@@ -44,6 +48,10 @@ def main() -> None:
     parser.add_argument("--background-lm", metavar="OTHER",
                         help="ship OTHER's language model as the background one density-ratio fusion subtracts "
                              "(e.g. trained on Flickr8k's captions; same vocabulary)")
+    parser.add_argument("--source-decoder", nargs=2, metavar=("SOURCE", "OTHER"),
+                        help="ship OTHER's decoder as caption source SOURCE's own (1: everyday photos; same vocabulary)")
+    parser.add_argument("--source-precision", choices=["float16", "int8"], default=None,
+                        help="the source decoders' weights in the file (default: --precision)")
     parser.add_argument("--no-export", action="store_true",
                         help="ship the model file alone, no ONNX export beside it: for encoders whose weights are "
                              "installed apart (Xception); inference exports it into the user's cache on first use")
@@ -73,7 +81,17 @@ def main() -> None:
             except ValueError:  # not the same words
                 raise SystemExit(problem) from None
             bundle.info[field] = other.info.get("language_model")
+    if args.source_decoder:
+        source, other_path = int(args.source_decoder[0]), args.source_decoder[1]
+        other = load_bundle(other_path)
+        if source < 1 or other.vocab.words != bundle.vocab.words:
+            raise SystemExit(f"--source-decoder {source} {other_path}: needs a source from 1 on and the model's own "
+                             "vocabulary, in the same order (a run started with --init-from this model)")
+        bundle.source_decoders[source] = other.decoder
+        bundle.info["source_decoders"] = {str(source): {"from": str(other_path), "train_config": other.info.get("train_config")}}
     if args.open_vocabulary:
+        if bundle.source_decoders:
+            raise SystemExit("--open-vocabulary would change the vocabulary its source decoders share: extend it first")
         trained = bundle.trained_size
         words, _ = load_imagenet_table()
         bundle.decoder, bundle.vocab, added = extend_vocabulary(bundle.decoder, bundle.vocab, words)
@@ -89,7 +107,7 @@ def main() -> None:
         bundle.info["test_beam_size"] = report["beam_size"]
     bundle.info["precision"] = args.precision
     target = SHIPPED_DIR / f"{args.name}.pt"
-    save_bundle(target, bundle, args.precision)
+    save_bundle(target, bundle, args.precision, args.source_precision)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
     if args.no_export:
         return

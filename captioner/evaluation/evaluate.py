@@ -31,7 +31,7 @@ from captioner.training.data import holdout
 from captioner.training.devices import torch_device
 from captioner.training.encoders import create_encoder
 from captioner.training.encoders.features import ensure_features
-from captioner.training.networks.torch_runner import TorchRunner
+from captioner.training.networks.torch_runner import TorchRunner, decoder_runner
 from captioner.training.scores import coco_scores, nltk_bleu
 
 ALL = "all"  # the split name for every image of a dataset (e.g. coco-dev)
@@ -88,7 +88,7 @@ class EvalData:
 
     def __post_init__(self):
         if self.decoder is None:  # the bundle's PyTorch modules, seen through numpy by the search
-            self.decoder = TorchRunner(self.bundle.decoder)
+            self.decoder = decoder_runner(self.bundle)
             self.language_model, self.background_lm = (TorchRunner(lm) if lm is not None else None
                                                        for lm in (self.bundle.language_model, self.bundle.background_lm))
 
@@ -110,7 +110,8 @@ class EvalData:
             decoder, language_model, background = onnx_runners(resolve_files(model), bundle, providers=onnx_providers(device))
         else:
             where = torch_device(device)
-            bundle.decoder.to(where)
+            for module in (bundle.decoder, *bundle.source_decoders.values()):
+                module.to(where)
             for lm in (bundle.language_model, bundle.background_lm):
                 if lm is not None:
                     lm.to(where)
@@ -121,7 +122,7 @@ class EvalData:
     def captions(self, search: SearchConfig, greedy: bool = False, grounding: GroundingConfig | None = None
                  ) -> dict[str, str]:
         """Best caption per image; grounded (concept constraints) when `grounding` is given and possible."""
-        constraints = weights = None
+        constraints = weights = sources = None
         pooled, grid = self.pooled, self.grid
         fusion_lm = self.language_model
         if grounding is not None and self.grounder is not None:
@@ -129,10 +130,11 @@ class EvalData:
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding, colour=self.colour)
             constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
             weights = lm_weights(concepts, grounding)
-            pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, decoder_sources(concepts))
+            sources = decoder_sources(concepts)
+            pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, sources)
         hyps = caption_features(self.decoder, self.bundle.vocab, pooled, grid, search, greedy,
                                 constraints=constraints, trained_size=self.bundle.trained_size,
-                                language_model=fusion_lm, lm_weights=weights)
+                                language_model=fusion_lm, lm_weights=weights, sources=sources)
         return {i: to_text(self.bundle.vocab, h[0]) for i, h in zip(self.ids, hyps)}
 
 

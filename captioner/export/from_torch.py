@@ -13,7 +13,7 @@ from captioner.runtime.model.runners import load_background, load_runners
 from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.encoders import create_encoder
 from captioner.training.encoders.onnx import maybe_onnx
-from captioner.training.networks.torch_runner import TorchRunner
+from captioner.training.networks.torch_runner import TorchRunner, decoder_runner
 
 
 def onnx_runners(files: ModelFiles, bundle: ModelBundle, encoder=None, providers: list[str] | None = None):
@@ -24,7 +24,7 @@ def onnx_runners(files: ModelFiles, bundle: ModelBundle, encoder=None, providers
     if folder == files.cached and not (folder / "bundle.json").is_file():
         export_bundle(bundle, files.digest, folder, encoder=encoder)
     decoder, language_model = load_runners(files.path, files.digest, bundle.language_model is not None, folder,
-                                           providers=providers)
+                                           providers=providers, sources=tuple(bundle.source_decoders))
     background = load_background(files.path, files.digest, folder, providers=providers) \
         if bundle.background_lm is not None else None
     return decoder, language_model, background
@@ -40,7 +40,7 @@ def load(files: ModelFiles, encoder_weights: str | None, backend: str, grounding
         decoder, language_model, background = onnx_runners(files, bundle, torch_encoder if encoder_weights is None else None,
                                                             providers)
     else:
-        decoder = TorchRunner(bundle.decoder)
+        decoder = decoder_runner(bundle)
         language_model, background = (TorchRunner(lm) if lm is not None else None
                                       for lm in (bundle.language_model, bundle.background_lm))
     return Captioner(files, bundle, encoder, decoder, language_model, background, grounding=grounding,

@@ -51,7 +51,7 @@ from captioner.runtime.encoders.base import RANDOM_WEIGHTS
 from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.encoders import create_encoder
 from captioner.runtime.model.exported import EXPORT_FORMAT
-from captioner.runtime.model.files import bundle_digest, onnx_folder
+from captioner.runtime.model.files import bundle_digest, onnx_folder, source_suffix
 from captioner.runtime.model.runners import META_KEY
 
 OPSET = 17
@@ -310,19 +310,12 @@ def export_encoder(encoder, digest: str, folder: Path) -> bool:
     return True
 
 
-def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precision: str = "float32",
-                  encoder=None) -> Path:
-    """Write init.onnx, step.onnx (and lm.onnx, and the encoder's files when `encoder` is given and
-    exportable) and bundle.json for this bundle into `folder`; returns the folder."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    decoder = bundle.decoder.eval()
+def _export_decoder(decoder, digest: str, folder: Path, cells: int, precision: str, suffix: str = "") -> None:
+    """init{suffix}.onnx and step{suffix}.onnx of one decoder."""
+    decoder = decoder.eval()
     config = decoder.config
     batch = 2
     pooled = torch.randn(batch, config.feature_dim)  # (B, D)
-    cells = bundle.encoder.get("grid_size", 9) ** 2
     grid = torch.randn(batch, cells, config.feature_dim) if decoder.uses_grid else None  # (B, L, D)
     with torch.no_grad():
         state = tuple(decoder.init_state(pooled, grid))
@@ -340,13 +333,34 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
                                              *[f"new_state{i}" for i in changed]]}
     init_inputs = ["pooled", "grid"] if decoder.uses_grid else ["pooled"]
     _export(_Init(decoder, decoder.uses_grid), (pooled, grid) if decoder.uses_grid else (pooled,), init_inputs, parts,
-            axes, folder / "init.onnx", meta)
+            axes, folder / f"init{suffix}.onnx", meta)
     _export(_Step(decoder, changed), (tokens, *state), ["tokens", *parts],
-            ["log_probs", *[f"new_state{i}" for i in changed]], axes, folder / "step.onnx", meta, precision)
+            ["log_probs", *[f"new_state{i}" for i in changed]], axes, folder / f"step{suffix}.onnx", meta, precision)
+
+
+def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precision: str = "float32",
+                  encoder=None) -> Path:
+    """Write init.onnx, step.onnx (init-s1.onnx, step-s1.onnx for a source decoder; lm.onnx; and the
+    encoder's files when `encoder` is given and exportable) and bundle.json for this bundle into
+    `folder`; returns the folder."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = bundle.encoder.get("grid_size", 9) ** 2
+    _export_decoder(bundle.decoder, digest, folder, cells, precision)
+    for source, other in bundle.source_decoders.items():
+        _export_decoder(other, digest, folder, cells, precision, suffix=source_suffix(source))
+    for stale in {*folder.glob("init-s*.onnx"), *folder.glob("step-s*.onnx")} - {
+            folder / f"{kind}{source_suffix(s)}.onnx" for s in bundle.source_decoders for kind in ("init", "step")}:
+        stale.unlink()  # a source decoder the bundle no longer has
     for lm, lm_path in ((bundle.language_model, folder / "lm.onnx"), (bundle.background_lm, folder / "background_lm.onnx")):
         if lm is not None:
             lm = lm.eval()
+            batch = 2
+            tokens = torch.full((batch,), 1, dtype=torch.long)  # (B,)
             lm_state = lm.init_state(batch)
+            axes = {name: {0: "batch"} for name in ("tokens", "log_probs", "state0", "state1", "new_state0", "new_state1")}
             lm_meta = {"bundle_sha256": digest, "state_parts": 2, "changed": [0, 1], "hidden_dim": lm.config.hidden_dim,
                        "vocab_size": lm.config.vocab_size}
             _export(_Step(lm, [0, 1]), (tokens, *lm_state), ["tokens", "state0", "state1"],
@@ -357,7 +371,8 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
     write_json(folder / "bundle.json", {
         "format": EXPORT_FORMAT, "bundle_sha256": digest, "vocab": list(bundle.vocab.words),
         "trained_size": bundle.trained_size, "encoder": dict(bundle.encoder), "encoder_exported": bool(with_encoder),
-        "decoder_config": asdict(config), "language_model": bundle.language_model is not None,
+        "decoder_config": asdict(bundle.decoder.config), "source_decoders": sorted(bundle.source_decoders),
+        "language_model": bundle.language_model is not None,
         "background_lm": bundle.background_lm is not None, "info": bundle.info,
         "source_offsets": None if bundle.source_offsets is None else bundle.source_offsets.tolist()})
     return folder

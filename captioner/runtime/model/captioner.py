@@ -46,7 +46,8 @@ def load_exported(files: ModelFiles, providers: list[str] | None = None):
     if usable is None:
         return None
     folder, bundle = usable
-    decoder, language_model = load_runners(files.path, files.digest, bundle.has_language_model, folder, providers=providers)
+    decoder, language_model = load_runners(files.path, files.digest, bundle.has_language_model, folder, providers=providers,
+                                           sources=bundle.source_decoders)
     background = load_background(files.path, files.digest, folder, providers=providers) if bundle.has_background_lm else None
     return bundle, ExportedEncoder(folder, files.path, providers=providers), decoder, language_model, background
 
@@ -87,7 +88,8 @@ class Captioner:
         return {
             "model": self.model_path.stem,
             "encoder": {**self.encoder.describe(), "runtime": type(self.encoder).__name__},
-            "decoder": {**self.decoder_config, "runtime": type(self.decoder).__name__},
+            "decoder": {**self.decoder_config, "runtime": type(getattr(self.decoder, "main", self.decoder)).__name__,
+                        "source_decoders": sorted(getattr(self.decoder, "routes", {}))},
             "vocabulary_size": len(self.bundle.vocab),
             "open_vocabulary": len(self.bundle.vocab) - self.bundle.trained_size,
             "grounding": vars(self.grounder.config) if self.grounder else None,
@@ -109,18 +111,19 @@ class Captioner:
         pooled, grid, classes = self.encoder.encode_with_classes(pixels)  # (B, D), (B, L, D), (B, 1000) or None
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
-        concepts = None
+        concepts = sources = None
         if options.grounding and self.grounder:  # colour is measured only when a rule reads it
             colour = [colourfulness(image) for image in images] if self.grounder.config.colourful is not None else None
             concepts = self.grounder.ground(pooled, probs=classes, colour=colour)
         constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
         weights = lm_weights(concepts, self.grounder.config) if concepts else None
-        if concepts:  # a decoder trained with caption sources: each photo's source shift
-            pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, decoder_sources(concepts))
+        if concepts:  # each photo's caption source: its decoder and its shift (a decoder trained with sources)
+            sources = decoder_sources(concepts)
+            pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, sources)
         t3 = time.perf_counter()
         hyps = caption_features(self.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
                                 constraints=constraints, trained_size=size, trace=options.attention,
-                                language_model=self.fusion_lm, lm_weights=weights)
+                                language_model=self.fusion_lm, lm_weights=weights, sources=sources)
         t4 = time.perf_counter()
         per_image = {k: 1000 * v / len(images) for k, v in
                      (("preprocess", t1 - t0), ("encode", t2 - t1), ("concepts", t3 - t2), ("decode", t4 - t3))}

@@ -38,6 +38,7 @@ class ExportedBundle:
     info: dict = field(default_factory=dict)
     has_background_lm: bool = False
     source_offsets: np.ndarray | None = None  # (S, D) the decoder's per-source feature shifts (DecoderConfig.sources)
+    source_decoders: tuple[int, ...] = ()  # caption sources with decoders of their own (init-s1.onnx, step-s1.onnx)
 
 
 def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[ExportedBundle, bool] | None:
@@ -52,7 +53,8 @@ def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[Ex
         bundle = ExportedBundle(Vocabulary(data["vocab"]), data["encoder"], int(data["trained_size"]),
                                 data["decoder_config"], bool(data["language_model"]), data.get("info", {}),
                                 bool(data.get("background_lm", False)),
-                                None if data.get("source_offsets") is None else np.asarray(data["source_offsets"], np.float32))
+                                None if data.get("source_offsets") is None else np.asarray(data["source_offsets"], np.float32),
+                                tuple(int(source) for source in data.get("source_decoders", ())))
     except (ValueError, KeyError, TypeError) as exc:
         raise CaptionerError(f"{path}: damaged ({type(exc).__name__}); {rebuild_hint(model_path)}") from None
     if data.get("bundle_sha256") != digest:

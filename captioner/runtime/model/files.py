@@ -83,3 +83,9 @@ def resolve_files(name_or_path: str | Path | None) -> ModelFiles:
     """A model name or path -> its files (the bundle hashed once)."""
     path = resolve_model(name_or_path)
     return ModelFiles(path, bundle_digest(path))
+
+
+def source_suffix(source: int | None) -> str:
+    """The file-name suffix of a caption source's own decoder graphs (init-s1.onnx, step-s1.onnx);
+    "" for the main decoder (source None)."""
+    return "" if source is None else f"-s{int(source)}"

@@ -14,17 +14,20 @@ import numpy as np
 
 from captioner.errors import CaptionerError
 from captioner.runtime.encoders.onnx_runtime import ort_session
-from captioner.runtime.model.files import onnx_folder, rebuild_hint
+from captioner.runtime.model.files import onnx_folder, rebuild_hint, source_suffix
+from captioner.runtime.search.captions import routed
 
 META_KEY = "captioner"
 State = tuple[np.ndarray, ...]
 
 
 def load_runners(model_path: str | Path, digest: str | None, has_language_model: bool, folder: Path | None = None,
-                 threads: int | None = None, providers: list[str] | None = None):
-    """(OnnxDecoder, OnnxLanguageModel | None) from `folder` (default: beside the model)."""
+                 threads: int | None = None, providers: list[str] | None = None, sources: tuple[int, ...] = ()):
+    """(decoder, OnnxLanguageModel | None) from `folder` (default: beside the model): an OnnxDecoder,
+    or a RoutedDecoder over them when the caption `sources` have decoders of their own."""
     folder = folder or onnx_folder(model_path)
-    decoder = OnnxDecoder(model_path, digest, threads, folder, providers)
+    decoder = routed(OnnxDecoder(model_path, digest, threads, folder, providers),
+                     {source: OnnxDecoder(model_path, digest, threads, folder, providers, source) for source in sources})
     lm = OnnxLanguageModel(model_path, digest, threads, folder, providers) if has_language_model else None
     return decoder, lm
 
@@ -81,10 +84,12 @@ class _OnnxStep:
 
 class OnnxDecoder(_OnnxStep):
     def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
-                 folder: Path | None = None, providers: list[str] | None = None):
+                 folder: Path | None = None, providers: list[str] | None = None, source: int | None = None):
+        """source: a caption source's own decoder (init-s1.onnx, step-s1.onnx); None: the main one."""
         folder = folder or onnx_folder(model_path)
-        super().__init__(folder / "step.onnx", model_path, digest, threads, providers)
-        self.init_session, _ = _session(folder / "init.onnx", model_path, threads, providers, stepwise=True)
+        suffix = source_suffix(source)
+        super().__init__(folder / f"step{suffix}.onnx", model_path, digest, threads, providers)
+        self.init_session, _ = _session(folder / f"init{suffix}.onnx", model_path, threads, providers, stepwise=True)
         self.uses_grid = bool(self.meta["uses_grid"])
         self.attention_index = self.meta["attention"]
 

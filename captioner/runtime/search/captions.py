@@ -21,6 +21,29 @@ def as_runner(model):
     raise TypeError(f"a {type(model).__name__} is not a numpy runner: wrap a PyTorch module in TorchRunner")
 
 
+class RoutedDecoder:
+    """Decoders chosen per photo by its caption source (grounding.decoder_sources): `routes[s]` captions
+    the photos of source s, `main` all others. A model whose everyday photos have a decoder of their
+    own (ModelBundle.source_decoders) is run through one; `caption_features` splits each batch by source."""
+
+    numpy_io = True
+
+    def __init__(self, main, routes: dict[int, object]):
+        self.main = as_runner(main)
+        self.routes = {int(source): as_runner(runner) for source, runner in routes.items()}
+        if any(runner.uses_grid != self.main.uses_grid for runner in self.routes.values()):
+            raise ValueError("routed decoders must all read the image grid, or none of them")
+        self.uses_grid = self.main.uses_grid
+
+    def for_source(self, source: int):
+        return self.routes.get(int(source), self.main)
+
+
+def routed(main, routes: dict[int, object] | None):
+    """`main` alone, or a RoutedDecoder when some sources have decoders of their own."""
+    return RoutedDecoder(main, routes) if routes else main
+
+
 def shift_features(offsets: np.ndarray | None, pooled: np.ndarray, grid: np.ndarray | None,
                    sources: list[int] | np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Each photo's features plus its source's shift (a decoder trained with sources, DecoderConfig.sources):
@@ -46,6 +69,7 @@ def caption_features(
     trace: bool = False,
     language_model=None,
     lm_weights: list[float] | None = None,
+    sources: list[int] | np.ndarray | None = None,
 ) -> list[list[Hypothesis]]:
     """pooled (N, D), grid (N, L, D) or None -> ranked hypotheses per image (one if greedy).
 
@@ -54,7 +78,23 @@ def caption_features(
     Without constraints, open-vocabulary words (ids >= trained_size) are never emitted.
     trace: keep the attention weights of every word (attention decoders only).
     language_model, lm_weights: shallow fusion with a text-only language model, one weight per image.
+    sources: each image's caption source (grounding.decoder_sources), which picks a RoutedDecoder's
+    decoder; None: source 0 for all.
     """
+    if isinstance(decoder, RoutedDecoder):
+        ids = np.zeros(len(pooled), np.int64) if sources is None else np.asarray(sources, np.int64)  # (N,)
+        if ids.shape != (len(pooled),):
+            raise ValueError(f"{len(ids)} caption sources for {len(pooled)} images")
+        found: list = [None] * len(pooled)
+        for source in np.unique(ids):
+            rows = np.flatnonzero(ids == source)
+            part = caption_features(decoder.for_source(source), vocab, pooled[rows], None if grid is None else grid[rows],
+                                    search, greedy, batch_size,
+                                    None if constraints is None else [constraints[r] for r in rows], trained_size, trace,
+                                    language_model, None if lm_weights is None else [lm_weights[r] for r in rows])
+            for row, hyps in zip(rows, part):
+                found[row] = hyps
+        return found
     decoder, language_model = as_runner(decoder), as_runner(language_model)
     results: list[list[Hypothesis]] = []
     never = (vocab.pad_id, vocab.bos_id, vocab.unk_id)

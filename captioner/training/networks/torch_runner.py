@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from captioner.runtime.search.captions import routed
+
 
 State = tuple[np.ndarray, ...]
 
@@ -46,3 +48,9 @@ class TorchRunner:
     def attention(self, state: State) -> np.ndarray:
         """(N, L) weights over the grid cells used for the latest step (attention decoders only)."""
         return np.asarray(self.model.attention(state))
+
+
+def decoder_runner(bundle):
+    """A ModelBundle's decoder seen through numpy: a TorchRunner, or a RoutedDecoder over TorchRunners
+    when some caption sources have decoders of their own (ModelBundle.source_decoders)."""
+    return routed(TorchRunner(bundle.decoder), {source: TorchRunner(d) for source, d in bundle.source_decoders.items()})
