@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/ship_model.py runs/NAME/model.pt NAME [--precision int8] [--onnx-precision float32] \
         [--report runs/NAME/test-captions.json] [--open-vocabulary] [--interpolate OTHER ALPHA] [--no-export] \
-        [--language-model OTHER] [--background-lm OTHER] [--source-decoder SOURCE OTHER [--source-precision int8]]
+        [--language-model OTHER] [--background-lm OTHER] [--source-decoder SOURCE OTHER [--share-init] [--source-precision int8]]
 
 The ONNX export shipped beside it (what inference runs) has int8 step graphs unless
 --onnx-precision float32 (see captioner/export/onnx_export.py and the README's figures).
@@ -31,6 +31,7 @@ from captioner.training.networks.open_vocab import extend_vocabulary
 from captioner.runtime.encoders.base import RANDOM_WEIGHTS
 from captioner.settings import SHIPPED_DIR
 from captioner.training.bundle import load_bundle, save_bundle
+from captioner.training.init import with_initial_state_of
 from captioner.training.networks.language_model import reorder_vocabulary
 from captioner.export.onnx_export import PRECISIONS, export_model
 
@@ -50,6 +51,8 @@ def main() -> None:
                              "(e.g. trained on Flickr8k's captions; same vocabulary)")
     parser.add_argument("--source-decoder", nargs=2, metavar=("SOURCE", "OTHER"),
                         help="ship OTHER's decoder as caption source SOURCE's own (1: everyday photos; same vocabulary)")
+    parser.add_argument("--share-init", action="store_true",
+                        help="the source decoder takes the model's initial-state layers: one init graph serves both")
     parser.add_argument("--source-precision", choices=["float16", "int8"], default=None,
                         help="the source decoders' weights in the file (default: --precision)")
     parser.add_argument("--no-export", action="store_true",
@@ -87,7 +90,7 @@ def main() -> None:
         if source < 1 or other.vocab.words != bundle.vocab.words:
             raise SystemExit(f"--source-decoder {source} {other_path}: needs a source from 1 on and the model's own "
                              "vocabulary, in the same order (a run started with --init-from this model)")
-        bundle.source_decoders[source] = other.decoder
+        bundle.source_decoders[source] = with_initial_state_of(other.decoder, bundle.decoder) if args.share_init else other.decoder
         bundle.info["source_decoders"] = {str(source): {"from": str(other_path), "train_config": other.info.get("train_config")}}
     if args.open_vocabulary:
         if bundle.source_decoders:

@@ -86,7 +86,7 @@ def _lines(result: CaptionResult, args: argparse.Namespace) -> list[str]:
         blocked = ", ".join(f"{c} ({reasons[c]})" if c in reasons else c for c in concepts["blocked"])
         more = f" and {concepts['blocked_more']} more" if concepts.get("blocked_more") else ""
         lines.append(f"    concepts: {words}; required: {', '.join(concepts['required']) or '-'}; "
-                     f"blocked: {blocked or '-'}{more}")
+                     f"blocked: {blocked or '-'}{more}; decoder: {concepts.get('decoder', 'main')}")
     if args.alternatives:
         lines += [f"    {alt['score']:8.4f}  {alt['caption']}" for alt in result.alternatives]
     return lines

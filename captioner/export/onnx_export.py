@@ -250,7 +250,9 @@ def _export(module: torch.nn.Module, args: tuple, inputs: list[str], outputs: li
         model = onnx.load(str(raw))
         if precision == "int8":
             model = _int8_weights(model)
-        model = _half_weights(model)  # what is left in float32 (the embedding table, biases)
+        # what is left in float32 (the embedding table, biases), rounded to float16: exact for a float16
+        # bundle, and for an int8 one a rounding far under its own (2**-11 of a weight, against 1/254 of its row's largest)
+        model = _half_weights(model, exact=False)
     onnx.helper.set_model_props(model, {META_KEY: json.dumps({**meta, "precision": precision})})
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp_path:
@@ -310,8 +312,22 @@ def export_encoder(encoder, digest: str, folder: Path) -> bool:
     return True
 
 
-def _export_decoder(decoder, digest: str, folder: Path, cells: int, precision: str, suffix: str = "") -> None:
-    """init{suffix}.onnx and step{suffix}.onnx of one decoder."""
+def same_initial_state(decoder, other, cells: int) -> bool:
+    """Whether two decoders start every caption alike (a fine-tune that kept the initial state's layers):
+    then one init graph serves both."""
+    if type(decoder) is not type(other) or decoder.config.feature_dim != other.config.feature_dim:
+        return False
+    generator = torch.Generator().manual_seed(0)
+    pooled = torch.randn(3, decoder.config.feature_dim, generator=generator)  # (B, D)
+    grid = torch.randn(3, cells, decoder.config.feature_dim, generator=generator) if decoder.uses_grid else None  # (B, L, D)
+    with torch.no_grad():
+        mine, theirs = decoder.eval().init_state(pooled, grid), other.eval().init_state(pooled, grid)
+    return len(mine) == len(theirs) and all(torch.equal(a, b) for a, b in zip(mine, theirs))
+
+
+def _export_decoder(decoder, digest: str, folder: Path, cells: int, precision: str, suffix: str = "",
+                    with_init: bool = True) -> None:
+    """init{suffix}.onnx (unless with_init is False: it shares the main decoder's) and step{suffix}.onnx of one decoder."""
     decoder = decoder.eval()
     config = decoder.config
     batch = 2
@@ -332,8 +348,9 @@ def _export_decoder(decoder, digest: str, folder: Path, cells: int, precision: s
     axes = {name: {0: "batch"} for name in ["pooled", "grid", "tokens", "log_probs", *parts,
                                              *[f"new_state{i}" for i in changed]]}
     init_inputs = ["pooled", "grid"] if decoder.uses_grid else ["pooled"]
-    _export(_Init(decoder, decoder.uses_grid), (pooled, grid) if decoder.uses_grid else (pooled,), init_inputs, parts,
-            axes, folder / f"init{suffix}.onnx", meta)
+    if with_init:
+        _export(_Init(decoder, decoder.uses_grid), (pooled, grid) if decoder.uses_grid else (pooled,), init_inputs, parts,
+                axes, folder / f"init{suffix}.onnx", meta)
     _export(_Step(decoder, changed), (tokens, *state), ["tokens", *parts],
             ["log_probs", *[f"new_state{i}" for i in changed]], axes, folder / f"step{suffix}.onnx", meta, precision)
 
@@ -349,11 +366,13 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
     folder.mkdir(parents=True, exist_ok=True)
     cells = bundle.encoder.get("grid_size", 9) ** 2
     _export_decoder(bundle.decoder, digest, folder, cells, precision)
+    shared_init = sorted(s for s, other in bundle.source_decoders.items() if same_initial_state(bundle.decoder, other, cells))
     for source, other in bundle.source_decoders.items():
-        _export_decoder(other, digest, folder, cells, precision, suffix=source_suffix(source))
-    for stale in {*folder.glob("init-s*.onnx"), *folder.glob("step-s*.onnx")} - {
-            folder / f"{kind}{source_suffix(s)}.onnx" for s in bundle.source_decoders for kind in ("init", "step")}:
-        stale.unlink()  # a source decoder the bundle no longer has
+        _export_decoder(other, digest, folder, cells, precision, source_suffix(source), with_init=source not in shared_init)
+    wanted = {folder / f"step{source_suffix(s)}.onnx" for s in bundle.source_decoders}
+    wanted |= {folder / f"init{source_suffix(s)}.onnx" for s in bundle.source_decoders if s not in shared_init}
+    for stale in {*folder.glob("init-s*.onnx"), *folder.glob("step-s*.onnx")} - wanted:
+        stale.unlink()  # a source decoder the bundle no longer has, or an initial state it now shares
     for lm, lm_path in ((bundle.language_model, folder / "lm.onnx"), (bundle.background_lm, folder / "background_lm.onnx")):
         if lm is not None:
             lm = lm.eval()
@@ -372,6 +391,7 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
         "format": EXPORT_FORMAT, "bundle_sha256": digest, "vocab": list(bundle.vocab.words),
         "trained_size": bundle.trained_size, "encoder": dict(bundle.encoder), "encoder_exported": bool(with_encoder),
         "decoder_config": asdict(bundle.decoder.config), "source_decoders": sorted(bundle.source_decoders),
+        "shared_init": shared_init,
         "language_model": bundle.language_model is not None,
         "background_lm": bundle.background_lm is not None, "info": bundle.info,
         "source_offsets": None if bundle.source_offsets is None else bundle.source_offsets.tolist()})

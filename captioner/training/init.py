@@ -88,3 +88,15 @@ def with_sources(decoder: Decoder, sources: int) -> Decoder:
     grown.load_state_dict({**state, "source_shift": shift})
     grown.train(decoder.training)
     return grown
+
+
+def with_initial_state_of(decoder: Decoder, main: Decoder) -> Decoder:
+    """`decoder` with `main`'s initial-state layers (the same style): as a source decoder, it then starts
+    every caption as `main` does, and the export serves both from one init graph. A fine-tune moves
+    these layers little (docs/grounding.md: the everyday decoder scored the same with the start's)."""
+    if type(decoder) is not type(main):
+        raise ValueError(f"a {type(decoder).__name__} cannot take a {type(main).__name__}'s initial state")
+    with torch.no_grad():
+        for name in decoder.initial_state_layers:
+            getattr(decoder, name).load_state_dict(getattr(main, name).state_dict())
+    return decoder

@@ -12,6 +12,7 @@ from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 from captioner.runtime.search import Constraints, SearchConfig
 from captioner.runtime.search.captions import RoutedDecoder, caption_features, routed
 from captioner.training.bundle import ModelBundle, load_bundle, save_bundle
+from captioner.training.init import with_initial_state_of
 from captioner.training.networks.config import DecoderConfig
 from captioner.training.networks.styles import build_decoder
 from captioner.training.networks.torch_runner import TorchRunner, decoder_runner
@@ -153,3 +154,45 @@ def test_weights_a_source_decoder_shares_with_the_main_one_are_stored_once(tmp_p
     assert not torch.equal(mine["out.weight"], theirs["out.weight"])
     for key, value in everyday.state_dict().items():
         assert torch.allclose(theirs[key], value, atol=0.05 * value.abs().max().item() + 1e-3), key
+
+
+def test_a_source_decoder_that_starts_like_the_main_one_shares_its_init_graph(tmp_path):
+    from captioner.export.from_torch import shared_init
+    from captioner.export.onnx_export import export_bundle
+    from captioner.runtime.model.exported import read_exported
+    from captioner.runtime.model.runners import load_runners
+
+    vocab = Vocabulary(WORDS)
+    main, everyday = _decoder(0), _decoder(1)
+    bundle = ModelBundle(main, vocab, {"name": "toy", "grid_size": 2}, {}, source_decoders={1: everyday})
+    folder = export_bundle(bundle, "digest", tmp_path / "toy.onnx", "float32")
+    assert (folder / "init-s1.onnx").is_file() and shared_init(bundle) == ()
+    with_initial_state_of(everyday, main)  # now it keeps the main decoder's initial-state layers
+    assert shared_init(bundle) == (1,)
+    export_bundle(bundle, "digest", folder, "float32")
+    assert not (folder / "init-s1.onnx").exists() and (folder / "step-s1.onnx").is_file()
+    exported, _ = read_exported(folder, tmp_path / "toy.pt", "digest")
+    assert exported.shared_init == (1,)
+    decoder, _ = load_runners(tmp_path / "toy.pt", "digest", False, folder, sources=(1,), shared_init=exported.shared_init)
+    pooled, grid = _features()
+    sources = [0, 1, 1, 0, 1]
+    got = caption_features(decoder, vocab, pooled, grid, SEARCH, sources=sources)
+    want = caption_features(decoder_runner(bundle), vocab, pooled, grid, SEARCH, sources=sources)
+    assert _tokens(got) == _tokens(want)
+    with pytest.raises(CaptionerError, match="init-s1.onnx: ONNX file missing"):  # the export says it shares: no guessing
+        load_runners(tmp_path / "toy.pt", "digest", False, folder, sources=(1,))
+
+
+@pytest.mark.parametrize("style", ["attention", "add", "inject"])
+def test_taking_the_main_decoders_initial_state_layers_makes_it_start_alike(style):
+    from captioner.export.onnx_export import same_initial_state
+
+    main, everyday = _decoder(0, style), _decoder(1, style)
+    assert not same_initial_state(main, everyday, 4)
+    before = {k: v.clone() for k, v in everyday.state_dict().items()}
+    assert with_initial_state_of(everyday, main) is everyday
+    assert same_initial_state(main, everyday, 4)
+    changed = {k for k, v in everyday.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.split(".")[0] in everyday.initial_state_layers for k in changed)  # nothing else moved
+    with pytest.raises(ValueError, match="cannot take"):
+        with_initial_state_of(_decoder(1, "add" if style != "add" else "inject"), main)

@@ -366,8 +366,12 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
     return Constraints(tuple(required), frozenset(banned - allowed), alpha, banned_ngrams)
 
 
+SOURCE_NAMES = ("flickr8k", "everyday")  # the caption sources by id, as decoder_sources assigns them
+
+
 def decoder_sources(concepts: list[ImageConcepts]) -> list[int]:
-    """Per photo: the decoder's caption source (DecoderConfig.sources): 1 (everyday photos) for an
+    """Per photo: its caption source, which picks a model's decoder for it (ModelBundle.source_decoders)
+    and a source-trained decoder's shift (DecoderConfig.sources): 1 (everyday photos) for an
     unfamiliar photo, else 0 (Flickr8k's)."""
     return [int(c.unfamiliar) for c in concepts]
 

@@ -19,7 +19,8 @@ from PIL import Image
 from captioner.errors import CaptionerError
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.grounding.colour import colourfulness
-from captioner.runtime.grounding.grounding import GroundingConfig, constraints_for, decoder_sources, lm_weights, load_grounder
+from captioner.runtime.grounding.grounding import (SOURCE_NAMES, GroundingConfig, constraints_for, decoder_sources, lm_weights,
+                                                   load_grounder)
 from captioner.runtime.model.exported import ExportedEncoder, read_exported
 from captioner.runtime.model.files import ModelFiles
 from captioner.runtime.model.result import CaptionResult
@@ -47,7 +48,7 @@ def load_exported(files: ModelFiles, providers: list[str] | None = None):
         return None
     folder, bundle = usable
     decoder, language_model = load_runners(files.path, files.digest, bundle.has_language_model, folder, providers=providers,
-                                           sources=bundle.source_decoders)
+                                           sources=bundle.source_decoders, shared_init=bundle.shared_init)
     background = load_background(files.path, files.digest, folder, providers=providers) if bundle.has_background_lm else None
     return bundle, ExportedEncoder(folder, files.path, providers=providers), decoder, language_model, background
 
@@ -97,6 +98,11 @@ class Captioner:
             "trained_epochs": info.get("epoch"),
         }
 
+    def decoder_name(self, source: int) -> str:
+        """Which of the model's decoders captions photos of this caption source: "everyday" (a source
+        decoder of its own, SOURCE_NAMES) or "main"."""
+        return SOURCE_NAMES[source] if source in getattr(self.decoder, "routes", {}) else "main"
+
     def caption(self, images: list[Image.Image], options: CaptionOptions | None = None) -> list[CaptionResult]:
         """RGB images (see runtime.data.images.load_image) -> one result per image, alternatives ranked.
 
@@ -140,7 +146,7 @@ class Captioner:
                 caption=to_text(vocab, best),
                 alternatives=[{"caption": to_text(vocab, h), "score": round(h.score, 4), "log_prob": round(h.log_prob, 4)}
                               for h in ranked],
-                concepts=concepts[n].to_dict() if concepts else None,
+                concepts={**concepts[n].to_dict(), "decoder": self.decoder_name(sources[n])} if concepts else None,
                 attention=maps,
                 model=self.model_path.stem,
                 encoder=self.encoder.name,

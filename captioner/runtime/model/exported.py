@@ -39,6 +39,7 @@ class ExportedBundle:
     has_background_lm: bool = False
     source_offsets: np.ndarray | None = None  # (S, D) the decoder's per-source feature shifts (DecoderConfig.sources)
     source_decoders: tuple[int, ...] = ()  # caption sources with decoders of their own (init-s1.onnx, step-s1.onnx)
+    shared_init: tuple[int, ...] = ()  # of those, the ones that start from the main decoder's init.onnx
 
 
 def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[ExportedBundle, bool] | None:
@@ -54,7 +55,8 @@ def read_exported(folder: Path, model_path: str | Path, digest: str) -> tuple[Ex
                                 data["decoder_config"], bool(data["language_model"]), data.get("info", {}),
                                 bool(data.get("background_lm", False)),
                                 None if data.get("source_offsets") is None else np.asarray(data["source_offsets"], np.float32),
-                                tuple(int(source) for source in data.get("source_decoders", ())))
+                                tuple(int(source) for source in data.get("source_decoders", ())),
+                                tuple(int(source) for source in data.get("shared_init", ())))
     except (ValueError, KeyError, TypeError) as exc:
         raise CaptionerError(f"{path}: damaged ({type(exc).__name__}); {rebuild_hint(model_path)}") from None
     if data.get("bundle_sha256") != digest:

@@ -22,12 +22,15 @@ State = tuple[np.ndarray, ...]
 
 
 def load_runners(model_path: str | Path, digest: str | None, has_language_model: bool, folder: Path | None = None,
-                 threads: int | None = None, providers: list[str] | None = None, sources: tuple[int, ...] = ()):
+                 threads: int | None = None, providers: list[str] | None = None, sources: tuple[int, ...] = (),
+                 shared_init: tuple[int, ...] = ()):
     """(decoder, OnnxLanguageModel | None) from `folder` (default: beside the model): an OnnxDecoder,
-    or a RoutedDecoder over them when the caption `sources` have decoders of their own."""
+    or a RoutedDecoder over them when the caption `sources` have decoders of their own (those in
+    `shared_init` start from the main decoder's init.onnx)."""
     folder = folder or onnx_folder(model_path)
     decoder = routed(OnnxDecoder(model_path, digest, threads, folder, providers),
-                     {source: OnnxDecoder(model_path, digest, threads, folder, providers, source) for source in sources})
+                     {source: OnnxDecoder(model_path, digest, threads, folder, providers, source, source in shared_init)
+                      for source in sources})
     lm = OnnxLanguageModel(model_path, digest, threads, folder, providers) if has_language_model else None
     return decoder, lm
 
@@ -84,12 +87,15 @@ class _OnnxStep:
 
 class OnnxDecoder(_OnnxStep):
     def __init__(self, model_path: str | Path, digest: str | None = None, threads: int | None = None,
-                 folder: Path | None = None, providers: list[str] | None = None, source: int | None = None):
-        """source: a caption source's own decoder (init-s1.onnx, step-s1.onnx); None: the main one."""
+                 folder: Path | None = None, providers: list[str] | None = None, source: int | None = None,
+                 shared_init: bool = False):
+        """source: a caption source's own decoder (step-s1.onnx, and init-s1.onnx unless `shared_init`:
+        the main decoder's init.onnx); None: the main one."""
         folder = folder or onnx_folder(model_path)
         suffix = source_suffix(source)
         super().__init__(folder / f"step{suffix}.onnx", model_path, digest, threads, providers)
-        self.init_session, _ = _session(folder / f"init{suffix}.onnx", model_path, threads, providers, stepwise=True)
+        init = folder / f"init{'' if shared_init else suffix}.onnx"
+        self.init_session, _ = _session(init, model_path, threads, providers, stepwise=True)
         self.uses_grid = bool(self.meta["uses_grid"])
         self.attention_index = self.meta["attention"]
 

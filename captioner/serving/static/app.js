@@ -48,7 +48,8 @@
     const blocked = c.blocked.slice(0, 12).join(", ") + (more ? ` and ${more} more` : "");
     const phrases = Object.keys(c.blocked_phrases || {}).map((p) => `"${p}"`).join(", ");
     conceptRules.textContent = `Must mention: ${c.required.join(", ") || "nothing"} · blocked: ${blocked || "nothing"}` +
-      (phrases ? ` · phrases not said: ${phrases}` : "");
+      (phrases ? ` · phrases not said: ${phrases}` : "") +
+      (c.decoder === "everyday" ? " · an everyday photo: written by the decoder that has also seen COCO's captions" : "");
   }
 
   // one small canvas per word: the photo, dimmed where the attention grid is low, red where it is high

@@ -14,6 +14,7 @@ LEGACY_KEYS = ("init_h.", "init_c.")  # model files written before this style lo
 
 
 class AddDecoder(Decoder):
+    initial_state_layers = ("image_proj",)
     starts_from_image = False  # the LSTM starts from zeros: it sees only text
 
     def __init__(self, config: DecoderConfig):

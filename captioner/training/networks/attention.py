@@ -11,6 +11,7 @@ from captioner.training.networks.base import Decoder, DecoderConfig, State
 
 class AttentionDecoder(Decoder):
     uses_grid = True
+    initial_state_layers = ("init_h", "init_c", "att_grid")
 
     def __init__(self, config: DecoderConfig):
         super().__init__(config)

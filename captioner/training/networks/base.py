@@ -37,6 +37,7 @@ class Decoder(nn.Module):
     """Base of every style: word embeddings, the image -> initial (h, c) layers, the output layer."""
 
     uses_grid = False  # True for styles that attend over the grid
+    initial_state_layers: tuple[str, ...] = ("init_h", "init_c")  # what init_state reads besides the features
     starts_from_image = True  # the LSTM's initial (h, c) come from the image (init_h, init_c)
 
     def __init__(self, config: DecoderConfig):
