@@ -241,7 +241,8 @@ def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _export(module: torch.nn.Module, args: tuple, inputs: list[str], outputs: list[str], batch_axes: dict,
-            path: Path, meta: dict, precision: str = "float32") -> None:
+            path: Path, meta: dict, precision: str = "float32", exact: bool | None = None) -> None:
+    """exact: float32 weights go float16 only where that is exact (default: unless `precision` is int8)."""
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         raw = Path(tmp) / "raw.onnx"
@@ -250,9 +251,10 @@ def _export(module: torch.nn.Module, args: tuple, inputs: list[str], outputs: li
         model = onnx.load(str(raw))
         if precision == "int8":
             model = _int8_weights(model)
-        # what is left in float32 (the embedding table, biases), rounded to float16: exact for a float16
-        # bundle, and for an int8 one a rounding far under its own (2**-11 of a weight, against 1/254 of its row's largest)
-        model = _half_weights(model, exact=False)
+        # what is left in float32 (the embedding table, biases) as float16: exactly (a float16 bundle's
+        # weights all are); in an int8 export rounded too (an int8 bundle's are not), 2**-11 of a weight
+        # being far under the int8 rounding itself (1/254 of its row's largest)
+        model = _half_weights(model, exact=precision != "int8" if exact is None else exact)
     onnx.helper.set_model_props(model, {META_KEY: json.dumps({**meta, "precision": precision})})
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp_path:
@@ -350,7 +352,7 @@ def _export_decoder(decoder, digest: str, folder: Path, cells: int, precision: s
     init_inputs = ["pooled", "grid"] if decoder.uses_grid else ["pooled"]
     if with_init:
         _export(_Init(decoder, decoder.uses_grid), (pooled, grid) if decoder.uses_grid else (pooled,), init_inputs, parts,
-                axes, folder / f"init{suffix}.onnx", meta)
+                axes, folder / f"init{suffix}.onnx", meta, exact=precision != "int8")
     _export(_Step(decoder, changed), (tokens, *state), ["tokens", *parts],
             ["log_probs", *[f"new_state{i}" for i in changed]], axes, folder / f"step{suffix}.onnx", meta, precision)
 
