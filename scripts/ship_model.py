@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from captioner.runtime.grounding.tables import load_imagenet_table
 from captioner.training.networks.open_vocab import extend_vocabulary
@@ -55,6 +56,8 @@ def main() -> None:
                         help="the source decoder takes the model's initial-state layers: one init graph serves both")
     parser.add_argument("--source-precision", choices=["float16", "int8"], default=None,
                         help="the source decoders' weights in the file (default: --precision)")
+    parser.add_argument("--to", metavar="PATH", help="write the model here instead of the package (a candidate to "
+                                                      "score before shipping; exported into the cache on first use)")
     parser.add_argument("--no-export", action="store_true",
                         help="ship the model file alone, no ONNX export beside it: for encoders whose weights are "
                              "installed apart (Xception); inference exports it into the user's cache on first use")
@@ -109,10 +112,10 @@ def main() -> None:
         bundle.info["test_scores_greedy"] = results.get("greedy", {}).get("coco")
         bundle.info["test_beam_size"] = report["beam_size"]
     bundle.info["precision"] = args.precision
-    target = SHIPPED_DIR / f"{args.name}.pt"
+    target = Path(args.to) if args.to else SHIPPED_DIR / f"{args.name}.pt"
     save_bundle(target, bundle, args.precision, args.source_precision)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
-    if args.no_export:
+    if args.no_export or args.to:
         return
     folder = export_model(target, precision=args.onnx_precision)  # from the saved weights, as inference loads them
     print(f"{folder}: {sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.1f} MB (ONNX Runtime inference, no torch)")

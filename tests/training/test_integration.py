@@ -117,3 +117,24 @@ def test_cli_evaluate_prints_all_metrics(tiny_run, flickr_root, tmp_path, capsys
         assert name in text
     report = json.loads(out.read_text())
     assert report["report"]["images"] == 20 and len(report["captions"]) == 20
+
+
+def test_the_last_checkpoint_becomes_a_model_file(tiny_run, tmp_path, monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    cfg, model_path = tiny_run
+    run = model_path.parent
+    script = str(Path(__file__).resolve().parents[2] / "scripts" / "checkpoint_model.py")
+    monkeypatch.setattr(sys, "argv", ["checkpoint_model.py", str(run), str(tmp_path / "last.pt")])
+    runpy.run_path(script, run_name="__main__")
+    checkpoint = torch.load(run / "last.pt", weights_only=False)
+    bundle = load_bundle(tmp_path / "last.pt")
+    assert bundle.vocab.words == checkpoint["vocab"] and bundle.info["epoch"] == checkpoint["epoch"] == 2
+    for key, value in checkpoint["model"].items():  # float16 in the file
+        torch.testing.assert_close(bundle.decoder.state_dict()[key], value.float(), atol=2e-3, rtol=1e-3)
+    monkeypatch.setattr(sys, "argv", ["checkpoint_model.py", str(run), str(run / "x.pt")])
+    with pytest.raises(SystemExit, match="outside the run folder"):
+        runpy.run_path(script, run_name="__main__")
+    assert not (run / "x.pt").exists()
