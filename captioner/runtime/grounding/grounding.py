@@ -76,7 +76,10 @@ class GroundingConfig:
     # and on a Flickr8k-like photo, a kind the decoder rarely saw (its word outside `familiar_words`)
     # from this probability on (None: never there), so that a sheep the decoder would call a dog is named
     familiar_kind_present: float | None = None
-    kind_absent_scale: float = 1.0  # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under it)
+    # multiplies the kinds' calibrated absent thresholds (3% of held-out positives under them, a median
+    # 0.0008): the everyday decoder names objects freely, and 150 blocks the kinds its photo's detector
+    # gives under about 0.1. Chosen on coco-dev and the coco-train hold-out (docs/grounding.md)
+    kind_absent_scale: float = 150.0
     # an everyday photo that no word or kind reached its threshold for is made to name its likeliest
     # kind when that kind's detector gives at least `kind_fallback` (None: never); without a noun to
     # say, the decoder falls back on Flickr8k's "a black and white is sitting ..."
