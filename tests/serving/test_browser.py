@@ -78,6 +78,7 @@ def test_upload_in_headless_chromium(live_server, image_host, flickr_images, coc
         assert page.locator("#heatmap-list canvas").count() == len(words)
         page.set_input_files("#file", str(coco_dev / "images" / "000000000724.jpg"))  # a stop sign (the README's picture)
         expect(page.locator("#caption")).to_contain_text("stop sign", timeout=30_000)
+        expect(page.locator("#concept-rules")).to_contain_text("written by the decoder that has also seen COCO")
         expect(page.locator(".legend")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
         # a file is chosen; then a URL typed and Enter pressed captions the URL, and its photo shows under the CSP

@@ -196,3 +196,16 @@ def test_taking_the_main_decoders_initial_state_layers_makes_it_start_alike(styl
     assert changed and all(k.split(".")[0] in everyday.initial_state_layers for k in changed)  # nothing else moved
     with pytest.raises(ValueError, match="cannot take"):
         with_initial_state_of(_decoder(1, "add" if style != "add" else "inject"), main)
+
+
+def test_the_default_names_the_decoder_that_wrote_each_caption(shipped_captioner, flickr_images, coco_dev):
+    from captioner.runtime.data.images import load_image
+
+    images = [load_image(coco_dev / "images" / "000000000724.jpg")] + [load_image(p) for p in flickr_images[:6]]
+    results = shipped_captioner.caption(images)
+    names = [r.concepts["decoder"] for r in results]
+    assert names[0] == "everyday" and results[0].concepts["unfamiliar"]  # the stop sign: an everyday photo
+    assert all(name == ("everyday" if r.concepts["unfamiliar"] else "main") for name, r in zip(names, results))
+    assert "main" in names  # Flickr8k's photos keep the Flickr8k decoder
+    alone = [shipped_captioner.caption([image])[0].caption for image in images]
+    assert [r.caption for r in results] == alone  # a mixed batch captions each photo as it would alone
