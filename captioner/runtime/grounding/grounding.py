@@ -56,7 +56,7 @@ class GroundingConfig:
     # (False: only everyday photos are; such a photo keeps its required word and nothing else changes)
     unfamiliar_from_words: bool = True
     unseen_object: float = 0.05
-    lm_weight: float = 1.0
+    lm_weight: float = 0.6  # chosen with the everyday decoder on coco-dev and the coco-train hold-out (docs/grounding.md)
     # the background language model's share (density-ratio fusion: its log-probabilities are
     # subtracted, times this, from the fused language model's); chosen on coco-dev and the
     # coco-train hold-out (docs/grounding.md: scripts/try_density_ratio.py)
