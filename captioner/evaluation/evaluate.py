@@ -19,7 +19,7 @@ from captioner.runtime.data.datasets import Dataset, load_dataset
 from captioner.runtime.data.images import load_image
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.grounding.colour import colourfulness
-from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, constraints_for, decoder_sources, lm_weights, load_grounder
+from captioner.runtime.grounding.grounding import Grounder, GroundingConfig, load_grounder, search_inputs
 from captioner.runtime.model.files import resolve_files, resolve_model
 from captioner.runtime.search import SearchConfig
 from captioner.runtime.search.captions import caption_features, shift_features, to_text
@@ -128,9 +128,7 @@ class EvalData:
         if grounding is not None and self.grounder is not None:
             fusion_lm = with_background(self.language_model, self.background_lm, grounding.lm_background_weight)
             concepts = self.grounder.ground(self.pooled.astype(np.float32), grounding, colour=self.colour)
-            constraints = [constraints_for(c, self.bundle.vocab, self.bundle.trained_size, grounding) for c in concepts]
-            weights = lm_weights(concepts, grounding)
-            sources = decoder_sources(concepts)
+            constraints, weights, sources = search_inputs(concepts, self.bundle.vocab, self.bundle.trained_size, grounding)
             pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, sources)
         hyps = caption_features(self.decoder, self.bundle.vocab, pooled, grid, search, greedy,
                                 constraints=constraints, trained_size=self.bundle.trained_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from captioner.export.onnx_export import export_bundle, same_initial_state
+from captioner.export.onnx_export import export_bundle, shared_init
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.model.captioner import Captioner
 from captioner.runtime.model.files import ModelFiles
@@ -14,12 +14,6 @@ from captioner.training.bundle import ModelBundle, load_bundle
 from captioner.training.encoders import create_encoder
 from captioner.training.encoders.onnx import maybe_onnx
 from captioner.training.networks.torch_runner import TorchRunner, decoder_runner
-
-
-def shared_init(bundle: ModelBundle) -> tuple[int, ...]:
-    """The caption sources whose decoders the export starts from the main decoder's init.onnx."""
-    cells = bundle.encoder.get("grid_size", 9) ** 2
-    return tuple(s for s, other in sorted(bundle.source_decoders.items()) if same_initial_state(bundle.decoder, other, cells))
 
 
 def onnx_runners(files: ModelFiles, bundle: ModelBundle, encoder=None, providers: list[str] | None = None):
@@ -31,7 +25,7 @@ def onnx_runners(files: ModelFiles, bundle: ModelBundle, encoder=None, providers
         export_bundle(bundle, files.digest, folder, encoder=encoder)
     decoder, language_model = load_runners(files.path, files.digest, bundle.language_model is not None, folder,
                                            providers=providers, sources=tuple(bundle.source_decoders),
-                                           shared_init=shared_init(bundle))
+                                           shared_init=tuple(shared_init(bundle)))
     background = load_background(files.path, files.digest, folder, providers=providers) \
         if bundle.background_lm is not None else None
     return decoder, language_model, background

@@ -327,6 +327,13 @@ def same_initial_state(decoder, other, cells: int) -> bool:
     return len(mine) == len(theirs) and all(torch.equal(a, b) for a, b in zip(mine, theirs))
 
 
+def shared_init(bundle: ModelBundle) -> list[int]:
+    """The caption sources whose decoders start captions as the main one does: the export serves them
+    from the main decoder's init.onnx."""
+    cells = bundle.encoder.get("grid_size", 9) ** 2
+    return sorted(s for s, other in bundle.source_decoders.items() if same_initial_state(bundle.decoder, other, cells))
+
+
 def _export_decoder(decoder, digest: str, folder: Path, cells: int, precision: str, suffix: str = "",
                     with_init: bool = True) -> None:
     """init{suffix}.onnx (unless with_init is False: it shares the main decoder's) and step{suffix}.onnx of one decoder."""
@@ -368,11 +375,11 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
     folder.mkdir(parents=True, exist_ok=True)
     cells = bundle.encoder.get("grid_size", 9) ** 2
     _export_decoder(bundle.decoder, digest, folder, cells, precision)
-    shared_init = sorted(s for s, other in bundle.source_decoders.items() if same_initial_state(bundle.decoder, other, cells))
+    shared = shared_init(bundle)
     for source, other in bundle.source_decoders.items():
-        _export_decoder(other, digest, folder, cells, precision, source_suffix(source), with_init=source not in shared_init)
+        _export_decoder(other, digest, folder, cells, precision, source_suffix(source), with_init=source not in shared)
     wanted = {folder / f"step{source_suffix(s)}.onnx" for s in bundle.source_decoders}
-    wanted |= {folder / f"init{source_suffix(s)}.onnx" for s in bundle.source_decoders if s not in shared_init}
+    wanted |= {folder / f"init{source_suffix(s)}.onnx" for s in bundle.source_decoders if s not in shared}
     for stale in {*folder.glob("init-s*.onnx"), *folder.glob("step-s*.onnx")} - wanted:
         stale.unlink()  # a source decoder the bundle no longer has, or an initial state it now shares
     for lm, lm_path in ((bundle.language_model, folder / "lm.onnx"), (bundle.background_lm, folder / "background_lm.onnx")):
@@ -393,7 +400,7 @@ def export_bundle(bundle: ModelBundle, digest: str, folder: str | Path, precisio
         "format": EXPORT_FORMAT, "bundle_sha256": digest, "vocab": list(bundle.vocab.words),
         "trained_size": bundle.trained_size, "encoder": dict(bundle.encoder), "encoder_exported": bool(with_encoder),
         "decoder_config": asdict(bundle.decoder.config), "source_decoders": sorted(bundle.source_decoders),
-        "shared_init": shared_init,
+        "shared_init": shared,
         "language_model": bundle.language_model is not None,
         "background_lm": bundle.background_lm is not None, "info": bundle.info,
         "source_offsets": None if bundle.source_offsets is None else bundle.source_offsets.tolist()})

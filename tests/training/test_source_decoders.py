@@ -157,8 +157,7 @@ def test_weights_a_source_decoder_shares_with_the_main_one_are_stored_once(tmp_p
 
 
 def test_a_source_decoder_that_starts_like_the_main_one_shares_its_init_graph(tmp_path):
-    from captioner.export.from_torch import shared_init
-    from captioner.export.onnx_export import export_bundle
+    from captioner.export.onnx_export import export_bundle, shared_init
     from captioner.runtime.model.exported import read_exported
     from captioner.runtime.model.runners import load_runners
 
@@ -166,9 +165,9 @@ def test_a_source_decoder_that_starts_like_the_main_one_shares_its_init_graph(tm
     main, everyday = _decoder(0), _decoder(1)
     bundle = ModelBundle(main, vocab, {"name": "toy", "grid_size": 2}, {}, source_decoders={1: everyday})
     folder = export_bundle(bundle, "digest", tmp_path / "toy.onnx", "float32")
-    assert (folder / "init-s1.onnx").is_file() and shared_init(bundle) == ()
+    assert (folder / "init-s1.onnx").is_file() and shared_init(bundle) == []
     with_initial_state_of(everyday, main)  # now it keeps the main decoder's initial-state layers
-    assert shared_init(bundle) == (1,)
+    assert shared_init(bundle) == [1]
     export_bundle(bundle, "digest", folder, "float32")
     assert not (folder / "init-s1.onnx").exists() and (folder / "step-s1.onnx").is_file()
     exported, _ = read_exported(folder, tmp_path / "toy.pt", "digest")

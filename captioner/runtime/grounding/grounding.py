@@ -379,6 +379,14 @@ def decoder_sources(concepts: list[ImageConcepts]) -> list[int]:
     return [int(c.unfamiliar) for c in concepts]
 
 
+def search_inputs(concepts: list[ImageConcepts], vocab: Vocabulary, trained_size: int, config: GroundingConfig
+                  ) -> tuple[list[Constraints], list[float], list[int]]:
+    """What grounded search takes per photo: its constraints, its language-model fusion weight and
+    its caption source (the decoder, and a source-trained decoder's shift)."""
+    return ([constraints_for(c, vocab, trained_size, config) for c in concepts], lm_weights(concepts, config),
+            decoder_sources(concepts))
+
+
 def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[float]:
     """Per photo: the language model's fusion weight (unfamiliar photos get `lm_weight`)."""
     return [config.lm_weight if c.unfamiliar and (c.everyday >= config.lm_everyday or c.everyday < config.everyday_threshold)

@@ -19,8 +19,7 @@ from PIL import Image
 from captioner.errors import CaptionerError
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.grounding.colour import colourfulness
-from captioner.runtime.grounding.grounding import (SOURCE_NAMES, GroundingConfig, constraints_for, decoder_sources, lm_weights,
-                                                   load_grounder)
+from captioner.runtime.grounding.grounding import SOURCE_NAMES, GroundingConfig, load_grounder, search_inputs
 from captioner.runtime.model.exported import ExportedEncoder, read_exported
 from captioner.runtime.model.files import ModelFiles
 from captioner.runtime.model.result import CaptionResult
@@ -117,14 +116,12 @@ class Captioner:
         pooled, grid, classes = self.encoder.encode_with_classes(pixels)  # (B, D), (B, L, D), (B, 1000) or None
         t2 = time.perf_counter()
         vocab, size = self.bundle.vocab, self.bundle.trained_size
-        concepts = sources = None
+        concepts = constraints = weights = sources = None
         if options.grounding and self.grounder:  # colour is measured only when a rule reads it
             colour = [colourfulness(image) for image in images] if self.grounder.config.colourful is not None else None
             concepts = self.grounder.ground(pooled, probs=classes, colour=colour)
-        constraints = [constraints_for(c, vocab, size, self.grounder.config) for c in concepts] if concepts else None
-        weights = lm_weights(concepts, self.grounder.config) if concepts else None
-        if concepts:  # each photo's caption source: its decoder and its shift (a decoder trained with sources)
-            sources = decoder_sources(concepts)
+        if concepts:  # each photo's caption source picks its decoder, and a source-trained decoder's shift
+            constraints, weights, sources = search_inputs(concepts, vocab, size, self.grounder.config)
             pooled, grid = shift_features(self.bundle.source_offsets, pooled, grid, sources)
         t3 = time.perf_counter()
         hyps = caption_features(self.decoder, vocab, pooled, grid, search, greedy=search.beam_size <= 1,
