@@ -30,6 +30,7 @@ from pathlib import Path
 from captioner.runtime.grounding.tables import load_imagenet_table
 from captioner.training.networks.open_vocab import extend_vocabulary
 from captioner.runtime.encoders.base import RANDOM_WEIGHTS
+from captioner.runtime.model.files import resolve_model
 from captioner.settings import SHIPPED_DIR
 from captioner.training.bundle import load_bundle, save_bundle
 from captioner.training.init import with_initial_state_of
@@ -64,6 +65,10 @@ def main() -> None:
     parser.add_argument("--interpolate", nargs=2, metavar=("OTHER", "ALPHA"),
                         help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
+    if args.to:  # a candidate never goes over a model it is built from
+        inputs = [args.model] + ([args.source_decoder[1]] if args.source_decoder else [])
+        if Path(args.to).resolve() in {resolve_model(m).resolve() for m in inputs}:
+            raise SystemExit(f"--to {args.to}: that is an input; write the candidate elsewhere")
     bundle = load_bundle(args.model)
     if bundle.encoder.get("weights") == RANDOM_WEIGHTS:
         raise SystemExit(f"{args.model} was trained on features of an untrained (random-weight) encoder: not shipped")
