@@ -4,7 +4,8 @@
     .venv/bin/python scripts/train_concepts.py --flickr ../shared/data/flickr8k \
         --coco-train ../shared/data/coco-train --unlabeled ../shared/data/coco-unlabeled/images \
         [--coco ../shared/data/coco-dev/captions.json] [--output captioner/models/concepts-efficientnet-lite2.npz] \
-        [--phrases-from runs/evaluate/coco-train-holdout-default.json] [--encoder xception]
+        [--phrases-from runs/evaluate/coco-train-holdout-default.json] [--keep-phrases captioner/models/concepts-efficientnet-lite2.npz]
+        [--encoder xception]
 
 The Flickr8k concepts (person, man, woman, child, dog) and the 80 COCO object kinds are fitted on
 Flickr8k train + coco-train without its hold-out (the same seeded --holdout photos `captioner train
@@ -18,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from captioner.runtime.grounding.detectors import shipped_detectors
+from captioner.runtime.grounding.detectors import ConceptDetectors, shipped_detectors
 from captioner.runtime.grounding.grounding import Grounder
 from captioner.training.encoders import create_encoder
 from captioner.training.encoders.onnx import maybe_onnx
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--phrases-from", default=None, metavar="REPORT",
                         help="an evaluate report (--output-json) on everyday photos, e.g. the coco-train hold-out: "
                              "detectors are fitted for the phrases it finds over-used")
+    parser.add_argument("--keep-phrases", default=None, metavar="DETECTORS",
+                        help="a detector file (e.g. the shipped one) whose phrases are fitted again too, "
+                             "before those --phrases-from finds")
     parser.add_argument("--output", default=None, help="detector file (default: the shipped one for the encoder)")
     args = parser.parse_args()
     flickr, coco_train = load_dataset(args.flickr), load_dataset(args.coco_train)
@@ -66,6 +70,10 @@ def main() -> None:
     phrases = None
     if args.phrases_from:
         phrases = overused_phrases(json.loads(Path(args.phrases_from).read_text())["report"])
+    if args.keep_phrases:
+        kept = [str(p) for p in ConceptDetectors.load(args.keep_phrases).phrases]
+        phrases = list(dict.fromkeys(kept + (phrases or [])))
+    if phrases:
         print(f"phrases: {phrases}")
     detectors, report = train_detectors([(flickr, train_ids), (coco_train, mix_train)], calibration, cache, grounder,
                                         args.miss_rate, unlabeled, kinds_held_out=held_out, phrases=phrases)

@@ -84,6 +84,14 @@ class GroundingConfig:
     # kind when that kind's detector gives at least `kind_fallback` (None: never); without a noun to
     # say, the decoder falls back on Flickr8k's "a black and white is sitting ..."
     kind_fallback: float | None = None
+    # an ImageNet word naming a COCO kind that has a detector is required only when that detector gives
+    # at least this (None: the ImageNet word alone decides): ImageNet's "passenger car" makes a bus a
+    # train, its "paddle" a surfer's board a boat
+    kind_confirm: float | None = None
+    # an unfamiliar photo is captioned as an everyday one (the everyday decoder of a model that has one,
+    # grounding.decoder_sources) when the everyday classifier gives it at least this; 0: every
+    # unfamiliar photo, also a Flickr8k-like one made unfamiliar by a rare required word
+    everyday_source_from: float = 0.0
     kinds_on_familiar: bool = False  # block absent kinds on Flickr8k-like photos too (not only unfamiliar ones)
     kinds_shown: int = 5  # detected kinds listed per photo, the likeliest from `kind_shown_from` on
     kind_shown_from: float = 0.2
@@ -245,6 +253,8 @@ class Grounder:
                     continue
                 if self.kind_of_column.get(j) in required_kinds:
                     continue
+                if not self.confirmed(cfg, kind_det[n], kind_index, self.kind_of_column.get(j)):
+                    continue
                 shared = max((float((probs[n] * self.matrix[:, i] * self.matrix[:, j]).sum()) for i in required), default=0.0)
                 if shared <= cfg.overlap * word_probs[n, j]:
                     required.append(int(j))
@@ -320,6 +330,14 @@ class Grounder:
                 blocked_phrases=blocked_phrases))
         return results
 
+    @staticmethod
+    def confirmed(cfg: GroundingConfig, kind_det: np.ndarray, kind_index: dict[str, int], kind: str | None) -> bool:
+        """Whether an ImageNet word naming `kind` (None: no COCO kind) may be required: always, unless
+        the kind has a detector and `kind_confirm` is set, when that detector (kind_det: (K,)) must reach it."""
+        if cfg.kind_confirm is None or kind is None or kind not in kind_index:
+            return True
+        return bool(kind_det[kind_index[kind]] >= cfg.kind_confirm)
+
 
 def required_word(kind: str) -> str:
     """The word a COCO kind is required by: its first one-word name, else its name's first word
@@ -372,11 +390,12 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
 SOURCE_NAMES = ("flickr8k", "everyday")  # the caption sources by id, as decoder_sources assigns them
 
 
-def decoder_sources(concepts: list[ImageConcepts]) -> list[int]:
+def decoder_sources(concepts: list[ImageConcepts], config: GroundingConfig | None = None) -> list[int]:
     """Per photo: its caption source, which picks a model's decoder for it (ModelBundle.source_decoders)
     and a source-trained decoder's shift (DecoderConfig.sources): 1 (everyday photos) for an
-    unfamiliar photo, else 0 (Flickr8k's)."""
-    return [int(c.unfamiliar) for c in concepts]
+    unfamiliar photo the everyday classifier gives at least `everyday_source_from`, else 0 (Flickr8k's)."""
+    start = (config or GroundingConfig()).everyday_source_from
+    return [int(c.unfamiliar and c.everyday >= start) for c in concepts]
 
 
 def search_inputs(concepts: list[ImageConcepts], vocab: Vocabulary, trained_size: int, config: GroundingConfig
@@ -384,7 +403,7 @@ def search_inputs(concepts: list[ImageConcepts], vocab: Vocabulary, trained_size
     """What grounded search takes per photo: its constraints, its language-model fusion weight and
     its caption source (the decoder, and a source-trained decoder's shift)."""
     return ([constraints_for(c, vocab, trained_size, config) for c in concepts], lm_weights(concepts, config),
-            decoder_sources(concepts))
+            decoder_sources(concepts, config))
 
 
 def lm_weights(concepts: list[ImageConcepts], config: GroundingConfig) -> list[float]:

@@ -312,3 +312,27 @@ def test_on_flickr_like_photos_a_kind_the_decoder_rarely_saw_may_be_required(shi
     # kinds the decoder knows well stay its own business on such photos, at any threshold
     [low] = grounder.ground(pooled, replace(config, familiar_kind_present=1e-6))
     assert not set(low.required) & grounder.familiar
+
+
+def test_an_imagenet_word_naming_a_kind_needs_that_kinds_detector_to_agree(shipped_captioner, coco_dev):
+    """kind_confirm: ImageNet's "passenger car" makes the red bus a train; "train" names a COCO kind whose
+    detector says otherwise, so it is required only when that detector reaches kind_confirm. Words no
+    kind detector covers keep their ImageNet rule at any kind_confirm."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000001584.jpg")  # a red double-decker bus
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    config = replace(grounder.config, kind_confirm=None)
+    [off] = grounder.ground(pooled, config)
+    assert off.required == ["bus", "train"]
+    kinds = grounder.detectors.kind_probabilities(pooled)[0]  # (K,)
+    train, bus = kinds[grounder.kinds.index("train")], kinds[grounder.kinds.index("bus")]
+    assert train < 0.1 < 0.9 < bus
+    [below] = grounder.ground(pooled, replace(config, kind_confirm=float(train) * 0.99))
+    [above] = grounder.ground(pooled, replace(config, kind_confirm=float(train) * 1.01))
+    assert below.required == ["bus", "train"] and above.required == ["bus"]
+    assert "train" in above.blocked  # unconfirmed, the kind is judged by its detector like any other
+    # a word without a kind detector (people are the decoder's own) is untouched by the rule
+    assert all(grounder.confirmed(replace(config, kind_confirm=1.0), kinds, {}, kind) for kind in ("train", None))
+    assert not grounder.confirmed(replace(config, kind_confirm=1.0), kinds, {"train": grounder.kinds.index("train")}, "train")

@@ -102,3 +102,13 @@ def test_the_export_carries_the_shifts_to_inference(tmp_path):
     plain = ModelBundle(_decoder(1, "add"), Vocabulary(WORDS), {"name": "toy", "grid_size": 2}, {})
     exported, _ = read_exported(export_bundle(plain, "d2", tmp_path / "plain.onnx", "float32"), tmp_path / "p.pt", "d2")
     assert exported.source_offsets is None
+
+
+def test_unfamiliar_flickr_like_photos_may_keep_the_flickr_source():
+    """everyday_source_from: an unfamiliar photo the everyday classifier doubts keeps source 0."""
+    from captioner.runtime.grounding.grounding import GroundingConfig
+
+    concepts = [ImageConcepts({}, {}, unfamiliar=True, everyday=e) for e in (0.2, 0.59, 0.6, 0.9)]
+    concepts.append(ImageConcepts({}, {}, unfamiliar=False, everyday=0.9))
+    assert decoder_sources(concepts) == [1, 1, 1, 1, 0]
+    assert decoder_sources(concepts, GroundingConfig(everyday_source_from=0.6)) == [0, 0, 1, 1, 0]
