@@ -93,6 +93,9 @@ class GroundingConfig:
     # unfamiliar photo, also a Flickr8k-like one made unfamiliar by a rare required word
     everyday_source_from: float = 0.0
     kinds_on_familiar: bool = False  # block absent kinds on Flickr8k-like photos too (not only unfamiliar ones)
+    # there with their calibrated absent thresholds times this (None: `kind_absent_scale`, as on
+    # unfamiliar photos): the Flickr8k decoder names fewer objects than the everyday one
+    familiar_kind_absent_scale: float | None = None
     kinds_shown: int = 5  # detected kinds listed per photo, the likeliest from `kind_shown_from` on
     kind_shown_from: float = 0.2
     blocked_shown: int = 40  # blocked concepts and kinds listed per photo
@@ -203,8 +206,11 @@ class Grounder:
         names = detectors.concepts if detectors else []
         absent_below = detectors.absent_below * cfg.absent_scale if detectors else np.zeros(0)
         imagenet_below = detectors.imagenet_absent_below * cfg.absent_scale if detectors else np.zeros(0)
-        kind_below = (detectors.kind_absent_below * cfg.absent_scale * cfg.kind_absent_scale if detectors is not None
-                      and detectors.kind_absent_below is not None else np.zeros(0))
+        calibrated = (detectors.kind_absent_below * cfg.absent_scale if detectors is not None
+                      and detectors.kind_absent_below is not None else np.zeros(0))  # (K,)
+        kind_below = calibrated * cfg.kind_absent_scale  # on unfamiliar photos
+        familiar_kind_below = calibrated * (cfg.kind_absent_scale if cfg.familiar_kind_absent_scale is None
+                                            else cfg.familiar_kind_absent_scale)
         kind_index = {kind: k for k, kind in enumerate(self.kinds)}
         phrases = detectors.phrases if detectors else []
         phrase_below = detectors.phrase_absent_below(cfg.phrase_miss_rate) if phrases else np.zeros(0)
@@ -297,7 +303,7 @@ class Grounder:
                         by_kind[kind] = self.kind_names[i]
                         reasons[kind] = f"ImageNet {kind_probs[n, i]:.2f}, below {cfg.unseen_object:.2f}"
                 for k, kind in enumerate(self.kinds):
-                    below = kind_below[k]
+                    below = kind_below[k] if unfamiliar else familiar_kind_below[k]
                     if not self.kind_owned[k] and kind not in required_kinds and kind_det[n, k] < below:
                         by_kind.setdefault(kind, self.kind_all_names[k])
                         reasons[kind] = f"{kind_det[n, k]:.2f}, below {below:.2f} needed"

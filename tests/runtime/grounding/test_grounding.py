@@ -336,3 +336,27 @@ def test_an_imagenet_word_naming_a_kind_needs_that_kinds_detector_to_agree(shipp
     # a word without a kind detector (people are the decoder's own) is untouched by the rule
     assert all(grounder.confirmed(replace(config, kind_confirm=1.0), kinds, {}, kind) for kind in ("train", None))
     assert not grounder.confirmed(replace(config, kind_confirm=1.0), kinds, {"train": grounder.kinds.index("train")}, "train")
+
+
+def test_absent_kinds_on_flickr_like_photos_have_a_scale_of_their_own(shipped_captioner, coco_dev):
+    """kinds_on_familiar blocks absent kinds on a Flickr8k-like photo too, under their calibrated
+    thresholds times familiar_kind_absent_scale (None: kind_absent_scale, as on unfamiliar photos)."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000005992.jpg")  # sheep by a building: Flickr8k-like
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    config = replace(grounder.config, familiar_kind_present=None, kinds_on_familiar=False, familiar_kind_absent_scale=None)
+    [off] = grounder.ground(pooled, config)
+    assert not off.unfamiliar and not set(off.blocked) & set(grounder.kinds)
+    det = grounder.detectors.kind_probabilities(pooled)[0]  # (K,)
+    calibrated = grounder.detectors.kind_absent_below * config.absent_scale  # (K,)
+    owned = [grounder.kind_owned[k] for k in range(len(grounder.kinds))]
+    [same] = grounder.ground(pooled, replace(config, kinds_on_familiar=True))
+    [gentle] = grounder.ground(pooled, replace(config, kinds_on_familiar=True, familiar_kind_absent_scale=1.0))
+    for k, kind in enumerate(grounder.kinds):
+        if owned[k]:
+            continue
+        assert (kind in same.blocked) == bool(det[k] < calibrated[k] * config.kind_absent_scale), kind
+        assert (kind in gentle.blocked) == bool(det[k] < calibrated[k]), kind
+    assert len(gentle.blocked) < len(same.blocked)
