@@ -112,3 +112,12 @@ def test_unfamiliar_flickr_like_photos_may_keep_the_flickr_source():
     concepts.append(ImageConcepts({}, {}, unfamiliar=False, everyday=0.9))
     assert decoder_sources(concepts) == [1, 1, 1, 1, 0]
     assert decoder_sources(concepts, GroundingConfig(everyday_source_from=0.6)) == [0, 0, 1, 1, 0]
+
+
+def test_search_inputs_route_by_the_given_settings():
+    from captioner.runtime.grounding.grounding import GroundingConfig, search_inputs
+
+    concepts = [ImageConcepts({}, {}, unfamiliar=True, everyday=0.3), ImageConcepts({}, {}, unfamiliar=True, everyday=0.9)]
+    vocab = Vocabulary(WORDS)
+    assert search_inputs(concepts, vocab, len(vocab), GroundingConfig())[2] == [1, 1]
+    assert search_inputs(concepts, vocab, len(vocab), GroundingConfig(everyday_source_from=0.6))[2] == [0, 1]
