@@ -360,3 +360,25 @@ def test_absent_kinds_on_flickr_like_photos_have_a_scale_of_their_own(shipped_ca
         assert (kind in same.blocked) == bool(det[k] < calibrated[k] * config.kind_absent_scale), kind
         assert (kind in gentle.blocked) == bool(det[k] < calibrated[k]), kind
     assert len(gentle.blocked) < len(same.blocked)
+
+
+def test_kind_confirm_may_spare_the_first_required_word(shipped_captioner, coco_dev):
+    """kind_confirm_first False: the first required word keeps its ImageNet rule; later ones need
+    their kind's detector to reach kind_confirm."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000001584.jpg")  # a red double-decker bus; "train" second
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    kinds = grounder.detectors.kind_probabilities(pooled)[0]  # (K,)
+    train = float(kinds[grounder.kinds.index("train")])
+    spare = replace(grounder.config, kind_confirm_first=False)
+    [low] = grounder.ground(pooled, replace(spare, kind_confirm=train * 0.99))
+    [high] = grounder.ground(pooled, replace(spare, kind_confirm=train * 1.01))
+    assert low.required == ["bus", "train"] and high.required == ["bus"]
+    # at a bar no detector reaches (and with no kind required by its detector), the first word stays
+    # only when spared
+    words_only = replace(spare, kind_confirm=1.0, kind_present=1.01)
+    [spared] = grounder.ground(pooled, words_only)
+    [strict] = grounder.ground(pooled, replace(words_only, kind_confirm_first=True))
+    assert spared.required == ["bus"] and not {"bus", "train"} & set(strict.required)
