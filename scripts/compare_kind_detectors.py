@@ -28,7 +28,7 @@ from captioner.runtime.data.datasets import load_dataset
 from captioner.runtime.data.objects import kind_names
 from captioner.training.config import TrainConfig
 from captioner.training.data import holdout
-from captioner.training.detectors import KIND_WEIGHT_DECAY, fit_logistic, kind_labels
+from captioner.training.detectors import KIND_WEIGHT_DECAY, fit_logistic, kind_labels, minimise_bce
 from captioner.training.encoders.features import FeatureCache
 
 
@@ -125,16 +125,7 @@ def main() -> None:
             z = linear(g)  # (N, cells, K)
             return (torch.logsumexp(sharpness * z, 1) - np.log(z.shape[1])) / sharpness
 
-        optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=60, line_search_fn="strong_wolfe")
-
-        def closure():
-            optimizer.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(pooled_logit(cells), targets)
-            loss = loss + KIND_WEIGHT_DECAY * linear.weight.pow(2).sum()
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
+        minimise_bce(linear, lambda: pooled_logit(cells), targets, KIND_WEIGHT_DECAY, steps=60)
         with torch.no_grad():
             report("mil", lambda p, g: torch.sigmoid(pooled_logit(torch.from_numpy(g.astype(np.float32)))).numpy())
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from captioner.export.onnx_export import export_bundle, shared_init
 from captioner.runtime.devices import onnx_providers
 from captioner.runtime.model.captioner import Captioner
+from captioner.runtime.model.exported import read_exported
 from captioner.runtime.model.files import ModelFiles
 from captioner.runtime.model.runners import load_background, load_runners
 from captioner.training.bundle import ModelBundle, load_bundle
@@ -23,9 +24,11 @@ def onnx_runners(files: ModelFiles, bundle: ModelBundle, encoder=None, providers
     folder = files.decoder_folder
     if folder == files.cached and not (folder / "bundle.json").is_file():
         export_bundle(bundle, files.digest, folder, encoder=encoder)
+    exported = read_exported(folder, files.path, files.digest)  # the export records which inits it shares
+    shared = exported[0].shared_init if exported else tuple(shared_init(bundle))
     decoder, language_model = load_runners(files.path, files.digest, bundle.language_model is not None, folder,
                                            providers=providers, sources=tuple(bundle.source_decoders),
-                                           shared_init=tuple(shared_init(bundle)))
+                                           shared_init=shared)
     background = load_background(files.path, files.digest, folder, providers=providers) \
         if bundle.background_lm is not None else None
     return decoder, language_model, background

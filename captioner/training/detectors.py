@@ -43,17 +43,23 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float =
     y = torch.as_tensor(np.asarray(labels, np.float32))  # (N, C)
     linear = torch.nn.Linear(x.shape[1], y.shape[1])
     torch.nn.init.zeros_(linear.weight)
+    minimise_bce(linear, lambda: linear(x), y, weight_decay, steps)
+    return linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy()
+
+
+def minimise_bce(linear: torch.nn.Linear, logits, targets: torch.Tensor, weight_decay: float, steps: int) -> None:
+    """Full-batch L-BFGS on `linear`: binary cross-entropy of `logits()` (N, C), computed from it, against
+    `targets` (N, C), plus weight_decay times its squared weights."""
     optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(linear(x), y)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(), targets)
         loss = loss + weight_decay * linear.weight.pow(2).sum()
         loss.backward()
         return loss
 
     optimizer.step(closure)
-    return linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy()
 
 
 def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], encoder: str) -> ConceptDetectors:
