@@ -66,7 +66,9 @@ def main() -> None:
                         help="ship (1 - ALPHA) * OTHER + ALPHA * MODEL (same vocabulary and decoder)")
     args = parser.parse_args()
     if args.to:  # a candidate never goes over a model it is built from
-        inputs = [args.model] + ([args.source_decoder[1]] if args.source_decoder else [])
+        inputs = [args.model, args.language_model, args.background_lm, *(args.interpolate or [None])[:1],
+                  *(args.source_decoder or [None, None])[1:]]
+        inputs = [m for m in inputs if m]
         if Path(args.to).resolve() in {resolve_model(m).resolve() for m in inputs}:
             raise SystemExit(f"--to {args.to}: that is an input; write the candidate elsewhere")
     bundle = load_bundle(args.model)

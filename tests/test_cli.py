@@ -181,3 +181,20 @@ def test_a_model_whose_encoder_weights_are_missing_says_how_to_install_them(monk
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: xception weights not found") and "install.sh --originals" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", [["--interpolate", "{x}", "0.5"], ["--language-model", "{x}"], ["--background-lm", "{x}"],
+                                  ["--source-decoder", "1", "{x}"]])
+def test_ship_model_never_writes_a_candidate_over_an_input(tmp_path, flag):
+    """scripts/ship_model.py --to refuses a path that is any model it reads, and leaves that file alone."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    other = tmp_path / "other.pt"
+    other.write_bytes((root / "captioner" / "models" / "lite2-add.pt").read_bytes())
+    before = other.read_bytes()
+    args = [a.format(x=other) for a in flag]
+    run = subprocess.run([sys.executable, str(root / "scripts" / "ship_model.py"), str(root / "captioner" / "models" / "lite2-add.pt"),
+                          "x", "--to", str(other), *args], capture_output=True, text=True, cwd=root)
+    assert run.returncode != 0 and "that is an input" in run.stderr
+    assert other.read_bytes() == before
