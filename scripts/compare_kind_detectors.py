@@ -4,15 +4,16 @@ precision on the coco-train hold-out and coco-dev (what `scripts/train_concepts.
 
     .venv/bin/python scripts/compare_kind_detectors.py --flickr ../shared/data/flickr8k \
         --coco-train ../shared/data/coco-train --coco ../shared/data/coco-dev/captions.json \
-        [--variants pooled,gem2,gem4,logp,mlp,mil]
+        [--variants pooled,gem2,gem4,logp,mlp,mlp512x3,mil]
 
 Every variant is fitted on Flickr8k train + coco-train less its seeded hold-out, with labels from
 which kinds a photo's captions name (training/detectors.py kind_labels):
-- pooled: logistic regression on the mean-pooled features (shipped);
+- pooled: logistic regression on the mean-pooled features (shipped until the sixth session);
 - gem2, gem4: the same on generalised-mean pooled grid features (power 2, 4: strong cells count more);
 - logp: pooled features plus the ImageNet head's standardised log-probabilities;
-- mlp: a hidden layer of 1,024 (ReLU, dropout 0.2 in and 0.5 out, AdamW 1e-3, weight decay
-  1e-4, 20 epochs of batches of 128, seed 0) on the pooled features;
+- mlp, mlpH: a hidden layer of 1,024 (or H) on the pooled features (training/detectors.py fit_mlp:
+  ReLU, dropout 0.2 in and 0.5 out, AdamW 1e-3, weight decay 1e-4, 20 epochs of batches of 128, seed 0);
+  mlpHxR: the same with each coco-train photo counted R times (mlp512x3 is what train_concepts.py fits);
 - mil: one linear detector per grid cell, pooled by log-sum-exp (multiple-instance learning, from
   the pooled detector; needs about 4 GB of memory).
 Prints micro AP (all photo-kind pairs ranked together) and macro AP (mean over kinds with at least
@@ -28,7 +29,7 @@ from captioner.runtime.data.datasets import load_dataset
 from captioner.runtime.data.objects import kind_names
 from captioner.training.config import TrainConfig
 from captioner.training.data import holdout
-from captioner.training.detectors import KIND_WEIGHT_DECAY, fit_logistic, kind_labels, minimise_bce
+from captioner.training.detectors import KIND_WEIGHT_DECAY, fit_head, fit_logistic, kind_labels, minimise_bce
 from captioner.training.encoders.features import FeatureCache
 
 
@@ -96,24 +97,12 @@ def main() -> None:
         both = lambda p: np.concatenate([p, (logp(p) - mean) / std], 1)
         w, b = fit_logistic(both(pooled), labels, 1e-4)
         report("logp", lambda p, g: sigmoid(both(p) @ w.T + b))
-    if "mlp" in variants:
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(pooled.shape[1], 1024), torch.nn.ReLU(),
-                                  torch.nn.Dropout(0.5), torch.nn.Linear(1024, len(kinds)))
-        optimizer = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
-        x, y = torch.from_numpy(pooled), torch.from_numpy(labels)  # (N, D), (N, K)
-        for _ in range(20):
-            net.train()
-            order = torch.randperm(len(x))
-            for start in range(0, len(x), 128):
-                batch = order[start : start + 128]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x[batch]), y[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        net.eval()
-        with torch.no_grad():
-            report("mlp", lambda p, g: torch.sigmoid(net(torch.from_numpy(p))).numpy())
+    for variant in variants:
+        if variant.startswith("mlp"):
+            hidden, _, repeat = variant[3:].partition("x")
+            repeats = np.concatenate([np.ones(len(train[0][0]), int), np.full(len(train[1][0]), int(repeat or 1))])  # (N,)
+            head = fit_head(pooled, labels, int(hidden or 1024), repeats)
+            report(variant, lambda p, g: head.predict(p))
     if "mil" in variants:
         sharpness = 3.0
         linear = torch.nn.Linear(pooled.shape[1], len(kinds))

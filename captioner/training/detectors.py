@@ -10,6 +10,7 @@ concept fall, in either set, so a block is rarely wrong on the photos users brin
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,6 +63,37 @@ def minimise_bce(linear: torch.nn.Linear, logits, targets: torch.Tensor, weight_
     optimizer.step(closure)
 
 
+# The kinds' hidden layer (fit_mlp): chosen by average precision on the coco-train hold-out and
+# coco-dev (scripts/compare_kind_detectors.py, docs/grounding.md)
+KIND_HIDDEN = 512
+
+
+def fit_mlp(features: np.ndarray, labels: np.ndarray, hidden: int = KIND_HIDDEN, epochs: int = 20,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One hidden layer of `hidden` ReLU units shared by every label column, then a logistic output per
+    column: features (N, D), labels (N, C) in {0, 1}. Dropout 0.2 on the input and 0.5 on the hidden
+    layer, AdamW (1e-3, weight decay 1e-4), `epochs` passes in batches of 128, seeded.
+
+    Returns hidden_weight (H, D), hidden_bias (H,), weight (C, H), bias (C,)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x = torch.as_tensor(np.asarray(features, np.float32))  # (N, D)
+    y = torch.as_tensor(np.asarray(labels, np.float32))  # (N, C)
+    first, last = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, y.shape[1])
+    net = torch.nn.Sequential(torch.nn.Dropout(0.2), first, torch.nn.ReLU(), torch.nn.Dropout(0.5), last)
+    optimizer = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 128):
+            batch = order[start : start + 128]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x[batch]), y[batch])  # (B, C) averaged
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return tuple(t.detach().numpy().copy() for t in (first.weight, first.bias, last.weight, last.bias))
+
+
 def fit_detectors(pooled: np.ndarray, labels: np.ndarray, concepts: list[str], encoder: str) -> ConceptDetectors:
     """One logistic-regression detector per concept (absent thresholds to be calibrated)."""
     weight, bias = fit_logistic(pooled, labels)
@@ -108,32 +140,67 @@ def train_domain(detectors: ConceptDetectors, familiar: np.ndarray, everyday: np
     detectors.domain_weight, detectors.domain_bias = weight[0], float(bias[0])
 
 
-def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int = 0,
-                weight_decay: float = KIND_WEIGHT_DECAY) -> np.ndarray:
+# Kinds have one hidden layer of KIND_HIDDEN; each everyday (coco-train) photo counts this many times
+# in their fit, against once for a Flickr8k one. Chosen by average precision (docs/grounding.md).
+KIND_EVERYDAY_REPEAT = 3
+
+
+@dataclass
+class Head:
+    """Fitted detectors: an optional shared hidden layer (ReLU), then a logistic output per column."""
+
+    weight: np.ndarray  # (L, D), or (L, H) after the hidden layer
+    bias: np.ndarray  # (L,)
+    hidden_weight: np.ndarray | None = None  # (H, D), rounded to float16 as it is saved
+    hidden_bias: np.ndarray | None = None  # (H,)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """features (N, D) -> probabilities (N, L)."""
+        if self.hidden_weight is not None:
+            features = np.maximum(features @ self.hidden_weight.T + self.hidden_bias, 0.0)  # (N, H)
+        return 1.0 / (1.0 + np.exp(-np.clip(features @ self.weight.T + self.bias, -30, 30)))
+
+
+def fit_head(features: np.ndarray, labels: np.ndarray, hidden: int | None = None,
+             repeats: np.ndarray | None = None) -> Head:
+    """Detectors for labels (N, L) on features (N, D): logistic (`KIND_WEIGHT_DECAY`) without `hidden`,
+    else `fit_mlp` with that many hidden units. repeats (N,): how many times each photo counts (None: once)."""
+    if repeats is not None:
+        features, labels = np.repeat(features, repeats, axis=0), np.repeat(labels, repeats, axis=0)
+    if not hidden:
+        return Head(*fit_logistic(features, labels, KIND_WEIGHT_DECAY))
+    hidden_weight, hidden_bias, weight, bias = fit_mlp(features, labels, hidden)
+    return Head(weight, bias, hidden_weight.astype(np.float16).astype(np.float32), hidden_bias)
+
+
+def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int = 0, hidden: int | None = None,
+                repeats: np.ndarray | None = None) -> np.ndarray:
     """Probabilities (N, K) of each photo from detectors fitted without its fold (held-out predictions
     for every training photo: enough positives to calibrate rare kinds)."""
     fold = np.random.default_rng(seed).permutation(len(features)) % folds  # (N,)
     probs = np.zeros(labels.shape, np.float32)
     for f in range(folds):
-        weight, bias = fit_logistic(features[fold != f], labels[fold != f], weight_decay)
-        probs[fold == f] = 1.0 / (1.0 + np.exp(-np.clip(features[fold == f] @ weight.T + bias, -30, 30)))
+        kept = fold != f
+        head = fit_head(features[kept], labels[kept], hidden, None if repeats is None else repeats[kept])
+        probs[fold == f] = head.predict(features[fold == f])
     return probs
 
 
 def fit_calibrated(train_x: np.ndarray, train_y: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]],
-                   miss_rate: float | np.ndarray, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One logistic detector per label column, fitted on (train_x (N, D), train_y (N, L)), with its
-    absent threshold: the `miss_rate` quantile of the held-out probabilities of the photos that show
-    it, held out being `held`'s (features, labels) sets and, by `folds`-fold cross-fitting, the
+                   miss_rate: float | np.ndarray, folds: int = FOLDS, hidden: int | None = None,
+                   repeats: np.ndarray | None = None) -> tuple[Head, np.ndarray]:
+    """Detectors per label column (`fit_head`), fitted on (train_x (N, D), train_y (N, L)), with
+    their absent thresholds: the `miss_rate` quantile of the held-out probabilities of the photos that
+    show each, held out being `held`'s (features, labels) sets and, by `folds`-fold cross-fitting, the
     training photos. A column with fewer than `MIN_POSITIVES` such photos gets 0 (never absent).
-    Returns weight (L, D), bias (L,), absent_below (L,), or (L, Q) for Q miss rates."""
-    weight, bias = fit_logistic(train_x, train_y, KIND_WEIGHT_DECAY)
-    held_probs = [1.0 / (1.0 + np.exp(-np.clip(x @ weight.T + bias, -30, 30))) for x, _ in held]  # (n, L) each
-    all_probs = np.concatenate([out_of_fold(train_x, train_y, folds), *held_probs])  # (N + n, L)
+    Returns the head and absent_below (L,), or (L, Q) for Q miss rates."""
+    head = fit_head(train_x, train_y, hidden, repeats)
+    held_probs = [head.predict(x) for x, _ in held]  # (n, L) each
+    all_probs = np.concatenate([out_of_fold(train_x, train_y, folds, hidden=hidden, repeats=repeats), *held_probs])  # (N + n, L)
     all_labels = np.concatenate([train_y, *(y for _, y in held)])
     below = [np.quantile(all_probs[all_labels[:, k] > 0, k], miss_rate)
              if (all_labels[:, k] > 0).sum() >= MIN_POSITIVES else np.zeros_like(miss_rate) for k in range(train_y.shape[1])]
-    return weight, bias, np.asarray(below, np.float32)
+    return head, np.asarray(below, np.float32)
 
 
 def held_out_report(detector_probs, held: list[tuple[np.ndarray, np.ndarray]], below: np.ndarray,
@@ -154,16 +221,19 @@ def held_out_report(detector_probs, held: list[tuple[np.ndarray, np.ndarray]], b
 
 def train_kinds(detectors: ConceptDetectors, train: list[tuple[Dataset, list[str]]],
                 held_out: list[tuple[Dataset, list[str]]], cache: FeatureCache, miss_rate: float,
-                folds: int = FOLDS) -> dict:
-    """Fit one detector per COCO object kind on `train` sets and calibrate its absent threshold
-    (`fit_calibrated`). Returns a report per kind."""
+                folds: int = FOLDS, hidden: int | None = KIND_HIDDEN, everyday_repeat: int = KIND_EVERYDAY_REPEAT) -> dict:
+    """Fit detectors for the COCO object kinds on `train` sets (the first Flickr8k-like, the rest
+    everyday photos, which count `everyday_repeat` times), with `hidden` units shared (None:
+    logistic), and calibrate their absent thresholds (`fit_calibrated`). Returns a report per kind."""
     kinds = list(kind_names())
     pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
     labels = np.concatenate([kind_labels(data, ids, kinds) for data, ids in train])  # (N, K)
+    repeats = np.concatenate([np.full(len(ids), 1 if i == 0 else everyday_repeat) for i, (_, ids) in enumerate(train)])  # (N,)
     held = [(cache.load(ids)[0].astype(np.float32), kind_labels(data, ids, kinds)) for data, ids in held_out]
+    head, below = fit_calibrated(pooled, labels, held, miss_rate, folds, hidden, repeats)
     detectors.kinds = kinds
-    detectors.kind_weight, detectors.kind_bias, detectors.kind_absent_below = fit_calibrated(
-        pooled, labels, held, miss_rate, folds)
+    detectors.kind_weight, detectors.kind_bias, detectors.kind_absent_below = head.weight, head.bias, below
+    detectors.kind_hidden_weight, detectors.kind_hidden_bias = head.hidden_weight, head.hidden_bias
     return held_out_report(detectors.kind_probabilities, held, detectors.kind_absent_below, labels, kinds)
 
 
@@ -190,8 +260,8 @@ def train_phrases(detectors: ConceptDetectors, phrases: list[str], train: list[t
     labels = np.concatenate([phrase_labels(data, ids, phrases) for data, ids in train])  # (N, P)
     held = [(cache.load(ids)[0].astype(np.float32), phrase_labels(data, ids, phrases)) for data, ids in held_out]
     detectors.phrases = list(phrases)
-    detectors.phrase_weight, detectors.phrase_bias, detectors.phrase_quantiles = fit_calibrated(
-        pooled, labels, held, np.linspace(0.0, 1.0, PHRASE_STEPS), folds)
+    head, detectors.phrase_quantiles = fit_calibrated(pooled, labels, held, np.linspace(0.0, 1.0, PHRASE_STEPS), folds)
+    detectors.phrase_weight, detectors.phrase_bias = head.weight, head.bias
     return held_out_report(detectors.phrase_probabilities, held, detectors.phrase_absent_below(miss_rate), labels, phrases)
 
 

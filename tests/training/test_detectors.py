@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from captioner.runtime.data.datasets import Dataset
-from captioner.training.detectors import MIN_POSITIVES, fit_calibrated, overused_phrases, phrase_labels
+from captioner.training.detectors import MIN_POSITIVES, fit_calibrated, fit_head, overused_phrases, phrase_labels
 
 
 def test_phrase_labels_match_whole_words_in_a_row_after_cleaning():
@@ -26,12 +26,36 @@ def test_fit_calibrated_thresholds_are_the_held_out_positives_quantile():
     y[: MIN_POSITIVES - 1, 1] = 1  # too few photos show the second label to calibrate it
     held_x = rng.normal(size=(200, 4)).astype(np.float32)
     held_y = np.stack([held_x[:, 0] > 0, np.zeros(200)], axis=1).astype(np.float32)
-    weight, bias, below = fit_calibrated(x, y, [(held_x, held_y)], miss_rate=0.1)
-    assert weight.shape == (2, 4) and bias.shape == (2,) and below[1] == 0.0
+    head, below = fit_calibrated(x, y, [(held_x, held_y)], miss_rate=0.1)
+    weight, bias = head.weight, head.bias
+    assert head.hidden_weight is None and weight.shape == (2, 4) and bias.shape == (2,) and below[1] == 0.0
     held_p = 1 / (1 + np.exp(-(held_x @ weight[0] + bias[0])))
     assert (held_p[held_y[:, 0] > 0] < below[0]).mean() <= 0.2  # about 10% of the true photos fall under it
     assert (held_p[held_y[:, 0] == 0] < below[0]).mean() >= 0.8  # and most photos without it do
     assert np.argmax(np.abs(weight[0])) == 0
+
+
+def test_a_hidden_layer_learns_what_a_logistic_detector_cannot():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 4)).astype(np.float32)
+    y = (x[:, :1] * x[:, 1:2] > 0).astype(np.float32)  # (800, 1): same-sign quadrants, no linear boundary
+    held_x = rng.normal(size=(400, 4)).astype(np.float32)
+    held_y = held_x[:, 0] * held_x[:, 1] > 0
+    logistic = fit_head(x, y).predict(held_x)[:, 0]
+    mlp = fit_head(x, y, hidden=128)
+    assert mlp.hidden_weight.shape == (128, 4) and mlp.weight.shape == (1, 128)
+    assert ((logistic >= 0.5) == held_y).mean() < 0.65 and ((mlp.predict(held_x)[:, 0] >= 0.5) == held_y).mean() > 0.75
+    np.testing.assert_array_equal(mlp.hidden_weight, mlp.hidden_weight.astype(np.float16))  # as the file keeps it
+
+
+def test_repeated_photos_count_as_copies():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = (x[:, :1] + 0.5 * rng.normal(size=(300, 1)) > 0).astype(np.float32)
+    repeats = rng.integers(1, 4, size=300)
+    np.testing.assert_allclose(fit_head(x, y, repeats=repeats).weight,
+                               fit_head(np.repeat(x, repeats, 0), np.repeat(y, repeats, 0)).weight, atol=1e-4)
+    assert np.abs(fit_head(x, y, repeats=repeats).weight - fit_head(x, y).weight).max() > 1e-3
 
 
 def test_overused_phrases_come_from_the_report():

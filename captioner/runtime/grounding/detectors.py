@@ -39,8 +39,11 @@ class ConceptDetectors:
     domain_bias: float = 0.0
     # the 80 COCO object kinds (data/coco_objects.tsv), learned from which kinds a photo's captions name
     kinds: list[str] = field(default_factory=list)  # (K,)
-    kind_weight: np.ndarray | None = None  # (K, D)
+    kind_weight: np.ndarray | None = None  # (K, D), or (K, H) after a hidden layer
     kind_bias: np.ndarray | None = None  # (K,)
+    # an optional hidden layer the kinds share (ReLU): None, logistic on the pooled features
+    kind_hidden_weight: np.ndarray | None = None  # (H, D), saved as float16
+    kind_hidden_bias: np.ndarray | None = None  # (H,)
     kind_absent_below: np.ndarray | None = None  # (K,) probability under which the kind is taken to be absent
     # phrases our captions over-use on everyday photos ("black and white", "in the water"), learned
     # from which photos' captions say them: on a photo whose probability is under the absent
@@ -63,8 +66,16 @@ class ConceptDetectors:
         """pooled (N, D) -> probability (N, P) that each phrase fits the photo (P = 0 without phrases)."""
         return _probabilities(pooled, self.phrase_weight, self.phrase_bias)  # (N, P)
 
+    def kind_inputs(self) -> int:
+        """The width the kinds' output layer reads: the hidden layer's, else the features'."""
+        if self.kind_hidden_weight is not None:
+            return self.kind_hidden_weight.shape[0] if self.kind_hidden_weight.ndim else -1  # -1: no width (corrupt)
+        return self.weight.shape[1]
+
     def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
+        if self.kind_hidden_weight is not None and self.kind_weight is not None:
+            pooled = np.maximum(matmul(pooled, self.kind_hidden_weight.T) + self.kind_hidden_bias, 0.0)  # (N, H)
         return _probabilities(pooled, self.kind_weight, self.kind_bias)  # (N, K)
 
     def everyday(self, pooled: np.ndarray) -> np.ndarray:
@@ -89,6 +100,9 @@ class ConceptDetectors:
                         {"kinds": np.array(self.kinds), "kind_weight": self.kind_weight.astype(np.float32),
                          "kind_bias": self.kind_bias.astype(np.float32),
                          "kind_absent_below": self.kind_absent_below.astype(np.float32)}),
+                     **({} if self.kind_weight is None or self.kind_hidden_weight is None else
+                        {"kind_hidden_weight": self.kind_hidden_weight.astype(np.float16),
+                         "kind_hidden_bias": self.kind_hidden_bias.astype(np.float32)}),
                      **({} if self.phrase_weight is None else
                         {"phrases": np.array(self.phrases), "phrase_weight": self.phrase_weight.astype(np.float32),
                          "phrase_bias": self.phrase_bias.astype(np.float32),
@@ -110,6 +124,9 @@ class ConceptDetectors:
                     detectors.kinds = [str(k) for k in data["kinds"]]
                     detectors.kind_weight, detectors.kind_bias = data["kind_weight"], data["kind_bias"]
                     detectors.kind_absent_below = data["kind_absent_below"]
+                    if "kind_hidden_weight" in data:
+                        detectors.kind_hidden_weight = data["kind_hidden_weight"].astype(np.float32)
+                        detectors.kind_hidden_bias = data["kind_hidden_bias"]
                 if "phrases" in data:
                     detectors.phrases = [str(k) for k in data["phrases"]]
                     detectors.phrase_weight, detectors.phrase_bias = data["phrase_weight"], data["phrase_bias"]
@@ -122,9 +139,12 @@ class ConceptDetectors:
                 or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None
                                                           and detectors.domain_weight.shape != detectors.weight.shape[1:]) \
                 or (detectors.kind_weight is not None and (
-                    detectors.kind_weight.shape != (len(detectors.kinds), detectors.weight.shape[1])
+                    detectors.kind_weight.shape != (len(detectors.kinds), detectors.kind_inputs())
                     or detectors.kind_bias.shape != (len(detectors.kinds),)
-                    or detectors.kind_absent_below.shape != (len(detectors.kinds),))) \
+                    or detectors.kind_absent_below.shape != (len(detectors.kinds),)
+                    or (detectors.kind_hidden_weight is not None and (
+                        detectors.kind_hidden_weight.shape[1:] != detectors.weight.shape[1:]
+                        or detectors.kind_hidden_bias.shape != detectors.kind_hidden_weight.shape[:1])))) \
                 or (detectors.phrase_weight is not None and (
                     detectors.phrase_weight.shape != (len(detectors.phrases), detectors.weight.shape[1])
                     or detectors.phrase_bias.shape != (len(detectors.phrases),)

@@ -51,6 +51,17 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.phrase_absent_below(0.5), [0.1, 0.2])
     np.testing.assert_allclose(loaded.phrase_absent_below(0.25), [0.05, 0.1])  # interpolated between the steps
     np.testing.assert_allclose(loaded.phrase_absent_below(0.75), [0.2, 0.55])
+    assert loaded.kind_hidden_weight is None  # kinds without a hidden layer
+    rng = np.random.default_rng(2)
+    detectors.kind_hidden_weight = rng.normal(size=(4, 6)).astype(np.float32)  # (H, D)
+    detectors.kind_hidden_bias = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+    detectors.kind_weight = rng.normal(size=(3, 4)).astype(np.float32)  # (K, H)
+    detectors.save(path)
+    loaded = ConceptDetectors.load(path)
+    hidden = np.maximum(x @ detectors.kind_hidden_weight.T + detectors.kind_hidden_bias, 0.0)  # (400, 4)
+    expected = 1 / (1 + np.exp(-(hidden @ detectors.kind_weight.T + detectors.kind_bias)))
+    np.testing.assert_allclose(loaded.kind_probabilities(x), expected, atol=2e-3)  # float16 hidden weights
+    assert loaded.kind_hidden_weight.dtype == np.float32 and np.load(path)["kind_hidden_weight"].dtype == np.float16
     assert not list(tmp_path.glob("*.partial"))
 
 
@@ -72,7 +83,16 @@ def test_bad_detector_files(tmp_path):
     detectors.save(tmp_path / "kinds.npz")
     with pytest.raises(CaptionerError, match="kinds.npz is corrupt"):
         ConceptDetectors.load(tmp_path / "kinds.npz")
-    detectors.kinds, detectors.kind_weight = [], None
+    detectors.kind_weight = np.zeros((2, 6), np.float32)
+    detectors.kind_hidden_weight, detectors.kind_hidden_bias = np.zeros((4, 6), np.float32), np.zeros(4, np.float32)
+    detectors.save(tmp_path / "hidden.npz")  # the output layer reads 6 features, the hidden layer gives 4
+    with pytest.raises(CaptionerError, match="hidden.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "hidden.npz")
+    detectors.kind_weight, detectors.kind_hidden_bias = np.zeros((2, 4), np.float32), np.zeros(3, np.float32)
+    detectors.save(tmp_path / "hidden-bias.npz")  # 3 biases for 4 hidden units
+    with pytest.raises(CaptionerError, match="hidden-bias.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "hidden-bias.npz")
+    detectors.kinds, detectors.kind_weight, detectors.kind_hidden_weight = [], None, None
     detectors.phrases, detectors.phrase_weight = ["in the water"], np.zeros((1, 6), np.float32)
     detectors.phrase_bias, detectors.phrase_quantiles = np.zeros(1, np.float32), np.zeros((2, 101), np.float32)  # 2 for 1
     detectors.save(tmp_path / "phrases.npz")

@@ -43,7 +43,7 @@ def test_what_a_person_is_shown_is_real_words_compactly(shipped_captioner, coco_
 def test_coco_kinds_the_imagenet_classes_lack_are_detected(shipped_captioner, coco_dev):
     """ImageNet has no 'dining table' or 'person': the kind detectors learned from captions do."""
     detectors = shipped_captioner.grounder.detectors
-    assert len(detectors.kinds) == 80 and detectors.kind_weight.shape == (80, 1280)
+    assert len(detectors.kinds) == 80 and detectors.kind_probabilities(np.zeros((1, 1280), np.float32)).shape == (1, 80)
     [pizza] = _concepts(shipped_captioner, [coco_dev / "images" / PIZZA_TABLE])
     pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(
         load_image(coco_dev / "images" / n)) for n in (PIZZA_TABLE, BEAR)]))
@@ -382,3 +382,38 @@ def test_kind_confirm_may_spare_the_first_required_word(shipped_captioner, coco_
     [spared] = grounder.ground(pooled, words_only)
     [strict] = grounder.ground(pooled, replace(words_only, kind_confirm_first=True))
     assert spared.required == ["bus"] and not {"bus", "train"} & set(strict.required)
+
+
+def test_kinds_first_names_the_detected_kind_before_the_classifier_words(shipped_captioner, coco_dev):
+    """kinds_first: a kind its detector finds (over kind_present) takes the first slot ahead of
+    ImageNet words that are further over their own thresholds ("food", "meat" on a broccoli plate)."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000003501.jpg")  # broccoli on a plate; references name it
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    kinds = grounder.detectors.kind_probabilities(pooled)[0]  # (K,)
+    assert kinds[grounder.kinds.index("broccoli")] >= grounder.config.kind_present
+    [by_over] = grounder.ground(pooled, replace(grounder.config, kinds_first=False))
+    [first] = grounder.ground(pooled, replace(grounder.config, kinds_first=True))
+    assert "broccoli" not in by_over.required and len(by_over.required) == 2
+    assert first.required == ["broccoli", by_over.required[0]]
+
+
+def test_second_over_is_a_bar_for_each_later_candidate(shipped_captioner, coco_dev):
+    """With kinds first, candidates no longer come furthest over first: one under second_over is
+    skipped, and a later word over it may still be required."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000003661.jpg")  # bananas on a table
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    kinds = grounder.detectors.kind_probabilities(pooled)[0]  # (K,)
+    config = replace(grounder.config, kinds_first=True)
+    table_over = float(kinds[grounder.kinds.index("dining table")]) / config.kind_present
+    [both] = grounder.ground(pooled, replace(config, second_over=table_over * 0.99))
+    [level] = grounder.ground(pooled, replace(config, second_over=table_over))  # exactly at the bar: kept
+    assert level.required == ["banana", "table"]
+    [skipped] = grounder.ground(pooled, replace(config, second_over=table_over * 1.01))
+    assert both.required == ["banana", "table"]
+    assert skipped.required[0] == "banana" and len(skipped.required) == 2 and "table" not in skipped.required
