@@ -8,7 +8,8 @@
         [--encoder xception]
 
 The Flickr8k concepts (person, man, woman, child, dog) and the 80 COCO object kinds are fitted on
-Flickr8k train + coco-train without its hold-out (the same seeded --holdout photos `captioner train
+Flickr8k train + coco-train without its hold-out (the kinds with a hidden layer,
+training/detectors.py KIND_HIDDEN, and each coco-train photo counted KIND_EVERYDAY_REPEAT times) (the same seeded --holdout photos `captioner train
 --mix` validates on), and calibrated on Flickr8k val + that hold-out (+ --coco for the Flickr8k
 concepts, as before, if given).
 
@@ -49,6 +50,9 @@ def main() -> None:
                              "before those --phrases-from finds")
     parser.add_argument("--output", default=None, help="detector file (default: the shipped one for the encoder)")
     args = parser.parse_args()
+    output = Path(args.output or shipped_detectors(args.encoder))
+    if args.keep_phrases and output.resolve() == Path(args.keep_phrases).resolve():
+        parser.error(f"--output {output} is the --keep-phrases file, an input: copy it aside first")
     flickr, coco_train = load_dataset(args.flickr), load_dataset(args.coco_train)
     train_ids, val_ids = flickr.split("train"), flickr.split("val")
     mix_train, mix_held = holdout(sorted(coco_train.captions), args.holdout, args.seed)
@@ -77,7 +81,6 @@ def main() -> None:
         print(f"phrases: {phrases}")
     detectors, report = train_detectors([(flickr, train_ids), (coco_train, mix_train)], calibration, cache, grounder,
                                         args.miss_rate, unlabeled, kinds_held_out=held_out, phrases=phrases)
-    output = args.output or shipped_detectors(args.encoder)
     detectors.save(output)
     print(json.dumps(report, indent=1))
     print(f"saved {output}")

@@ -198,3 +198,18 @@ def test_ship_model_never_writes_a_candidate_over_an_input(tmp_path, flag):
                           "x", "--to", str(other), *args], capture_output=True, text=True, cwd=root)
     assert run.returncode != 0 and "that is an input" in run.stderr
     assert other.read_bytes() == before
+
+
+def test_train_concepts_never_writes_over_its_keep_phrases_input(tmp_path):
+    """scripts/train_concepts.py refuses an --output (default: the shipped file) that is its --keep-phrases file."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    kept = tmp_path / "concepts.npz"
+    kept.write_bytes((root / "captioner" / "models" / "concepts-efficientnet-lite2.npz").read_bytes())
+    before = kept.read_bytes()
+    run = subprocess.run([sys.executable, str(root / "scripts" / "train_concepts.py"), "--flickr", str(tmp_path / "none"),
+                          "--coco-train", str(tmp_path / "none"), "--keep-phrases", str(kept), "--output", str(kept)],
+                         capture_output=True, text=True, cwd=root)
+    assert run.returncode == 2 and "is the --keep-phrases file, an input" in run.stderr
+    assert len(run.stderr.strip().splitlines()[-1:]) == 1 and kept.read_bytes() == before
