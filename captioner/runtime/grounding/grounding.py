@@ -83,9 +83,9 @@ class GroundingConfig:
     # the kinds its photo's detector gives under about 0.3. Chosen on coco-dev and the coco-train
     # hold-out (docs/grounding.md)
     kind_absent_scale: float = 1000.0
-    # an everyday photo that no word or kind reached its threshold for is made to name its likeliest
-    # kind when that kind's detector gives at least `kind_fallback` (None: never); without a noun to
-    # say, the decoder falls back on Flickr8k's "a black and white is sitting ..."
+    # an everyday photo none of whose required words names a COCO kind ("food", "plate", or none at
+    # all) is made to name its likeliest kind when that kind's detector gives at least `kind_fallback`
+    # (None: never), in the last required word's place when the slots are full
     kind_fallback: float | None = None
     # an ImageNet word naming a COCO kind that has a detector is required only when that detector gives
     # at least this (None: the ImageNet word alone decides): ImageNet's "passenger car" makes a bus a
@@ -101,6 +101,10 @@ class GroundingConfig:
     # caption says "broccoli" where the classifier's "food" and "plate" would take the slots; False: all
     # by how far over their thresholds
     kinds_first: bool = True  # chosen on coco-dev, the hold-out and Flickr8k val (docs/grounding.md)
+    # a blocked kind's names of several words ("stop sign", "teddy bear") are banned as phrases too, where
+    # banning its one-word names leaves them sayable (False: only its words). Chosen on coco-dev, the
+    # hold-out and Flickr8k val (docs/grounding.md)
+    block_kind_phrases: bool = True
     kinds_on_familiar: bool = True  # block absent kinds on Flickr8k-like photos too (not only unfamiliar ones)
     # there with their calibrated absent thresholds times this (None: `kind_absent_scale`, as on
     # unfamiliar photos): gentler than on unfamiliar ones, so that Flickr8k's captions keep their
@@ -132,6 +136,9 @@ class ImageConcepts:
     blocked_words: list[str] = field(default_factory=list)  # every word the blocked concepts forbid
     reasons: dict[str, str] = field(default_factory=dict)  # blocked concept -> why, in words
     blocked_phrases: list[str] = field(default_factory=list)  # phrases the caption may not say
+    # the blocked kinds' names of several words that banning their words leaves sayable ("stop sign":
+    # "sign" stays allowed), banned as n-grams in the search
+    blocked_names: list[str] = field(default_factory=list)
 
     def to_dict(self, limit: int = GroundingConfig.blocked_shown) -> dict:
         return {"imagenet": [{"word": w, "score": round(p, 4)} for w, p in self.words.items()],
@@ -181,6 +188,10 @@ class Grounder:
         self.kind_word = [required_word(k) for k in self.kinds]
         self.kind_all_names = [sorted(set().union(*(plural_forms(w) for w in names[k]))) for k in self.kinds]  # one-word names
         self.kind_owned = [bool(set(names[k]) & self.detector_words) for k in self.kinds]
+        self.kind_phrases: dict[str, list[tuple[str, ...]]] = {}  # COCO kind -> its names of several words
+        for name, kind in objects.items():
+            if len(name) > 1:
+                self.kind_phrases.setdefault(kind, []).append(name)
 
     def class_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> ImageNet softmax (N, 1000); all zeros without a head (no class is seen)."""
@@ -283,15 +294,19 @@ class Grounder:
                     required_words.append(self.words[j])
                     if j in self.kind_of_column:
                         required_kinds.add(self.kind_of_column[j])
-            if is_everyday and not required_words and cfg.kind_fallback is not None:
+            if is_everyday and not required_kinds and cfg.kind_fallback is not None and cfg.max_constraints > 0:
                 free = [k for k in range(len(self.kinds)) if not self.kind_owned[k]]
                 best = max(free, key=lambda k: kind_det[n, k], default=None)
                 if best is not None and kind_det[n, best] >= cfg.kind_fallback:
+                    if len(required_words) >= cfg.max_constraints:  # the kind takes the last word's slot
+                        required_words.pop()  # no kind required: every required word is an ImageNet word's
+                        required.pop()
                     required_kinds.add(self.kinds[best])
                     required_words.append(self.kind_word[best])
             rare_word = any(w not in familiar for w in required_words) if familiar is not None else False
             unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word)
             blocked: list[str] = []  # words
+            names_blocked: list[str] = []  # blocked kinds' names of several words
             shown: list[str] = []  # concepts and kinds
             reasons: dict[str, str] = {}
             for c, name in enumerate(names):
@@ -329,6 +344,10 @@ class Grounder:
                     shown.append(kind)
                     blocked.extend(w for w in by_kind[kind] if w not in seen)
                     seen.update(by_kind[kind])
+                    if cfg.block_kind_phrases:
+                        names_blocked.extend(" ".join(p) for p in self.kind_phrases.get(kind, [])
+                                             if not set(p) & set(required_words))
+                names_blocked = [p for p in dict.fromkeys(names_blocked) if p.split()[-1] not in seen]
             blocked_phrases: list[str] = []
             if unfamiliar:
                 said = set(required_words)
@@ -349,7 +368,7 @@ class Grounder:
                           **dict(detected_kinds[: cfg.kinds_shown])},
                 required=required_words, blocked=shown, unfamiliar=unfamiliar, everyday=float(everyday[n]),
                 blocked_words=blocked, reasons={k: reasons[k] for k in shown + blocked_phrases},
-                blocked_phrases=blocked_phrases))
+                blocked_phrases=blocked_phrases, blocked_names=names_blocked))
         return results
 
     @staticmethod
@@ -396,7 +415,7 @@ def constraints_for(concepts: ImageConcepts, vocab: Vocabulary, trained_size: in
     a required word the vocabulary cannot say is dropped.
     """
     required = []
-    grams = [phrase.split() for phrase in concepts.blocked_phrases]
+    grams = [phrase.split() for phrase in concepts.blocked_phrases + concepts.blocked_names]
     banned_ngrams = tuple(tuple(vocab.index[w] for w in g) for g in grams if len(g) > 1 and all(w in vocab.index for w in g))
     for word in concepts.required:
         ids = frozenset(vocab.index[w] for w in synonyms(word) if w in vocab.index)

@@ -417,3 +417,60 @@ def test_second_over_is_a_bar_for_each_later_candidate(shipped_captioner, coco_d
     [skipped] = grounder.ground(pooled, replace(config, second_over=table_over * 1.01))
     assert both.required == ["banana", "table"]
     assert skipped.required[0] == "banana" and len(skipped.required) == 2 and "table" not in skipped.required
+
+
+def test_a_blocked_kind_named_by_a_phrase_is_banned_as_a_phrase(shipped_captioner, coco_dev):
+    """"stop sign" has no one-word name: blocking the kind banned no word, and the decoder said it on
+    a photo with no stop sign. block_kind_phrases bans its names as n-grams, while "sign" stays sayable."""
+    from dataclasses import replace
+
+    grounder, vocab = shipped_captioner.grounder, shipped_captioner.bundle.vocab
+    image = load_image(coco_dev / "images" / "000000012280.jpg")  # people with suitcases; no stop sign
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    config = replace(grounder.config, block_kind_phrases=True)
+    [on] = grounder.ground(pooled, config)
+    [off] = grounder.ground(pooled, replace(config, block_kind_phrases=False))
+    assert "stop sign" in on.blocked and "stop sign" in off.blocked and not off.blocked_names
+    assert {"stop sign", "stop signs", "traffic light"} <= set(on.blocked_names)
+    # names whose last word is already banned are left out ("soccer ball": "ball" is banned)
+    assert "ball" in on.blocked_words and "soccer ball" not in on.blocked_names
+    trained = shipped_captioner.bundle.trained_size
+    banned = constraints_for(on, vocab, trained, config).banned_ngrams
+    assert (vocab.index["stop"], vocab.index["sign"]) in banned
+    assert (vocab.index["stop"], vocab.index["sign"]) not in constraints_for(off, vocab, trained, config).banned_ngrams
+    assert vocab.index["sign"] not in constraints_for(on, vocab, trained, config).banned
+
+
+def test_a_blocked_kind_phrase_with_a_required_word_stays_sayable(shipped_captioner, coco_dev):
+    """A blocked kind's phrase that holds a required word is not banned (the required word must be said)."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000011615.jpg")  # a sign; "sign" is required
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    [c] = grounder.ground(pooled, replace(grounder.config, block_kind_phrases=True))
+    assert "sign" in c.required and "stop sign" in c.blocked
+    assert not any("sign" in name.split() for name in c.blocked_names) and c.blocked_names
+
+
+def test_kind_fallback_names_the_likeliest_kind_when_no_required_word_names_one(shipped_captioner, coco_dev):
+    """On an everyday photo whose required words name no COCO kind ("food", "vegetables"), kind_fallback
+    requires the likeliest kind from that probability on: in a free slot, else in the last word's."""
+    from dataclasses import replace
+
+    grounder = shipped_captioner.grounder
+    names = ["000000008277.jpg", "000000009914.jpg"]  # broccoli on a plate; a sandwich on a plate
+    pixels = np.stack([shipped_captioner.encoder.preprocess(load_image(coco_dev / "images" / n)) for n in names])
+    pooled, _ = shipped_captioner.encoder.encode(pixels)
+    kinds = grounder.detectors.kind_probabilities(pooled)  # (2, K)
+    broccoli, sandwich = kinds[0, grounder.kinds.index("broccoli")], kinds[1, grounder.kinds.index("sandwich")]
+    config = replace(grounder.config, kind_fallback=None)
+    full, free = grounder.ground(pooled, config)
+    assert len(full.required) == config.max_constraints and len(free.required) < config.max_constraints
+    assert not {"broccoli", "sandwich"} & set(full.required + free.required)
+    low = float(min(broccoli, sandwich)) * 0.99
+    full_fb, free_fb = grounder.ground(pooled, replace(config, kind_fallback=low))
+    assert full_fb.required == [full.required[0], "broccoli"]  # the last word's slot
+    assert free_fb.required == free.required + ["sandwich"]
+    high = float(max(broccoli, sandwich)) * 1.01
+    assert [c.required for c in grounder.ground(pooled, replace(config, kind_fallback=high))] == [full.required, free.required]
