@@ -5,6 +5,7 @@
         --coco-train ../shared/data/coco-train --unlabeled ../shared/data/coco-unlabeled/images \
         [--coco ../shared/data/coco-dev/captions.json] [--output captioner/models/concepts-efficientnet-lite2.npz] \
         [--phrases-from runs/evaluate/coco-train-holdout-default.json] [--keep-phrases captioner/models/concepts-efficientnet-lite2.npz]
+        [--phrase "a close up" ...]
         [--encoder xception]
 
 The Flickr8k concepts (person, man, woman, child, dog) and the 80 COCO object kinds are fitted on
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--keep-phrases", default=None, metavar="DETECTORS",
                         help="a detector file (e.g. the shipped one) whose phrases are fitted again too, "
                              "before those --phrases-from finds")
+    parser.add_argument("--phrase", action="append", default=[], metavar="PHRASE",
+                        help="a phrase to fit a detector for too (repeatable), after those of --keep-phrases and --phrases-from")
     parser.add_argument("--output", default=None, help="detector file (default: the shipped one for the encoder)")
     args = parser.parse_args()
     output = Path(args.output or shipped_detectors(args.encoder))
@@ -77,6 +80,8 @@ def main() -> None:
     if args.keep_phrases:
         kept = [str(p) for p in ConceptDetectors.load(args.keep_phrases).phrases]
         phrases = list(dict.fromkeys(kept + (phrases or [])))
+    if args.phrase:
+        phrases = list(dict.fromkeys((phrases or []) + [" ".join(p.lower().split()) for p in args.phrase]))
     if phrases:
         print(f"phrases: {phrases}")
     detectors, report = train_detectors([(flickr, train_ids), (coco_train, mix_train)], calibration, cache, grounder,
