@@ -51,6 +51,8 @@ def main() -> None:
                              "before those --phrases-from finds")
     parser.add_argument("--phrase", action="append", default=[], metavar="PHRASE",
                         help="a phrase to fit a detector for too (repeatable), after those of --keep-phrases and --phrases-from")
+    parser.add_argument("--self-train-kinds", action="store_true",
+                        help="the kinds learn from the --unlabeled photos too, labelled by a first fit (self-training)")
     parser.add_argument("--output", default=None, help="detector file (default: the shipped one for the encoder)")
     args = parser.parse_args()
     output = Path(args.output or shipped_detectors(args.encoder))
@@ -85,7 +87,8 @@ def main() -> None:
     if phrases:
         print(f"phrases: {phrases}")
     detectors, report = train_detectors([(flickr, train_ids), (coco_train, mix_train)], calibration, cache, grounder,
-                                        args.miss_rate, unlabeled, kinds_held_out=held_out, phrases=phrases)
+                                        args.miss_rate, unlabeled, kinds_held_out=held_out, phrases=phrases,
+                                        self_train_kinds=args.self_train_kinds)
     detectors.save(output)
     print(json.dumps(report, indent=1))
     print(f"saved {output}")

@@ -174,29 +174,40 @@ def fit_head(features: np.ndarray, labels: np.ndarray, hidden: int | None = None
 
 
 def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int = 0, hidden: int | None = None,
-                repeats: np.ndarray | None = None) -> np.ndarray:
+                repeats: np.ndarray | None = None, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Probabilities (N, K) of each photo from detectors fitted without its fold (held-out predictions
-    for every training photo: enough positives to calibrate rare kinds)."""
+    for every training photo: enough positives to calibrate rare kinds). extra: (features (M, D),
+    soft labels (M, K)) fitted in every fold, never predicted."""
     fold = np.random.default_rng(seed).permutation(len(features)) % folds  # (N,)
     probs = np.zeros(labels.shape, np.float32)
     for f in range(folds):
         kept = fold != f
-        head = fit_head(features[kept], labels[kept], hidden, None if repeats is None else repeats[kept])
-        probs[fold == f] = head.predict(features[fold == f])
+        x, y, r = features[kept], labels[kept], None if repeats is None else repeats[kept]
+        if extra is not None:
+            x, y = np.concatenate([x, extra[0]]), np.concatenate([y, extra[1]])
+            r = None if r is None else np.concatenate([r, np.ones(len(extra[0]), int)])
+        probs[fold == f] = fit_head(x, y, hidden, r).predict(features[fold == f])
     return probs
 
 
 def fit_calibrated(train_x: np.ndarray, train_y: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]],
                    miss_rate: float | np.ndarray, folds: int = FOLDS, hidden: int | None = None,
-                   repeats: np.ndarray | None = None) -> tuple[Head, np.ndarray]:
+                   repeats: np.ndarray | None = None, extra: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[Head, np.ndarray]:
     """Detectors per label column (`fit_head`), fitted on (train_x (N, D), train_y (N, L)), with
     their absent thresholds: the `miss_rate` quantile of the held-out probabilities of the photos that
     show each, held out being `held`'s (features, labels) sets and, by `folds`-fold cross-fitting, the
     training photos. A column with fewer than `MIN_POSITIVES` such photos gets 0 (never absent).
-    Returns the head and absent_below (L,), or (L, Q) for Q miss rates."""
-    head = fit_head(train_x, train_y, hidden, repeats)
+    extra: (features, soft labels) of photos without captions, fitted too (counted once) but never
+    calibrated on. Returns the head and absent_below (L,), or (L, Q) for Q miss rates."""
+    x, y, r = train_x, train_y, repeats
+    if extra is not None:
+        x, y = np.concatenate([train_x, extra[0]]), np.concatenate([train_y, extra[1]])
+        r = None if repeats is None else np.concatenate([repeats, np.ones(len(extra[0]), int)])
+    head = fit_head(x, y, hidden, r)
     held_probs = [head.predict(x) for x, _ in held]  # (n, L) each
-    all_probs = np.concatenate([out_of_fold(train_x, train_y, folds, hidden=hidden, repeats=repeats), *held_probs])  # (N + n, L)
+    oof = out_of_fold(train_x, train_y, folds, hidden=hidden, repeats=repeats, extra=extra)  # (N, L)
+    all_probs = np.concatenate([oof, *held_probs])  # (N + n, L)
     all_labels = np.concatenate([train_y, *(y for _, y in held)])
     below = [np.quantile(all_probs[all_labels[:, k] > 0, k], miss_rate)
              if (all_labels[:, k] > 0).sum() >= MIN_POSITIVES else np.zeros_like(miss_rate) for k in range(train_y.shape[1])]
@@ -221,16 +232,23 @@ def held_out_report(detector_probs, held: list[tuple[np.ndarray, np.ndarray]], b
 
 def train_kinds(detectors: ConceptDetectors, train: list[tuple[Dataset, list[str]]],
                 held_out: list[tuple[Dataset, list[str]]], cache: FeatureCache, miss_rate: float,
-                folds: int = FOLDS, hidden: int | None = KIND_HIDDEN, everyday_repeat: int = KIND_EVERYDAY_REPEAT) -> dict:
+                folds: int = FOLDS, hidden: int | None = KIND_HIDDEN, everyday_repeat: int = KIND_EVERYDAY_REPEAT,
+                unlabeled: list[str] | None = None) -> dict:
     """Fit detectors for the COCO object kinds on `train` sets (the first Flickr8k-like, the rest
     everyday photos, which count `everyday_repeat` times), with `hidden` units shared (None:
-    logistic), and calibrate their absent thresholds (`fit_calibrated`). Returns a report per kind."""
+    logistic), and calibrate their absent thresholds (`fit_calibrated`). With `unlabeled` (cached ids
+    of everyday photos without captions) the detectors are fitted twice: the second time also on those
+    photos, labelled with the first fit's probabilities (self-training). Returns a report per kind."""
     kinds = list(kind_names())
     pooled = np.concatenate([cache.load(ids)[0] for _, ids in train]).astype(np.float32)  # (N, D)
     labels = np.concatenate([kind_labels(data, ids, kinds) for data, ids in train])  # (N, K)
     repeats = np.concatenate([np.full(len(ids), 1 if i == 0 else everyday_repeat) for i, (_, ids) in enumerate(train)])  # (N,)
     held = [(cache.load(ids)[0].astype(np.float32), kind_labels(data, ids, kinds)) for data, ids in held_out]
-    head, below = fit_calibrated(pooled, labels, held, miss_rate, folds, hidden, repeats)
+    extra = None
+    if unlabeled:
+        features = cache.load(unlabeled)[0].astype(np.float32)  # (M, D)
+        extra = (features, fit_head(pooled, labels, hidden, repeats).predict(features))  # soft labels (M, K)
+    head, below = fit_calibrated(pooled, labels, held, miss_rate, folds, hidden, repeats, extra)
     detectors.kinds = kinds
     detectors.kind_weight, detectors.kind_bias, detectors.kind_absent_below = head.weight, head.bias, below
     detectors.kind_hidden_weight, detectors.kind_hidden_bias = head.hidden_weight, head.hidden_bias
@@ -278,7 +296,7 @@ def train_detectors(train: tuple[Dataset, list[str]] | list[tuple[Dataset, list[
                     held_out: list[tuple[Dataset, list[str]]],
                     cache: FeatureCache, grounder: Grounder, miss_rate: float = 0.03,
                     unlabeled: list[str] | None = None, kinds_held_out: list[tuple[Dataset, list[str]]] | None = None,
-                    phrases: list[str] | None = None) -> tuple[ConceptDetectors, dict]:
+                    phrases: list[str] | None = None, self_train_kinds: bool = False) -> tuple[ConceptDetectors, dict]:
     """Fit on `train` (dataset, ids), or several such sets, calibrate on each of `held_out`; returns detectors and a report.
 
     grounder: supplies the ImageNet word probabilities of the concepts that name an ImageNet word
@@ -287,6 +305,8 @@ def train_detectors(train: tuple[Dataset, list[str]] | list[tuple[Dataset, list[
     (against the first training set's photos).
     kinds_held_out: where the COCO kind detectors are calibrated (None: no kind detectors), and
     the detectors of `phrases` (None: none).
+    self_train_kinds: the kinds learn from the `unlabeled` photos too (train_kinds; off in the shipped
+    file: docs/grounding.md).
     """
     concepts = load_concept_words()
     sets = train if isinstance(train, list) else [train]
@@ -321,7 +341,8 @@ def train_detectors(train: tuple[Dataset, list[str]] | list[tuple[Dataset, list[
         report[name] = {"absent_below": float(detectors.absent_below[c]),
                         "imagenet_absent_below": float(detectors.imagenet_absent_below[c]), "held_out": rows}
     if kinds_held_out:
-        report["kinds"] = train_kinds(detectors, sets, kinds_held_out, cache, miss_rate)
+        report["kinds"] = train_kinds(detectors, sets, kinds_held_out, cache, miss_rate,
+                                      unlabeled=unlabeled if self_train_kinds else None)
         if phrases:
             report["phrases"] = train_phrases(detectors, phrases, sets, kinds_held_out, cache, miss_rate)
     if unlabeled:

@@ -58,6 +58,25 @@ def test_repeated_photos_count_as_copies():
     assert np.abs(fit_head(x, y, repeats=repeats).weight - fit_head(x, y).weight).max() > 1e-3
 
 
+def test_photos_without_captions_are_fitted_on_but_never_calibrated_on():
+    """fit_calibrated's extra (features, soft labels): they move the fit, but only captioned photos
+    (training and held-out) set the absent thresholds, and a label too few captioned photos show
+    stays uncalibrated however many extra photos carry it."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 4)).astype(np.float32)
+    y = np.stack([x[:, 0] > 0, np.zeros(400)], axis=1).astype(np.float32)
+    y[: MIN_POSITIVES - 1, 1] = 1
+    held_x = rng.normal(size=(100, 4)).astype(np.float32)
+    held_y = np.stack([held_x[:, 0] > 0, np.zeros(100)], axis=1).astype(np.float32)
+    extra_x = rng.normal(size=(300, 4)).astype(np.float32)
+    extra_y = np.stack([np.full(300, 0.9), np.full(300, 0.9)], axis=1).astype(np.float32)  # (300, 2) soft
+    plain, plain_below = fit_calibrated(x, y, [(held_x, held_y)], miss_rate=0.1)
+    more, more_below = fit_calibrated(x, y, [(held_x, held_y)], miss_rate=0.1, extra=(extra_x, extra_y))
+    assert more_below[1] == 0.0 == plain_below[1]
+    assert more.bias[0] > plain.bias[0]  # 300 photos that mostly show label 0 raise its prior
+    assert 0 < more_below[0] and more_below[0] != plain_below[0]
+
+
 def test_overused_phrases_come_from_the_report():
     report = {"results": {"beam": {"phrases": {
         "overused": [{"phrase": "a group of", "ours": 0.2, "references": 0.02}, {"phrase": "is", "ours": 0.5, "references": 0.1}],
