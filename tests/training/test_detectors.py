@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from captioner.runtime.data.datasets import Dataset
-from captioner.training.detectors import MIN_POSITIVES, fit_calibrated, fit_head, overused_phrases, phrase_labels
+from captioner.training.detectors import MIN_POSITIVES, fit_calibrated, fit_head, out_of_fold, overused_phrases, phrase_labels
 
 
 def test_phrase_labels_match_whole_words_in_a_row_after_cleaning():
@@ -75,6 +75,9 @@ def test_photos_without_captions_are_fitted_on_but_never_calibrated_on():
     assert more_below[1] == 0.0 == plain_below[1]
     assert more.bias[0] > plain.bias[0]  # 300 photos that mostly show label 0 raise its prior
     assert 0 < more_below[0] and more_below[0] != plain_below[0]
+    # the cross-fitted predictions of the captioned photos come from folds fitted with the extra photos too
+    with_extra = out_of_fold(x, y, 3, extra=(extra_x, extra_y))  # (400, 2)
+    assert with_extra.shape == (400, 2) and with_extra[:, 0].mean() > out_of_fold(x, y, 3)[:, 0].mean()
 
 
 def test_overused_phrases_come_from_the_report():
