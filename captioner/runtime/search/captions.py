@@ -102,6 +102,7 @@ def caption_features(
         never += tuple(range(trained_size if trained_size is not None else len(vocab), len(vocab)))
     tracer = decoder.attention if (trace and decoder.uses_grid) else None
     search_fn = greedy_search if greedy else beam_search
+    joiners = frozenset(vocab.index[w] for w in search.no_repeat_across if w in vocab.index)
     fusing = language_model is not None and lm_weights is not None and any(w > 0 for w in lm_weights)
     # constrained search keeps 2**n beams per image: smaller batches keep memory in bounds
     batch_size = batch_size or (200 if constraints is None else 40)
@@ -114,7 +115,7 @@ def caption_features(
             step = fuse(decoder.step, language_model.step, len(state))
             state = fused_state(state, language_model.init_state(len(p)), lm_weights[start : start + batch_size])
         chunk = constraints[start : start + batch_size] if constraints is not None else None
-        found = search_fn(step, state, vocab.bos_id, vocab.eos_id, search, never, chunk, tracer)
+        found = search_fn(step, state, vocab.bos_id, vocab.eos_id, search, never, chunk, tracer, joiners)
         results.extend([h] if greedy else h for h in found)
     return results
 

@@ -474,3 +474,19 @@ def test_kind_fallback_names_the_likeliest_kind_when_no_required_word_names_one(
     assert free_fb.required == free.required + ["sandwich"]
     high = float(max(broccoli, sandwich)) * 1.01
     assert [c.required for c in grounder.ground(pooled, replace(config, kind_fallback=high))] == [full.required, free.required]
+
+
+def test_the_caption_never_says_a_word_on_both_sides_of_and(shipped_captioner, coco_dev, monkeypatch):
+    """SearchConfig.no_repeat_across: with "broccoli" required, the everyday decoder wrote "broccoli and
+    broccoli"; the search now blocks a word after "and" that came just before it."""
+    import re
+    from dataclasses import replace
+
+    from captioner.runtime import options
+
+    image = load_image(coco_dev / "images" / "000000003501.jpg")  # broccoli on a plate
+    [result] = shipped_captioner.caption([image])
+    monkeypatch.setattr(options, "_SEARCH", replace(options._SEARCH, no_repeat_across=()))  # the engine's own default
+    [before] = shipped_captioner.caption([image])
+    assert re.search(r"\b(\w+) and \1\b", before.caption) and "broccoli" in before.caption
+    assert not re.search(r"\b(\w+) (and|or) \1\b", result.caption) and "broccoli" in result.caption

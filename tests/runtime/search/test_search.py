@@ -130,6 +130,21 @@ def test_blocked_tokens_repeat_word_and_ngrams():
     assert blocked_tokens([A, B], SearchConfig(no_repeat_ngram=0, block_repeated_word=False)) == []
 
 
+def test_a_word_is_never_repeated_across_a_joiner():
+    """After "X and" the word X is blocked ("white and white"); other words and non-joiners are not."""
+    config = SearchConfig(no_repeat_ngram=0, block_repeated_word=False)
+    assert blocked_tokens([A, C], config, frozenset({C})) == [A]  # C plays "and"
+    assert blocked_tokens([A, B], config, frozenset({C})) == []
+    assert blocked_tokens([C], config, frozenset({C})) == []  # nothing before the joiner
+    # in the search, three words exactly: [A, C, A] (.6 * .34 * .25) is second without joiners, gone with C one
+    state = (np.zeros((1, 1), np.float32),)
+    three = SearchConfig(beam_size=5, length_penalty=0.0, min_length=3, max_length=3)
+    [free] = beam_search(step, state, BOS, EOS, three)
+    [joined] = beam_search(step, state, BOS, EOS, three, joiners=frozenset({C}))
+    assert free[1].tokens == [A, C, A] and [A, C, A] not in [h.tokens for h in joined]
+    assert joined[0].tokens == free[0].tokens == [A, C, B] and [B, A, B] in [h.tokens for h in joined]  # A is no joiner
+
+
 def test_never_list_is_respected():
     [hyp] = greedy_search(step, (np.zeros((1, 1), np.float32),), BOS, EOS, never=(A,))
     assert A not in hyp.tokens
