@@ -210,7 +210,8 @@ def format_report(report: dict) -> str:
         p = r.get("phrases")
         if p is None:
             continue
-        lines.append(f"{mode}: captions saying a bigram twice {p['repeated_bigram']:.1%}; phrase rates, ours vs references: "
+        lines.append(f"{mode}: captions saying a bigram twice {p['repeated_bigram']:.1%}, a word on both sides of "
+                     f"'and' or 'or' {p.get('repeated_across', 0.0):.1%}; phrase rates, ours vs references: "
                      + "; ".join(f"{w!r} {v['ours']:.1%} vs {v['references']:.1%}" for w, v in p["watched"].items()))
         lines.append(f"{mode}: most over-used phrases: " + "; ".join(
             f"{o['phrase']!r} {o['ours']:.1%} vs {o['references']:.1%}" for o in p["overused"]))

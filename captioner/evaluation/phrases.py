@@ -4,7 +4,8 @@ A phrase is a word n-gram (1 to `MAX_N` words) of the cleaned caption. Its *rate
 captions is the share of captions that contain it. Our rate is over the captions scored (one per
 image); the references' rate is over all reference captions of the same images. A phrase is
 *over-used* by `ours - references`; the report lists the phrases with the largest excess, and a
-caption is *broken* when it says some bigram twice ("a dog and a dog").
+caption is *broken* when it says some bigram twice ("a dog and a dog"), or a word on both sides of
+"and" or "or" ("a white and white dog").
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections import Counter
 from typing import Iterable
 
 from captioner.runtime.data.cleaning import clean_caption
+from captioner.runtime.search import SearchConfig
+
+JOINERS = SearchConfig.no_repeat_across  # the words a word may not be said on both sides of
 
 MAX_N = 3  # longest phrase counted ("black and white", "in the water")
 TOP = 10  # over-used phrases listed
@@ -37,6 +41,11 @@ def repeats_bigram(tokens: list[str]) -> bool:
     return len(set(pairs)) < len(pairs)
 
 
+def repeats_across(tokens: list[str], joiners: tuple[str, ...] = JOINERS) -> bool:
+    """Whether some word is said on both sides of a joiner ("white and white")."""
+    return any(a == c and b in joiners for a, b, c in zip(tokens, tokens[1:], tokens[2:]))
+
+
 def phrase_rates(captions: Iterable[list[str]], max_n: int = MAX_N) -> tuple[Counter, int]:
     """(phrase -> number of captions containing it, number of captions)."""
     counts: Counter = Counter()
@@ -51,7 +60,8 @@ def phrase_report(references: dict[str, list[str]], captions: dict[str, str], to
                   watched: tuple[str, ...] = WATCHED) -> dict:
     """Over-used phrases of `captions` (one per image) against the references of the same images.
 
-    Returns {"repeated_bigram": share of captions saying a bigram twice, "overused": [{phrase, ours,
+    Returns {"repeated_bigram": share of captions saying a bigram twice, "repeated_across": share
+    saying a word on both sides of a joiner, "overused": [{phrase, ours,
     references}] largest excess first, "watched": {phrase: {ours, references}}}.
     """
     ours_tokens = [clean_caption(c) for c in captions.values()]
@@ -66,6 +76,7 @@ def phrase_report(references: dict[str, list[str]], captions: dict[str, str], to
                     key=lambda p: (-(rates(p)["ours"] - rates(p)["references"]), p))
     return {
         "repeated_bigram": sum(map(repeats_bigram, ours_tokens)) / max(n_ours, 1),
+        "repeated_across": sum(map(repeats_across, ours_tokens)) / max(n_ours, 1),
         "overused": [{"phrase": " ".join(p), **rates(p)} for p in excess[:top]],
         "watched": {w: rates(tuple(w.split())) for w in watched},
     }

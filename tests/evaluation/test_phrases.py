@@ -2,7 +2,7 @@
 
 import pytest
 
-from captioner.evaluation.phrases import ngrams, phrase_report, phrase_set, repeats_bigram
+from captioner.evaluation.phrases import ngrams, phrase_report, phrase_set, repeats_across, repeats_bigram
 
 
 def test_phrases_are_counted_once_per_caption():
@@ -44,3 +44,12 @@ def test_overused_phrases_rank_by_excess_over_the_references():
     a = next(o for o in overused if o["phrase"] == "a")
     assert a == {"phrase": "a", "ours": 1.0, "references": 1.0}  # listed, last: no excess
     assert phrases[-1] == "a"
+
+
+def test_a_word_on_both_sides_of_a_joiner_is_a_broken_caption():
+    assert repeats_across("a white and white dog".split()) and repeats_across("tea or tea".split())
+    assert not repeats_across("a black and white dog".split())
+    assert not repeats_across("side by side".split())  # only "and" and "or" join
+    assert not repeats_across(["and"]) and not repeats_across([])
+    report = phrase_report({"a": ["a dog"], "b": ["a cat"]}, {"a": "a white and white dog", "b": "a cat"})
+    assert report["repeated_across"] == pytest.approx(0.5)
