@@ -145,8 +145,8 @@ def test_a_word_is_never_repeated_across_a_joiner():
     assert joined[0].tokens == free[0].tokens == [A, C, B] and [B, A, B] in [h.tokens for h in joined]  # A is no joiner
     # greedy too: after [A, B], A and C tie (.05); A comes first unless B joins
     plain = SearchConfig(min_length=3, max_length=3, block_repeated_word=False, no_repeat_ngram=0)
-    assert greedy_search(step, state, BOS, EOS, plain).tokens == [A, B, A]
-    assert greedy_search(step, state, BOS, EOS, plain, joiners=frozenset({B})).tokens == [A, B, C]
+    assert greedy_search(step, state, BOS, EOS, plain)[0].tokens == [A, B, A]
+    assert greedy_search(step, state, BOS, EOS, plain, joiners=frozenset({B}))[0].tokens == [A, B, C]
 
 
 def test_never_list_is_respected():
