@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from captioner.runtime.grounding.detectors import ConceptDetectors
+from captioner.runtime.grounding.detectors import ConceptDetectors, head_probabilities
 from captioner.runtime.grounding.grounding import Grounder
 from captioner.runtime.grounding.tables import DetectorConcept, load_concept_words
 from captioner.runtime.data.cleaning import clean_caption
@@ -155,18 +155,19 @@ class Head:
     hidden_bias: np.ndarray | None = None  # (H,)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """features (N, D) -> probabilities (N, L)."""
-        if self.hidden_weight is not None:
-            features = np.maximum(features @ self.hidden_weight.T + self.hidden_bias, 0.0)  # (N, H)
-        return 1.0 / (1.0 + np.exp(-np.clip(features @ self.weight.T + self.bias, -30, 30)))
+        """features (N, D) -> probabilities (N, L), as the saved detectors give them."""
+        return head_probabilities(features, self.weight, self.bias, self.hidden_weight, self.hidden_bias)
 
 
 def fit_head(features: np.ndarray, labels: np.ndarray, hidden: int | None = None,
-             repeats: np.ndarray | None = None) -> Head:
+             repeats: np.ndarray | None = None, extra: tuple[np.ndarray, np.ndarray] | None = None) -> Head:
     """Detectors for labels (N, L) on features (N, D): logistic (`KIND_WEIGHT_DECAY`) without `hidden`,
-    else `fit_mlp` with that many hidden units. repeats (N,): how many times each photo counts (None: once)."""
+    else `fit_mlp` with that many hidden units. repeats (N,): how many times each photo counts (None: once).
+    extra: (features (M, D), soft labels (M, L)) of more photos, each counted once."""
     if repeats is not None:
         features, labels = np.repeat(features, repeats, axis=0), np.repeat(labels, repeats, axis=0)
+    if extra is not None:
+        features, labels = np.concatenate([features, extra[0]]), np.concatenate([labels, extra[1]])
     if not hidden:
         return Head(*fit_logistic(features, labels, KIND_WEIGHT_DECAY))
     hidden_weight, hidden_bias, weight, bias = fit_mlp(features, labels, hidden)
@@ -182,11 +183,8 @@ def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int 
     probs = np.zeros(labels.shape, np.float32)
     for f in range(folds):
         kept = fold != f
-        x, y, r = features[kept], labels[kept], None if repeats is None else repeats[kept]
-        if extra is not None:
-            x, y = np.concatenate([x, extra[0]]), np.concatenate([y, extra[1]])
-            r = None if r is None else np.concatenate([r, np.ones(len(extra[0]), int)])
-        probs[fold == f] = fit_head(x, y, hidden, r).predict(features[fold == f])
+        head = fit_head(features[kept], labels[kept], hidden, None if repeats is None else repeats[kept], extra)
+        probs[fold == f] = head.predict(features[fold == f])
     return probs
 
 
@@ -200,11 +198,7 @@ def fit_calibrated(train_x: np.ndarray, train_y: np.ndarray, held: list[tuple[np
     training photos. A column with fewer than `MIN_POSITIVES` such photos gets 0 (never absent).
     extra: (features, soft labels) of photos without captions, fitted too (counted once) but never
     calibrated on. Returns the head and absent_below (L,), or (L, Q) for Q miss rates."""
-    x, y, r = train_x, train_y, repeats
-    if extra is not None:
-        x, y = np.concatenate([train_x, extra[0]]), np.concatenate([train_y, extra[1]])
-        r = None if repeats is None else np.concatenate([repeats, np.ones(len(extra[0]), int)])
-    head = fit_head(x, y, hidden, r)
+    head = fit_head(train_x, train_y, hidden, repeats, extra)
     held_probs = [head.predict(x) for x, _ in held]  # (n, L) each
     oof = out_of_fold(train_x, train_y, folds, hidden=hidden, repeats=repeats, extra=extra)  # (N, L)
     all_probs = np.concatenate([oof, *held_probs])  # (N + n, L)

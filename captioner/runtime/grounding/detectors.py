@@ -64,7 +64,7 @@ class ConceptDetectors:
 
     def phrase_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, P) that each phrase fits the photo (P = 0 without phrases)."""
-        return _probabilities(pooled, self.phrase_weight, self.phrase_bias)  # (N, P)
+        return head_probabilities(pooled, self.phrase_weight, self.phrase_bias)  # (N, P)
 
     def kind_inputs(self) -> int:
         """The width the kinds' output layer reads: the hidden layer's, else the features'."""
@@ -74,9 +74,7 @@ class ConceptDetectors:
 
     def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
-        if self.kind_hidden_weight is not None and self.kind_weight is not None:
-            pooled = np.maximum(matmul(pooled, self.kind_hidden_weight.T) + self.kind_hidden_bias, 0.0)  # (N, H)
-        return _probabilities(pooled, self.kind_weight, self.kind_bias)  # (N, K)
+        return head_probabilities(pooled, self.kind_weight, self.kind_bias, self.kind_hidden_weight, self.kind_hidden_bias)
 
     def everyday(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N,) that a photo is an everyday one rather than Flickr8k-like."""
@@ -154,10 +152,14 @@ class ConceptDetectors:
         return detectors
 
 
-def _probabilities(pooled: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None) -> np.ndarray:
-    """pooled (N, D) -> logistic detectors' probabilities (N, L); (N, 0) when there are none."""
+def head_probabilities(pooled: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
+                       hidden_weight: np.ndarray | None = None, hidden_bias: np.ndarray | None = None) -> np.ndarray:
+    """pooled (N, D) -> logistic detectors' probabilities (N, L), after a shared ReLU hidden layer
+    (hidden_weight (H, D), hidden_bias (H,)) when given; (N, 0) when there are no detectors."""
     if weight is None:
         return np.zeros((len(pooled), 0), np.float32)
+    if hidden_weight is not None:
+        pooled = np.maximum(matmul(pooled, hidden_weight.T) + hidden_bias, 0.0)  # (N, H)
     return _sigmoid(matmul(pooled, weight.T) + bias)  # (N, L)
 
 
