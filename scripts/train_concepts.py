@@ -12,7 +12,8 @@ The Flickr8k concepts (person, man, woman, child, dog) and the 80 COCO object ki
 Flickr8k train + coco-train without its hold-out (the kinds with a hidden layer,
 training/detectors.py KIND_HIDDEN, and each coco-train photo counted KIND_EVERYDAY_REPEAT times) (the same seeded --holdout photos `captioner train
 --mix` validates on), and calibrated on Flickr8k val + that hold-out (+ --coco for the Flickr8k
-concepts, as before, if given).
+concepts, as before, if given). With --unlabeled, the everyday-photo classifier is fitted too:
+Flickr8k train against those photos, with a hidden layer (training/detectors.py DOMAIN_HIDDEN).
 
 Features come from the feature cache (extracted on first use).
 """

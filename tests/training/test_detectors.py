@@ -5,7 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from captioner.runtime.data.datasets import Dataset
-from captioner.training.detectors import MIN_POSITIVES, fit_calibrated, fit_head, out_of_fold, overused_phrases, phrase_labels
+from captioner.runtime.grounding.detectors import ConceptDetectors
+from captioner.training.detectors import (MIN_POSITIVES, fit_calibrated, fit_detectors, fit_head, out_of_fold,
+                                          overused_phrases, phrase_labels, train_domain)
 
 
 def test_phrase_labels_match_whole_words_in_a_row_after_cleaning():
@@ -46,6 +48,25 @@ def test_a_hidden_layer_learns_what_a_logistic_detector_cannot():
     assert mlp.hidden_weight.shape == (128, 4) and mlp.weight.shape == (1, 128)
     assert ((logistic >= 0.5) == held_y).mean() < 0.65 and ((mlp.predict(held_x)[:, 0] >= 0.5) == held_y).mean() > 0.75
     np.testing.assert_array_equal(mlp.hidden_weight, mlp.hidden_weight.astype(np.float16))  # as the file keeps it
+
+
+def test_the_everyday_classifier_with_a_hidden_layer_tells_apart_what_a_logistic_one_cannot(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1200, 4)).astype(np.float32)
+    everyday = x[:, 0] * x[:, 1] > 0  # same-sign quadrants: no linear boundary between the two kinds of photo
+    held_x = rng.normal(size=(400, 4)).astype(np.float32)
+    held_y = held_x[:, 0] * held_x[:, 1] > 0
+    detectors = fit_detectors(x, everyday[:, None].astype(np.float32), ["a"], "toy")
+    train_domain(detectors, x[~everyday], x[everyday], hidden=None)
+    assert detectors.domain_hidden_weight is None and detectors.domain_weight.shape == (4,)
+    assert ((detectors.everyday(held_x) >= 0.5) == held_y).mean() < 0.65
+    train_domain(detectors, x[~everyday], x[everyday], hidden=64)
+    assert detectors.domain_hidden_weight.shape == (64, 4) and detectors.domain_weight.shape == (64,)
+    assert ((detectors.everyday(held_x) >= 0.5) == held_y).mean() > 0.8
+    detectors.save(tmp_path / "d.npz")  # and the saved classifier gives what was fitted
+    np.testing.assert_allclose(ConceptDetectors.load(tmp_path / "d.npz").everyday(held_x), detectors.everyday(held_x), atol=1e-5)
+    train_domain(detectors, x[~everyday], x[everyday], hidden=None)  # a logistic refit drops the hidden layer
+    assert detectors.domain_hidden_weight is None and detectors.domain_hidden_bias is None
 
 
 def test_repeated_photos_count_as_copies():

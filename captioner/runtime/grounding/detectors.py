@@ -1,4 +1,5 @@
-"""Logistic-regression detectors for the concepts Flickr8k teaches, on pooled encoder features.
+"""Logistic-regression detectors for the concepts Flickr8k teaches, on pooled encoder features (the
+COCO kinds and the everyday-photo classifier with an optional hidden layer).
 
 Saved as one small .npz per encoder: concept names, weights (C, D), biases (C,), and the absent
 thresholds (C,) under which a concept is taken to be missing from the photo.
@@ -35,8 +36,11 @@ class ConceptDetectors:
     imagenet_words: list[str] = field(default_factory=list)  # (C,) ImageNet word per concept, "" for none
     imagenet_absent_below: np.ndarray | None = None  # (C,) and under this ImageNet word probability too
     # photos unlike the detectors' (and decoder's) training photos: a Flickr8k-vs-everyday-photos classifier
-    domain_weight: np.ndarray | None = None  # (D,)
+    domain_weight: np.ndarray | None = None  # (D,), or (H,) after a hidden layer
     domain_bias: float = 0.0
+    # its optional hidden layer (ReLU): None, logistic on the pooled features
+    domain_hidden_weight: np.ndarray | None = None  # (H, D), saved as float16
+    domain_hidden_bias: np.ndarray | None = None  # (H,)
     # the 80 COCO object kinds (data/coco_objects.tsv), learned from which kinds a photo's captions name
     kinds: list[str] = field(default_factory=list)  # (K,)
     kind_weight: np.ndarray | None = None  # (K, D), or (K, H) after a hidden layer
@@ -68,8 +72,16 @@ class ConceptDetectors:
 
     def kind_inputs(self) -> int:
         """The width the kinds' output layer reads: the hidden layer's, else the features'."""
-        if self.kind_hidden_weight is not None:
-            return self.kind_hidden_weight.shape[0] if self.kind_hidden_weight.ndim else -1  # -1: no width (corrupt)
+        return self.inputs(self.kind_hidden_weight)
+
+    def domain_inputs(self) -> int:
+        """The width the everyday classifier's output reads: its hidden layer's, else the features'."""
+        return self.inputs(self.domain_hidden_weight)
+
+    def inputs(self, hidden_weight: np.ndarray | None) -> int:
+        """The width an output layer reads after `hidden_weight` (H, D): H, or the features' D without one."""
+        if hidden_weight is not None:
+            return hidden_weight.shape[0] if hidden_weight.ndim else -1  # -1: no width (corrupt)
         return self.weight.shape[1]
 
     def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
@@ -80,7 +92,8 @@ class ConceptDetectors:
         """pooled (N, D) -> probability (N,) that a photo is an everyday one rather than Flickr8k-like."""
         if self.domain_weight is None:
             return np.zeros(len(pooled), np.float32)
-        return _sigmoid(matmul(pooled, self.domain_weight[:, None])[:, 0] + self.domain_bias)
+        return head_probabilities(pooled, self.domain_weight[None], np.array([self.domain_bias], np.float32),
+                                  self.domain_hidden_weight, self.domain_hidden_bias)[:, 0]  # (N,)
 
     def predict(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probabilities (N, C)."""
@@ -94,6 +107,9 @@ class ConceptDetectors:
                      imagenet_absent_below=np.asarray(self.imagenet_absent_below, np.float32),
                      **({} if self.domain_weight is None else
                         {"domain_weight": self.domain_weight.astype(np.float32), "domain_bias": np.float32(self.domain_bias)}),
+                     **({} if self.domain_weight is None or self.domain_hidden_weight is None else
+                        {"domain_hidden_weight": self.domain_hidden_weight.astype(np.float16),
+                         "domain_hidden_bias": self.domain_hidden_bias.astype(np.float32)}),
                      **({} if self.kind_weight is None else
                         {"kinds": np.array(self.kinds), "kind_weight": self.kind_weight.astype(np.float32),
                          "kind_bias": self.kind_bias.astype(np.float32),
@@ -118,6 +134,9 @@ class ConceptDetectors:
                                 data["imagenet_absent_below"],
                                 data["domain_weight"] if "domain_weight" in data else None,
                                 float(data["domain_bias"]) if "domain_bias" in data else 0.0)
+                if "domain_weight" in data and "domain_hidden_weight" in data:
+                    detectors.domain_hidden_weight = data["domain_hidden_weight"].astype(np.float32)
+                    detectors.domain_hidden_bias = data["domain_hidden_bias"]
                 if "kinds" in data:
                     detectors.kinds = [str(k) for k in data["kinds"]]
                     detectors.kind_weight, detectors.kind_bias = data["kind_weight"], data["kind_bias"]
@@ -134,8 +153,11 @@ class ConceptDetectors:
         c = len(detectors.concepts)
         if detectors.weight.ndim != 2 or detectors.weight.shape[0] != c or detectors.bias.shape != (c,) \
                 or detectors.absent_below.shape != (c,) or detectors.imagenet_absent_below.shape != (c,) \
-                or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None
-                                                          and detectors.domain_weight.shape != detectors.weight.shape[1:]) \
+                or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None and (
+                    detectors.domain_weight.shape != (detectors.domain_inputs(),)
+                    or (detectors.domain_hidden_weight is not None and (
+                        detectors.domain_hidden_weight.shape[1:] != detectors.weight.shape[1:]
+                        or detectors.domain_hidden_bias.shape != detectors.domain_hidden_weight.shape[:1])))) \
                 or (detectors.kind_weight is not None and (
                     detectors.kind_weight.shape != (len(detectors.kinds), detectors.kind_inputs())
                     or detectors.kind_bias.shape != (len(detectors.kinds),)

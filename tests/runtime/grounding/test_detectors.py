@@ -62,6 +62,17 @@ def test_save_load_round_trip(tmp_path):
     expected = 1 / (1 + np.exp(-(hidden @ detectors.kind_weight.T + detectors.kind_bias)))
     np.testing.assert_allclose(loaded.kind_probabilities(x), expected, atol=2e-3)  # float16 hidden weights
     assert loaded.kind_hidden_weight.dtype == np.float32 and np.load(path)["kind_hidden_weight"].dtype == np.float16
+    assert loaded.domain_hidden_weight is None  # a logistic everyday classifier
+    detectors.domain_hidden_weight = rng.normal(size=(5, 6)).astype(np.float32)  # (H, D)
+    detectors.domain_hidden_bias = np.array([0.2, -0.1, 0.0, 0.3, -0.3], np.float32)
+    detectors.domain_weight, detectors.domain_bias = rng.normal(size=5).astype(np.float32), 0.4  # (H,)
+    detectors.save(path)
+    loaded = ConceptDetectors.load(path)
+    hidden = np.maximum(x @ detectors.domain_hidden_weight.T + detectors.domain_hidden_bias, 0.0)  # (400, 5)
+    expected = 1 / (1 + np.exp(-(hidden @ detectors.domain_weight + 0.4)))  # (400,)
+    np.testing.assert_allclose(loaded.everyday(x), expected, atol=2e-3)  # float16 hidden weights
+    assert loaded.everyday(x).shape == (400,) and np.load(path)["domain_hidden_weight"].dtype == np.float16
+    np.testing.assert_allclose(loaded.kind_probabilities(x), detectors.kind_probabilities(x), atol=2e-3)  # the kinds' own layer
     assert not list(tmp_path.glob("*.partial"))
 
 
@@ -93,6 +104,21 @@ def test_bad_detector_files(tmp_path):
     with pytest.raises(CaptionerError, match="hidden-bias.npz is corrupt"):
         ConceptDetectors.load(tmp_path / "hidden-bias.npz")
     detectors.kinds, detectors.kind_weight, detectors.kind_hidden_weight = [], None, None
+    detectors.domain_weight, detectors.domain_bias = np.zeros(6, np.float32), 0.0
+    detectors.domain_hidden_weight, detectors.domain_hidden_bias = np.zeros((4, 6), np.float32), np.zeros(4, np.float32)
+    detectors.save(tmp_path / "domain.npz")  # the classifier's output reads 6 features, its hidden layer gives 4
+    with pytest.raises(CaptionerError, match="domain.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "domain.npz")
+    detectors.domain_weight = np.zeros(4, np.float32)
+    detectors.domain_hidden_weight = np.zeros((4, 5), np.float32)
+    detectors.save(tmp_path / "domain-in.npz")  # a hidden layer over 5 features, the photos have 6
+    with pytest.raises(CaptionerError, match="domain-in.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "domain-in.npz")
+    detectors.domain_hidden_weight, detectors.domain_hidden_bias = np.zeros((4, 6), np.float32), np.zeros(2, np.float32)
+    detectors.save(tmp_path / "domain-bias.npz")  # 2 biases for 4 hidden units
+    with pytest.raises(CaptionerError, match="domain-bias.npz is corrupt"):
+        ConceptDetectors.load(tmp_path / "domain-bias.npz")
+    detectors.domain_hidden_weight = detectors.domain_hidden_bias = None
     detectors.phrases, detectors.phrase_weight = ["in the water"], np.zeros((1, 6), np.float32)
     detectors.phrase_bias, detectors.phrase_quantiles = np.zeros(1, np.float32), np.zeros((2, 101), np.float32)  # 2 for 1
     detectors.save(tmp_path / "phrases.npz")
