@@ -67,6 +67,12 @@ def test_the_everyday_classifier_with_a_hidden_layer_tells_apart_what_a_logistic
     np.testing.assert_allclose(ConceptDetectors.load(tmp_path / "d.npz").everyday(held_x), detectors.everyday(held_x), atol=1e-5)
     train_domain(detectors, x[~everyday], x[everyday], hidden=None)  # a logistic refit drops the hidden layer
     assert detectors.domain_hidden_weight is None and detectors.domain_hidden_bias is None
+    train_domain(detectors, x[~everyday], x[everyday], hidden=8, seed=1)
+    first = detectors.domain_hidden_weight.copy()
+    train_domain(detectors, x[~everyday], x[everyday], hidden=8, seed=1)  # the same seed, the same fit
+    np.testing.assert_array_equal(detectors.domain_hidden_weight, first)
+    train_domain(detectors, x[~everyday], x[everyday], hidden=8, seed=2)  # another seed, another start
+    assert np.abs(detectors.domain_hidden_weight - first).max() > 1e-2
 
 
 def test_repeated_photos_count_as_copies():

@@ -95,8 +95,10 @@ class GroundingConfig:
     kind_confirm_first: bool = False  # False: the rule spares the first required word (only later ones need it)
     # an unfamiliar photo is captioned as an everyday one (the everyday decoder of a model that has one,
     # grounding.decoder_sources) when the everyday classifier gives it at least this; 0: every
-    # unfamiliar photo, also a Flickr8k-like one made unfamiliar by a rare required word
-    everyday_source_from: float = 0.0
+    # unfamiliar photo, also a Flickr8k-like one made unfamiliar by a rare required word. With the
+    # hidden-layer classifier, 0.4 sends most such Flickr8k photos back to the Flickr8k decoder and keeps
+    # the everyday ones; chosen on coco-dev, the coco-train hold-out and Flickr8k val (docs/grounding.md)
+    everyday_source_from: float = 0.4  # 0.0 before the seventh session
     # rank the kinds the detectors found (over `kind_present`) before the ImageNet words, so that the
     # caption says "broccoli" where the classifier's "food" and "plate" would take the slots; False: all
     # by how far over their thresholds

@@ -71,7 +71,7 @@ def test_numpy_shift_in_search_matches_the_trained_shift():
 
 
 def test_unfamiliar_photos_caption_as_everyday_ones():
-    concepts = [ImageConcepts({}, {}, unfamiliar=False), ImageConcepts({}, {}, unfamiliar=True)]
+    concepts = [ImageConcepts({}, {}, unfamiliar=False, everyday=0.9), ImageConcepts({}, {}, unfamiliar=True, everyday=0.9)]
     assert decoder_sources(concepts) == [0, 1]
 
 
@@ -108,10 +108,12 @@ def test_unfamiliar_flickr_like_photos_may_keep_the_flickr_source():
     """everyday_source_from: an unfamiliar photo the everyday classifier doubts keeps source 0."""
     from captioner.runtime.grounding.grounding import GroundingConfig
 
-    concepts = [ImageConcepts({}, {}, unfamiliar=True, everyday=e) for e in (0.2, 0.59, 0.6, 0.9)]
+    concepts = [ImageConcepts({}, {}, unfamiliar=True, everyday=e) for e in (0.2, 0.39, 0.4, 0.59, 0.6, 0.9)]
     concepts.append(ImageConcepts({}, {}, unfamiliar=False, everyday=0.9))
-    assert decoder_sources(concepts) == [1, 1, 1, 1, 0]
-    assert decoder_sources(concepts, GroundingConfig(everyday_source_from=0.6)) == [0, 0, 1, 1, 0]
+    assert GroundingConfig().everyday_source_from == 0.4
+    assert decoder_sources(concepts) == [0, 0, 1, 1, 1, 1, 0]  # the default: from 0.4 on
+    assert decoder_sources(concepts, GroundingConfig(everyday_source_from=0.0)) == [1, 1, 1, 1, 1, 1, 0]
+    assert decoder_sources(concepts, GroundingConfig(everyday_source_from=0.6)) == [0, 0, 0, 0, 1, 1, 0]
 
 
 def test_search_inputs_route_by_the_given_settings():
@@ -119,5 +121,5 @@ def test_search_inputs_route_by_the_given_settings():
 
     concepts = [ImageConcepts({}, {}, unfamiliar=True, everyday=0.3), ImageConcepts({}, {}, unfamiliar=True, everyday=0.9)]
     vocab = Vocabulary(WORDS)
-    assert search_inputs(concepts, vocab, len(vocab), GroundingConfig())[2] == [1, 1]
-    assert search_inputs(concepts, vocab, len(vocab), GroundingConfig(everyday_source_from=0.6))[2] == [0, 1]
+    assert search_inputs(concepts, vocab, len(vocab), GroundingConfig(everyday_source_from=0.0))[2] == [1, 1]
+    assert search_inputs(concepts, vocab, len(vocab), GroundingConfig())[2] == [0, 1]
