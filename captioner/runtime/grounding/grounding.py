@@ -55,6 +55,10 @@ class GroundingConfig:
     # Whether a Flickr8k-like photo with a required word the decoder rarely saw is "unfamiliar" too
     # (False: only everyday photos are; such a photo keeps its required word and nothing else changes)
     unfamiliar_from_words: bool = True
+    # and only when the everyday classifier gives it at least this (0: at any): a photo the classifier
+    # finds Flickr8k-like keeps the Flickr8k decoder (`everyday_source_from`), and then the everyday
+    # photos' rules (blocking, the language model) do not fit it either
+    unfamiliar_words_from: float = 0.0
     unseen_object: float = 0.05
     lm_weight: float = 0.6  # chosen with the everyday decoder on coco-dev and the coco-train hold-out (docs/grounding.md)
     # the background language model's share (density-ratio fusion: its log-probabilities are
@@ -306,7 +310,8 @@ class Grounder:
                     required_kinds.add(self.kinds[best])
                     required_words.append(self.kind_word[best])
             rare_word = any(w not in familiar for w in required_words) if familiar is not None else False
-            unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word)
+            unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word
+                                         and everyday[n] >= cfg.unfamiliar_words_from)
             blocked: list[str] = []  # words
             names_blocked: list[str] = []  # blocked kinds' names of several words
             shown: list[str] = []  # concepts and kinds

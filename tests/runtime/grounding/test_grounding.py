@@ -338,6 +338,33 @@ def test_an_imagenet_word_naming_a_kind_needs_that_kinds_detector_to_agree(shipp
     assert not grounder.confirmed(replace(config, kind_confirm=1.0), kinds, {"train": grounder.kinds.index("train")}, "train")
 
 
+def test_a_rare_word_makes_a_flickr_like_photo_unfamiliar_only_from_unfamiliar_words_from(shipped_captioner, coco_dev):
+    """unfamiliar_words_from: the giraffe's head is Flickr8k-like to the everyday classifier (about 0.19)
+    and "giraffe" is a word the Flickr8k decoder rarely saw. Under the bar the photo keeps that required
+    word but is grounded as a familiar one: the everyday photos' blocking and language model stay off,
+    and the Flickr8k decoder writes it; from the bar on it is unfamiliar."""
+    from dataclasses import replace
+
+    from captioner.runtime.grounding.grounding import decoder_sources, lm_weights
+
+    grounder = shipped_captioner.grounder
+    image = load_image(coco_dev / "images" / "000000017031.jpg")  # "a very cute giraffe making a funny face"
+    pooled, _ = shipped_captioner.encoder.encode(np.stack([shipped_captioner.encoder.preprocess(image)]))
+    config = replace(grounder.config, unfamiliar_words_from=0.0, everyday_source_from=0.0)
+    [rare] = grounder.ground(pooled, config)
+    assert rare.required == ["giraffe"] and "giraffe" not in grounder.familiar and rare.everyday < config.everyday_threshold
+    assert rare.unfamiliar and decoder_sources([rare], config) == [1] and lm_weights([rare], config) == [config.lm_weight]
+    above = replace(config, unfamiliar_words_from=rare.everyday * 1.01)
+    [kept] = grounder.ground(pooled, above)
+    assert kept.required == ["giraffe"] and not kept.unfamiliar  # the word stays required
+    assert decoder_sources([kept], above) == [0] and lm_weights([kept], above) == [config.lm_weight_familiar]
+    assert set(kept.blocked) < set(rare.blocked) and not kept.blocked_phrases  # familiar photos' gentler blocking
+    [familiar] = grounder.ground(pooled, replace(config, unfamiliar_from_words=False))
+    assert kept.blocked == familiar.blocked and kept.required == familiar.required  # as if words made nothing unfamiliar
+    [at] = grounder.ground(pooled, replace(config, unfamiliar_words_from=rare.everyday))  # the bar itself counts
+    assert at.unfamiliar and at.blocked == rare.blocked
+
+
 def test_absent_kinds_on_flickr_like_photos_have_a_scale_of_their_own(shipped_captioner, coco_dev):
     """kinds_on_familiar blocks absent kinds on a Flickr8k-like photo too, under their calibrated
     thresholds times familiar_kind_absent_scale (None: kind_absent_scale, as on unfamiliar photos)."""
