@@ -213,6 +213,16 @@ def test_nan_and_infinity_in_json_are_422(client, body):
     assert response.json()["detail"][0]["loc"][-1] in ("beam_size", "max_length")
 
 
+def test_a_flickr_like_photo_with_a_rare_required_word_is_captioned(client, coco_dev):
+    """The giraffe's head: Flickr8k-like to the everyday classifier, "giraffe" a word the Flickr8k decoder
+    rarely saw; made unfamiliar by that word (a numpy bool there once made this answer a 500)."""
+    giraffe = (coco_dev / "images" / "000000017031.jpg").read_bytes()
+    response = _post(client, giraffe)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "giraffe" in body["concepts"]["required"] and "giraffe" in body["caption"]
+
+
 def test_the_app_serves_another_model_and_says_which_answered(coco_dev):
     """`captioner serve --model seed-xception`: its answers and its page name the model and encoder."""
     from tests.conftest import needs

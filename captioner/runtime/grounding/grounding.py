@@ -311,7 +311,7 @@ class Grounder:
                     required_words.append(self.kind_word[best])
             rare_word = any(w not in familiar for w in required_words) if familiar is not None else False
             unfamiliar = is_everyday or (cfg.unfamiliar_from_words and rare_word
-                                         and everyday[n] >= cfg.unfamiliar_words_from)
+                                         and bool(everyday[n] >= cfg.unfamiliar_words_from))  # a bool for the JSON
             blocked: list[str] = []  # words
             names_blocked: list[str] = []  # blocked kinds' names of several words
             shown: list[str] = []  # concepts and kinds

@@ -363,6 +363,7 @@ def test_a_rare_word_makes_a_flickr_like_photo_unfamiliar_only_from_unfamiliar_w
     assert kept.blocked == familiar.blocked and kept.required == familiar.required  # as if words made nothing unfamiliar
     [at] = grounder.ground(pooled, replace(config, unfamiliar_words_from=rare.everyday))  # the bar itself counts
     assert at.unfamiliar and at.blocked == rare.blocked
+    assert all(type(c.unfamiliar) is bool for c in (rare, kept, familiar, at))  # plain bools: the API serialises them
 
 
 def test_absent_kinds_on_flickr_like_photos_have_a_scale_of_their_own(shipped_captioner, coco_dev):
