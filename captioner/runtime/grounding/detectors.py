@@ -84,6 +84,11 @@ class ConceptDetectors:
             return hidden_weight.shape[0] if hidden_weight.ndim else -1  # -1: no width (corrupt)
         return self.weight.shape[1]
 
+    def hidden_fits(self, hidden_weight: np.ndarray | None, hidden_bias: np.ndarray | None) -> bool:
+        """Whether a hidden layer (H, D) and its biases (H,) read the features' width D (no layer: True)."""
+        return hidden_weight is None or (hidden_weight.shape[1:] == self.weight.shape[1:]
+                                         and hidden_bias.shape == hidden_weight.shape[:1])
+
     def kind_probabilities(self, pooled: np.ndarray) -> np.ndarray:
         """pooled (N, D) -> probability (N, K) that each COCO kind is in the photo (K = 0 without kinds)."""
         return head_probabilities(pooled, self.kind_weight, self.kind_bias, self.kind_hidden_weight, self.kind_hidden_bias)
@@ -107,16 +112,14 @@ class ConceptDetectors:
                      imagenet_absent_below=np.asarray(self.imagenet_absent_below, np.float32),
                      **({} if self.domain_weight is None else
                         {"domain_weight": self.domain_weight.astype(np.float32), "domain_bias": np.float32(self.domain_bias)}),
-                     **({} if self.domain_weight is None or self.domain_hidden_weight is None else
-                        {"domain_hidden_weight": self.domain_hidden_weight.astype(np.float16),
-                         "domain_hidden_bias": self.domain_hidden_bias.astype(np.float32)}),
+                     **({} if self.domain_weight is None else
+                        _hidden_arrays("domain", self.domain_hidden_weight, self.domain_hidden_bias)),
                      **({} if self.kind_weight is None else
                         {"kinds": np.array(self.kinds), "kind_weight": self.kind_weight.astype(np.float32),
                          "kind_bias": self.kind_bias.astype(np.float32),
                          "kind_absent_below": self.kind_absent_below.astype(np.float32)}),
-                     **({} if self.kind_weight is None or self.kind_hidden_weight is None else
-                        {"kind_hidden_weight": self.kind_hidden_weight.astype(np.float16),
-                         "kind_hidden_bias": self.kind_hidden_bias.astype(np.float32)}),
+                     **({} if self.kind_weight is None else
+                        _hidden_arrays("kind", self.kind_hidden_weight, self.kind_hidden_bias)),
                      **({} if self.phrase_weight is None else
                         {"phrases": np.array(self.phrases), "phrase_weight": self.phrase_weight.astype(np.float32),
                          "phrase_bias": self.phrase_bias.astype(np.float32),
@@ -134,16 +137,13 @@ class ConceptDetectors:
                                 data["imagenet_absent_below"],
                                 data["domain_weight"] if "domain_weight" in data else None,
                                 float(data["domain_bias"]) if "domain_bias" in data else 0.0)
-                if "domain_weight" in data and "domain_hidden_weight" in data:
-                    detectors.domain_hidden_weight = data["domain_hidden_weight"].astype(np.float32)
-                    detectors.domain_hidden_bias = data["domain_hidden_bias"]
+                if "domain_weight" in data:
+                    detectors.domain_hidden_weight, detectors.domain_hidden_bias = _hidden_layer(data, "domain")
                 if "kinds" in data:
                     detectors.kinds = [str(k) for k in data["kinds"]]
                     detectors.kind_weight, detectors.kind_bias = data["kind_weight"], data["kind_bias"]
                     detectors.kind_absent_below = data["kind_absent_below"]
-                    if "kind_hidden_weight" in data:
-                        detectors.kind_hidden_weight = data["kind_hidden_weight"].astype(np.float32)
-                        detectors.kind_hidden_bias = data["kind_hidden_bias"]
+                    detectors.kind_hidden_weight, detectors.kind_hidden_bias = _hidden_layer(data, "kind")
                 if "phrases" in data:
                     detectors.phrases = [str(k) for k in data["phrases"]]
                     detectors.phrase_weight, detectors.phrase_bias = data["phrase_weight"], data["phrase_bias"]
@@ -155,16 +155,12 @@ class ConceptDetectors:
                 or detectors.absent_below.shape != (c,) or detectors.imagenet_absent_below.shape != (c,) \
                 or len(detectors.imagenet_words) != c or (detectors.domain_weight is not None and (
                     detectors.domain_weight.shape != (detectors.domain_inputs(),)
-                    or (detectors.domain_hidden_weight is not None and (
-                        detectors.domain_hidden_weight.shape[1:] != detectors.weight.shape[1:]
-                        or detectors.domain_hidden_bias.shape != detectors.domain_hidden_weight.shape[:1])))) \
+                    or not detectors.hidden_fits(detectors.domain_hidden_weight, detectors.domain_hidden_bias))) \
                 or (detectors.kind_weight is not None and (
                     detectors.kind_weight.shape != (len(detectors.kinds), detectors.kind_inputs())
                     or detectors.kind_bias.shape != (len(detectors.kinds),)
                     or detectors.kind_absent_below.shape != (len(detectors.kinds),)
-                    or (detectors.kind_hidden_weight is not None and (
-                        detectors.kind_hidden_weight.shape[1:] != detectors.weight.shape[1:]
-                        or detectors.kind_hidden_bias.shape != detectors.kind_hidden_weight.shape[:1])))) \
+                    or not detectors.hidden_fits(detectors.kind_hidden_weight, detectors.kind_hidden_bias))) \
                 or (detectors.phrase_weight is not None and (
                     detectors.phrase_weight.shape != (len(detectors.phrases), detectors.weight.shape[1])
                     or detectors.phrase_bias.shape != (len(detectors.phrases),)
@@ -172,6 +168,20 @@ class ConceptDetectors:
                     or detectors.phrase_quantiles.shape[1] < 2)):
             raise CaptionerError(f"concept detector file {path} is corrupt (array shapes do not match)")
         return detectors
+
+
+def _hidden_arrays(prefix: str, weight: np.ndarray | None, bias: np.ndarray | None) -> dict:
+    """A hidden layer's arrays as saved (weights in float16), named PREFIX_hidden_*; none without one."""
+    if weight is None:
+        return {}
+    return {f"{prefix}_hidden_weight": weight.astype(np.float16), f"{prefix}_hidden_bias": bias.astype(np.float32)}
+
+
+def _hidden_layer(data, prefix: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The (weights in float32, biases) of the hidden layer named PREFIX_hidden_* in a loaded file, or Nones."""
+    if f"{prefix}_hidden_weight" not in data:
+        return None, None
+    return data[f"{prefix}_hidden_weight"].astype(np.float32), data[f"{prefix}_hidden_bias"]
 
 
 def head_probabilities(pooled: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
