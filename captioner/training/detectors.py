@@ -143,14 +143,9 @@ def train_domain(detectors: ConceptDetectors, familiar: np.ndarray, everyday: np
     logistic regression (weight decay 1e-3) with None."""
     x = np.concatenate([familiar, everyday]).astype(np.float32)  # (N, D)
     y = np.concatenate([np.zeros(len(familiar)), np.ones(len(everyday))])[:, None]  # (N, 1)
-    if hidden:
-        head = fit_head(x, y, hidden, seed=seed)
-        weight, bias = head.weight, head.bias  # (1, H), (1,)
-        detectors.domain_hidden_weight, detectors.domain_hidden_bias = head.hidden_weight, head.hidden_bias
-    else:
-        weight, bias = fit_logistic(x, y)  # (1, D), (1,)
-        detectors.domain_hidden_weight = detectors.domain_hidden_bias = None
-    detectors.domain_weight, detectors.domain_bias = weight[0], float(bias[0])
+    head = fit_head(x, y, hidden, seed=seed) if hidden else Head(*fit_logistic(x, y))  # weight (1, H) or (1, D)
+    detectors.domain_weight, detectors.domain_bias = head.weight[0], float(head.bias[0])
+    detectors.domain_hidden_weight, detectors.domain_hidden_bias = head.hidden_weight, head.hidden_bias
 
 
 # Kinds have one hidden layer of KIND_HIDDEN; each everyday (coco-train) photo counts this many times

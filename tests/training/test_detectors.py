@@ -63,6 +63,9 @@ def test_the_everyday_classifier_with_a_hidden_layer_tells_apart_what_a_logistic
     train_domain(detectors, x[~everyday], x[everyday], hidden=64)
     assert detectors.domain_hidden_weight.shape == (64, 4) and detectors.domain_weight.shape == (64,)
     assert ((detectors.everyday(held_x) >= 0.5) == held_y).mean() > 0.8
+    familiar_first = np.concatenate([x[~everyday], x[everyday]])  # labelled 0, then 1
+    head = fit_head(familiar_first, np.sort(everyday)[:, None].astype(np.float32), hidden=64)
+    np.testing.assert_allclose(detectors.everyday(held_x), head.predict(held_x)[:, 0], atol=1e-6)  # that head, bias included
     detectors.save(tmp_path / "d.npz")  # and the saved classifier gives what was fitted
     np.testing.assert_allclose(ConceptDetectors.load(tmp_path / "d.npz").everyday(held_x), detectors.everyday(held_x), atol=1e-5)
     train_domain(detectors, x[~everyday], x[everyday], hidden=None)  # a logistic refit drops the hidden layer
