@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from captioner.runtime.grounding.grounding import GroundingConfig
+from captioner.runtime.grounding.grounding import GroundingConfig, setting_value
 from captioner.runtime.data.datasets import load_dataset
 from captioner.runtime.search import SearchConfig
 from captioner.evaluation.evaluate import HOLDOUT, EvalData, score_captions
@@ -43,15 +43,7 @@ def main() -> None:
             "flickr-val": EvalData.prepare(args.model, flickr, "val", args.cache_dir, limit=args.flickr_images)}
     if args.holdout:
         sets["holdout"] = EvalData.prepare(args.model, load_dataset(args.holdout), HOLDOUT, args.cache_dir)
-    fields = {k: type(v) for k, v in vars(GroundingConfig()).items()}
-    def parse(key, value):
-        if value.lower() == "none":
-            return None
-        if fields[key] is bool:
-            return value.lower() in ("1", "true", "yes")
-        return float(value) if fields[key] is type(None) else fields[key](float(value))  # an optional number
-
-    axes = [(key, [parse(key, v) for v in values.split(",")])
+    axes = [(key, [setting_value(key, v) for v in values.split(",")])
             for key, _, values in (item.partition("=") for item in args.grid)]
     settings = [] if args.no_plain else [None]
     settings += [replace(GroundingConfig(), **dict(zip([k for k, _ in axes], combo)))

@@ -28,18 +28,7 @@ import numpy as np
 from captioner.evaluation.evaluate import EvalData, score_captions
 from captioner.runtime.data.datasets import load_dataset
 from captioner.runtime.grounding.detectors import ConceptDetectors
-from captioner.runtime.grounding.grounding import GroundingConfig, decoder_sources
-
-
-def parse_setting(item: str) -> tuple[str, object]:
-    """FIELD=VALUE -> (field, value) of GroundingConfig, the value in the field's type ("none": None)."""
-    key, _, value = item.partition("=")
-    default = getattr(GroundingConfig(), key)
-    if value.lower() == "none":
-        return key, None
-    if isinstance(default, bool):
-        return key, value.lower() in ("1", "true", "yes")
-    return key, type(default)(float(value)) if isinstance(default, (int, float)) else float(value)
+from captioner.runtime.grounding.grounding import GroundingConfig, decoder_sources, setting_value
 
 
 def main() -> None:
@@ -61,8 +50,9 @@ def main() -> None:
     if args.detectors:
         data.grounder.detectors = ConceptDetectors.load(args.detectors)
     try:
-        config = replace(GroundingConfig(), **dict(parse_setting(item) for item in args.set))
-    except (AttributeError, ValueError) as exc:
+        settings = dict(item.split("=", 1) for item in args.set)  # FIELD=VALUE
+        config = replace(GroundingConfig(), **{key: setting_value(key, text) for key, text in settings.items()})
+    except (KeyError, ValueError) as exc:
         parser.error(f"--set: {exc}")
     concepts = data.grounder.ground(data.pooled.astype(np.float32), config, colour=data.colour)
     sources = decoder_sources(concepts, config)

@@ -387,6 +387,18 @@ class Grounder:
         return bool(kind_det[kind_index[kind]] >= cfg.kind_confirm)
 
 
+def setting_value(name: str, text: str):
+    """A GroundingConfig setting's value from text (the scripts' --grid and --set): "none" is None, a
+    true/false setting is true for 1/true/yes, a number its setting's type, and a setting that is None
+    by default a float. KeyError for a name GroundingConfig does not have."""
+    default = vars(GroundingConfig())[name]
+    if text.lower() == "none":
+        return None
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes")
+    return float(text) if default is None else type(default)(float(text))
+
+
 def required_word(kind: str) -> str:
     """The word a COCO kind is required by: its first one-word name, else its name's first word
     ("stop" for stop sign)."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from captioner.runtime.options import CaptionOptions
-from captioner.runtime.grounding.grounding import ImageConcepts, constraints_for, synonyms
+from captioner.runtime.grounding.grounding import GroundingConfig, ImageConcepts, constraints_for, setting_value, synonyms
 from captioner.runtime.data.images import load_image
 from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 
@@ -518,3 +518,17 @@ def test_the_caption_never_says_a_word_on_both_sides_of_and(shipped_captioner, c
     [before] = shipped_captioner.caption([image])
     assert re.search(r"\b(\w+) and \1\b", before.caption) and "broccoli" in before.caption
     assert not re.search(r"\b(\w+) (and|or) \1\b", result.caption) and "broccoli" in result.caption
+
+
+def test_settings_read_from_text_take_each_settings_type():
+    """setting_value: what the scripts' --grid and --set make of FIELD=VALUE."""
+    assert setting_value("kind_present", "0.6") == 0.6 and setting_value("max_constraints", "3") == 3
+    assert type(setting_value("max_constraints", "3")) is int and type(setting_value("kind_absent_scale", "150")) is float
+    assert setting_value("kinds_first", "true") is True and setting_value("kinds_first", "Yes") is True
+    assert setting_value("kinds_first", "1") is True and setting_value("kinds_first", "false") is False
+    assert setting_value("kind_fallback", "None") is None and setting_value("kind_fallback", "0.5") == 0.5
+    assert GroundingConfig().kind_fallback is None  # a setting None by default still takes a number
+    with pytest.raises(KeyError):
+        setting_value("no_such_setting", "1")
+    with pytest.raises(ValueError):
+        setting_value("kind_present", "high")
