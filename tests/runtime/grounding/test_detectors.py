@@ -76,6 +76,13 @@ def test_save_load_round_trip(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def _refused(detectors, path):
+    """Saved to `path`, the detectors' file is refused on loading: a one-line error that names it."""
+    detectors.save(path)
+    with pytest.raises(CaptionerError, match=f"{path.name} is corrupt"):
+        ConceptDetectors.load(path)
+
+
 def test_bad_detector_files(tmp_path):
     with pytest.raises(CaptionerError, match="concept detector file not found: .*missing.npz"):
         ConceptDetectors.load(tmp_path / "missing.npz")
@@ -91,39 +98,25 @@ def test_bad_detector_files(tmp_path):
     detectors = fit_detectors(x, labels, ["a", "b"], "toy")
     detectors.kinds, detectors.kind_weight = ["k1", "k2"], np.zeros((3, 6), np.float32)  # 3 rows for 2 kinds
     detectors.kind_bias, detectors.kind_absent_below = np.zeros(2, np.float32), np.zeros(2, np.float32)
-    detectors.save(tmp_path / "kinds.npz")
-    with pytest.raises(CaptionerError, match="kinds.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "kinds.npz")
+    _refused(detectors, tmp_path / "kinds.npz")
     detectors.kind_weight = np.zeros((2, 6), np.float32)
     detectors.kind_hidden_weight, detectors.kind_hidden_bias = np.zeros((4, 6), np.float32), np.zeros(4, np.float32)
-    detectors.save(tmp_path / "hidden.npz")  # the output layer reads 6 features, the hidden layer gives 4
-    with pytest.raises(CaptionerError, match="hidden.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "hidden.npz")
+    _refused(detectors, tmp_path / "hidden.npz")  # the output layer reads 6 features, the hidden layer gives 4
     detectors.kind_weight, detectors.kind_hidden_bias = np.zeros((2, 4), np.float32), np.zeros(3, np.float32)
-    detectors.save(tmp_path / "hidden-bias.npz")  # 3 biases for 4 hidden units
-    with pytest.raises(CaptionerError, match="hidden-bias.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "hidden-bias.npz")
+    _refused(detectors, tmp_path / "hidden-bias.npz")  # 3 biases for 4 hidden units
     detectors.kinds, detectors.kind_weight, detectors.kind_hidden_weight = [], None, None
     detectors.domain_weight, detectors.domain_bias = np.zeros(6, np.float32), 0.0
     detectors.domain_hidden_weight, detectors.domain_hidden_bias = np.zeros((4, 6), np.float32), np.zeros(4, np.float32)
-    detectors.save(tmp_path / "domain.npz")  # the classifier's output reads 6 features, its hidden layer gives 4
-    with pytest.raises(CaptionerError, match="domain.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "domain.npz")
+    _refused(detectors, tmp_path / "domain.npz")  # the classifier's output reads 6 features, its hidden layer gives 4
     detectors.domain_weight = np.zeros(4, np.float32)
     detectors.domain_hidden_weight = np.zeros((4, 5), np.float32)
-    detectors.save(tmp_path / "domain-in.npz")  # a hidden layer over 5 features, the photos have 6
-    with pytest.raises(CaptionerError, match="domain-in.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "domain-in.npz")
+    _refused(detectors, tmp_path / "domain-in.npz")  # a hidden layer over 5 features, the photos have 6
     detectors.domain_hidden_weight, detectors.domain_hidden_bias = np.zeros((4, 6), np.float32), np.zeros(2, np.float32)
-    detectors.save(tmp_path / "domain-bias.npz")  # 2 biases for 4 hidden units
-    with pytest.raises(CaptionerError, match="domain-bias.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "domain-bias.npz")
+    _refused(detectors, tmp_path / "domain-bias.npz")  # 2 biases for 4 hidden units
     detectors.domain_hidden_weight = detectors.domain_hidden_bias = None
     detectors.phrases, detectors.phrase_weight = ["in the water"], np.zeros((1, 6), np.float32)
     detectors.phrase_bias, detectors.phrase_quantiles = np.zeros(1, np.float32), np.zeros((2, 101), np.float32)  # 2 for 1
-    detectors.save(tmp_path / "phrases.npz")
-    with pytest.raises(CaptionerError, match="phrases.npz is corrupt"):
-        ConceptDetectors.load(tmp_path / "phrases.npz")
+    _refused(detectors, tmp_path / "phrases.npz")
 
 
 def test_the_shipped_detectors_load():
