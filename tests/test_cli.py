@@ -213,3 +213,35 @@ def test_train_concepts_never_writes_over_its_keep_phrases_input(tmp_path):
                          capture_output=True, text=True, cwd=root)
     assert run.returncode == 2 and "is the --keep-phrases file, an input" in run.stderr
     assert len(run.stderr.strip().splitlines()[-1:]) == 1 and kept.read_bytes() == before
+
+
+def test_split_holdout_makes_the_mix_hold_out_a_validation_split(tmp_path, coco_dev):
+    """scripts/split_holdout.py: a dataset whose val split is the photos `train --mix` holds out (seeded),
+    its train split the rest, with every caption and image; it refuses to write into the dataset."""
+    from pathlib import Path
+
+    from captioner.runtime.data.datasets import load_dataset
+    from captioner.training.data import holdout
+
+    root = Path(__file__).resolve().parents[1]
+    script = [sys.executable, str(root / "scripts" / "split_holdout.py")]
+    run = subprocess.run([*script, str(coco_dev), str(tmp_path / "split"), "--holdout", "20", "--seed", "3"],
+                         capture_output=True, text=True, cwd=root)
+    assert run.returncode == 0, run.stderr
+    original, split = load_dataset(str(coco_dev)), load_dataset(str(tmp_path / "split"))
+    train, val = holdout(sorted(original.captions), 20, 3)
+    assert split.split("val") == sorted(val) and split.split("train") == sorted(train) and split.split("test") == []
+    assert split.captions == original.captions
+    assert all(split.image_path(i).read_bytes() == original.image_path(i).read_bytes() for i in val)
+    # again: the same files (the link is kept); and never into the dataset's own folder
+    again = subprocess.run([*script, str(coco_dev), str(tmp_path / "split"), "--holdout", "20", "--seed", "3"],
+                           capture_output=True, text=True, cwd=root)
+    assert again.returncode == 0 and load_dataset(str(tmp_path / "split")).splits == split.splits
+    copy = tmp_path / "coco"  # a copy of the dataset, so that a failure could not touch the shared one
+    copy.mkdir()
+    (copy / "captions.json").write_bytes((coco_dev / "captions.json").read_bytes())
+    (copy / "images").symlink_to((coco_dev / "images").resolve(), target_is_directory=True)
+    before = (copy / "captions.json").read_bytes()
+    refused = subprocess.run([*script, str(copy), str(copy)], capture_output=True, text=True, cwd=root)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: ") and "dataset's own folder" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and (copy / "captions.json").read_bytes() == before

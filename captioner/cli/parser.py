@@ -56,12 +56,16 @@ TRAIN_HELP = {
 }
 SELF_CRITICAL_HELP = {
     "model": "the trained model to fine-tune: shipped name or .pt path",
+    "initial_state_from": "a model whose decoder's initial-state layers the fine-tune takes and keeps fixed (an everyday "
+                          "decoder to be shipped with ship_model.py --share-init: the main decoder's model)",
     "output": "run folder for last.pt, history.json and the best model.pt",
     "epochs": "maximum number of self-critical epochs",
     "batch_images": "images per optimiser step",
     "samples": "captions sampled per image (their mean reward is each one's baseline)",
     "lr": "Adam learning rate",
     "max_length": "words per sampled caption",
+    "object_reward": "weight of the object reward added to CIDEr-D: +1 for naming a COCO object the references name, "
+                     "-1 for naming one they do not (0: CIDEr-D alone)",
     "patience": "stop after this many epochs without a better validation CIDEr",
 }
 SERVE_HELP = {

@@ -73,6 +73,10 @@ PRESETS: dict[str, dict[str, str | int | float]] = {
 @dataclass
 class SelfCriticalConfig:
     model: str = "default"  # the trained model to start from: shipped name or .pt path
+    # a model whose decoder's initial-state layers the fine-tune takes and keeps fixed (None: its own,
+    # trained): an everyday decoder shipped with `ship_model.py --share-init` starts every caption with
+    # the main decoder's layers, so it is fine-tuned with them
+    initial_state_from: str | None = None
     dataset: str = Settings.dataset
     output: str = "runs/self-critical"
     cache_dir: str = Settings.feature_cache
@@ -87,6 +91,9 @@ class SelfCriticalConfig:
     lr: float = 5e-5
     grad_clip: float = 2.0
     max_length: int = 16  # words per sampled caption
+    # the object reward's weight, added to CIDEr-D: +1 for a caption naming a COCO object kind its
+    # references name, -1 for one naming a kind they do not (0: CIDEr-D alone)
+    object_reward: float = 0.0
     patience: int = 2  # epochs without a better validation CIDEr before stopping
     limit_images: int | None = None  # per split, for quick runs and tests
     max_steps: int | None = None  # stop after this many optimiser steps (tests)

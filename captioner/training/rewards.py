@@ -13,6 +13,8 @@ import math
 from collections import Counter, defaultdict
 from typing import Iterable, Sequence
 
+from captioner.runtime.data.objects import load_object_table, objects_named
+
 
 def ngrams(tokens: Sequence[str], n: int = 4) -> list[Counter]:
     """Counts of the 1..n-grams of `tokens`, one Counter per order."""
@@ -68,3 +70,23 @@ class CiderD:
             for k, value in enumerate(self._similarity(hyp, ref)):
                 total[k] += value
         return sum(total) / self.n / len(refs) * 10.0
+
+
+class ObjectReward:
+    """A caption's object reward against its image's references, by the COCO object kinds named
+    (evaluation/hallucination.py's measure, per caption): +1 when it names a kind some reference names
+    (object recall; only for an image whose references name one), -1 when it names a kind none of them
+    names (a hallucinated caption), so between -1 and 1. Self-critical training adds it, times
+    `SelfCriticalConfig.object_reward`, to CIDEr-D."""
+
+    def __init__(self, references: dict[str, Sequence[Sequence[str]]]):
+        """references: image id -> its reference captions as token lists."""
+        table = load_object_table()
+        self.table = table
+        self.truth = {key: set().union(*(objects_named(" ".join(r), table) for r in refs))
+                      for key, refs in references.items()}
+
+    def score(self, hypothesis: Sequence[str], key) -> float:
+        named = objects_named(" ".join(hypothesis), self.table)
+        truth = self.truth[key]
+        return float(bool(named & truth)) - float(bool(named - truth))

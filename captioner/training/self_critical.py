@@ -3,8 +3,10 @@ of its own sampled captions, with the mean reward of the image's other samples a
 (Luo 2020, "a better variant of self-critical sequence training").
 
 Per batch of images: draw `samples` captions per image from the decoder (no dropout), score each
-against the image's references (CIDEr-D, document frequencies of the training references), and
-raise the log-probability of captions that beat their siblings' mean, lower the others:
+against the image's references (CIDEr-D, document frequencies of the training references, plus
+`object_reward` times the object reward: +1 for naming an object the references name, -1 for naming
+one they do not; rewards.ObjectReward), and raise the log-probability of captions that beat their
+siblings' mean, lower the others:
 
     loss = - sum_t (r_i - mean_{j != i} r_j) * log p(w_t | w_<t, image) / tokens
 
@@ -27,6 +29,7 @@ from tqdm import tqdm
 
 from captioner.atomic import atomic_path, write_json
 from captioner.runtime.data.cleaning import clean_caption
+from captioner.training.init import with_initial_state_of
 from captioner.training.networks.open_vocab import extend_vocabulary, trim_vocabulary
 from captioner.runtime.data.vocab import SPECIALS, Vocabulary
 from captioner.runtime.search import SearchConfig
@@ -39,7 +42,7 @@ from captioner.training.bundle import ModelBundle, load_bundle, save_bundle
 from captioner.training.scores import coco_scores
 from captioner.training.config import SelfCriticalConfig, TrainConfig
 from captioner.training.data import SplitData, dataset_parts, join_splits, load_split
-from captioner.training.rewards import CiderD
+from captioner.training.rewards import CiderD, ObjectReward
 
 log = logging.getLogger(__name__)
 BOS_ID = Vocabulary(list(SPECIALS)).bos_id  # every vocabulary's <start>
@@ -76,8 +79,10 @@ def _features(split: SplitData, rows: list[int], with_grid: bool):
 
 
 def self_critical_step(decoder, optimizer, split: SplitData, rows: list[int], references: dict[str, list[list[str]]],
-                       cider: CiderD, vocab, cfg: SelfCriticalConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One optimiser step on the images at `rows` of `split`; returns the sampled captions' rewards (B*S,)."""
+                       cider: CiderD, vocab, cfg: SelfCriticalConfig, generator: torch.Generator | None = None,
+                       objects: ObjectReward | None = None) -> torch.Tensor:
+    """One optimiser step on the images at `rows` of `split`; returns the sampled captions' rewards (B*S,).
+    objects: the object reward, added times `cfg.object_reward` (None: CIDEr-D alone)."""
     decoder.eval()  # no dropout: samples and their log-probabilities come from the same distribution
     pooled, grid = _features(split, rows, decoder.uses_grid)
     pooled = pooled.repeat_interleave(cfg.samples, 0)  # (B*S, D)
@@ -86,8 +91,9 @@ def self_critical_step(decoder, optimizer, split: SplitData, rows: list[int], re
         tokens = sample_search(decoder.step, decoder.init_state(pooled, grid), vocab.bos_id, vocab.eos_id,
                                cfg.max_length, (vocab.pad_id, vocab.bos_id, vocab.unk_id), generator)  # (B*S, T)
     image_ids = [split.image_ids[r] for r in rows for _ in range(cfg.samples)]
-    rewards = torch.tensor([cider.score(vocab.decode(seq), references[i], key=i)
-                            for seq, i in zip(tokens.tolist(), image_ids)])  # (B*S,)
+    words = [vocab.decode(seq) for seq in tokens.tolist()]
+    rewards = torch.tensor([cider.score(w, references[i], key=i) + (cfg.object_reward * objects.score(w, i) if objects else 0.0)
+                            for w, i in zip(words, image_ids)])  # (B*S,)
     log_probs, lengths = sequence_log_probs(decoder, pooled, grid, tokens)  # (B*S,) each
     loss = self_critical_loss(rewards, log_probs, lengths, cfg.samples)
     optimizer.zero_grad()
@@ -107,6 +113,16 @@ def with_open_vocabulary(decoder, vocab, start: ModelBundle):
     if list(full_vocab.words) != list(start.vocab.words):
         raise CaptionerError("the open vocabulary could not be restored in the same order")
     return extended, full_vocab
+
+
+def fixed_initial_state(decoder, main) -> None:
+    """Give `decoder` the initial-state layers of `main` (the same style) and keep them out of training."""
+    try:
+        with_initial_state_of(decoder, main)
+    except ValueError as exc:
+        raise CaptionerError(f"--initial-state-from: {exc}") from None
+    for name in decoder.initial_state_layers:
+        getattr(decoder, name).requires_grad_(False)
 
 
 def epoch_order(n_images: int, weights: list[float] | None, rng: random.Random) -> list[int]:
@@ -149,10 +165,13 @@ def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     start = load_bundle(cfg.model)
     decoder, vocab = trim_vocabulary(start.decoder, start.vocab, start.trained_size)
+    if cfg.initial_state_from:
+        fixed_initial_state(decoder, load_bundle(cfg.initial_state_from).decoder)
     with_grid = decoder.uses_grid
     train_split, val_split, weights = _splits(cfg, start, vocab, with_grid, progress)
     references = {i: [clean_caption(c) for c in refs] for i, refs in train_split.references.items()}
     cider = CiderD(references.values())
+    objects = ObjectReward(references) if cfg.object_reward else None
     optimizer = torch.optim.Adam([p for p in decoder.parameters() if p.requires_grad], lr=cfg.lr)
     history: list[dict] = []
     step, first_epoch = 0, 1
@@ -180,7 +199,7 @@ def finetune(cfg: SelfCriticalConfig, resume: bool = False, progress: bool = Tru
         chunks = [order[s : s + cfg.batch_images] for s in range(0, len(order), cfg.batch_images)]
         bar = tqdm(chunks, desc=f"self-critical epoch {epoch}", unit="batch", disable=not progress)
         for rows in bar:
-            rewards = self_critical_step(decoder, optimizer, train_split, rows, references, cider, vocab, cfg, generator)
+            rewards = self_critical_step(decoder, optimizer, train_split, rows, references, cider, vocab, cfg, generator, objects)
             step += 1
             reward_sum += float(rewards.sum())
             reward_count += len(rewards)

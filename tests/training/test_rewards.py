@@ -5,7 +5,7 @@ from pycocoevalcap.cider.cider import Cider
 
 from captioner.runtime.data.cleaning import clean_caption
 from captioner.runtime.data.datasets import load_dataset
-from captioner.training.rewards import CiderD, ngrams
+from captioner.training.rewards import CiderD, ObjectReward, ngrams
 
 
 def test_ngrams_counts_every_order():
@@ -42,3 +42,27 @@ def test_cached_reference_vectors_give_the_same_score(val_captions):
     assert cider.score(hyp, refs, key=i) == cider.score(hyp, refs) == cider.score(hyp, refs, key=i)
     assert cider.score([], refs) == 0.0
     assert cider.score(hyp, []) == 0.0
+
+
+@pytest.fixture(scope="module")
+def coco_references(coco_dev):
+    dataset = load_dataset(str(coco_dev))
+    return {i: [clean_caption(c) for c in dataset.captions[i]] for i in ("000000000724.jpg", "000000006723.jpg")}
+
+
+def test_object_reward_is_recall_minus_hallucination(coco_references):
+    from captioner.evaluation.hallucination import object_scores
+
+    reward = ObjectReward(coco_references)
+    sign, street = "000000000724.jpg", "000000006723.jpg"  # references: a stop sign; a street, one naming a bike
+    cases = [(sign, "an upside down stop sign on a pole", 1.0),  # names what they name
+             (sign, "a stop sign next to a bus", 0.0),  # that, and an object none names
+             (sign, "a red truck on a street", -1.0),  # only an object none names
+             (sign, "a sign on a pole", 0.0),  # no object kind at all ("sign" alone is none)
+             (street, "a bicycle parked on a city street", 1.0),  # one reference of five is enough
+             (street, "a bus driving down a city street", -1.0)]
+    for image, caption, expected in cases:
+        assert reward.score(caption.split(), image) == expected, caption
+        # the same judgement as the evaluation's measures, on that one caption
+        scores = object_scores({image: [" ".join(r) for r in coco_references[image]]}, {image: caption})
+        assert expected == scores["object_recall"] - scores["hallucinated_captions"]

@@ -159,3 +159,100 @@ def test_self_critical_mixes_a_second_set_and_holds_out_the_same_photos_as_train
     assert set(coco_val[:30]) <= set(val.image_ids) and not set(coco_val) & set(train.image_ids)
     assert set(coco_train[:30]) <= set(train.image_ids)
     assert weights == [1.0 if i not in coco.captions else 2.0 for i in train.image_ids]
+
+
+def test_the_object_reward_is_added_to_each_sampled_captions_cider(small_run, shipped):
+    """The same samples (same decoder, same seed) scored with and without the object reward differ by
+    exactly its weight times that caption's object reward, worked out here from the samples themselves."""
+    import copy
+
+    from captioner.runtime.data.cleaning import clean_caption
+    from captioner.runtime.data.datasets import load_dataset
+    from captioner.training.data import load_split
+    from captioner.training.encoders.features import FeatureCache
+    from captioner.training.rewards import CiderD, ObjectReward
+    from captioner.training.self_critical import _features
+
+    cfg, _ = small_run
+    decoder, vocab = trim_vocabulary(shipped.decoder, shipped.vocab, shipped.trained_size)
+    dataset = load_dataset(cfg.dataset).subset(cfg.limit_images, cfg.seed)
+    split = load_split(dataset, "train", vocab, FeatureCache(cfg.cache_dir, "efficientnet-lite2"), True, 30)
+    refs = {i: [clean_caption(c) for c in r] for i, r in split.references.items()}
+    cider, objects = CiderD(refs.values()), ObjectReward(refs)
+    rows, plain_cfg, weighted_cfg = list(range(4)), SelfCriticalConfig(samples=4, max_length=12), \
+        SelfCriticalConfig(samples=4, max_length=12, object_reward=0.5)
+    got = {}
+    for name, step_cfg, reward in (("plain", plain_cfg, None), ("weighted", weighted_cfg, objects)):
+        model = copy.deepcopy(decoder)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        got[name] = self_critical_step(model, optimizer, split, rows, refs, cider, vocab, step_cfg,
+                                       torch.Generator().manual_seed(3), reward)
+    # the samples, drawn again as the step draws them
+    decoder.eval()
+    pooled, grid = _features(split, rows, decoder.uses_grid)
+    pooled, grid = pooled.repeat_interleave(4, 0), grid.repeat_interleave(4, 0)
+    with torch.no_grad():
+        tokens = sample_search(decoder.step, decoder.init_state(pooled, grid), vocab.bos_id, vocab.eos_id, 12,
+                               (vocab.pad_id, vocab.bos_id, vocab.unk_id), torch.Generator().manual_seed(3))
+    ids = [split.image_ids[r] for r in rows for _ in range(4)]
+    extra = [0.5 * objects.score(vocab.decode(seq), i) for seq, i in zip(tokens.tolist(), ids)]
+    assert (got["weighted"] - got["plain"]).tolist() == pytest.approx(extra, abs=1e-6)
+    assert any(extra), extra  # Flickr8k's captions name people and dogs: some samples earn it
+
+
+def test_a_run_with_the_object_reward_scores_its_samples_with_it(small_run):
+    from dataclasses import replace
+    from pathlib import Path
+
+    cfg, _ = small_run
+    weighted = replace(cfg, output=str(Path(cfg.output).parent / "objects"), object_reward=1.0)
+    try:
+        finetune(weighted, progress=False)
+    except CaptionerError as exc:
+        assert "nothing saved" in str(exc)
+    plain_history = json.loads((Path(cfg.output) / "history.json").read_text())
+    history = json.loads((Path(weighted.output) / "history.json").read_text())
+    # the same start, seed and first samples: only the object reward (person and dog words) moves the mean
+    assert history[0] == plain_history[0]
+    assert history[1]["mean_reward"] != plain_history[1]["mean_reward"]
+
+
+def test_initial_state_from_takes_another_models_layers_and_keeps_them_fixed(small_run, shipped, tmp_path):
+    """--initial-state-from: the fine-tune starts from that model's initial-state layers and never moves
+    them (an everyday decoder is shipped sharing them), while the rest of the decoder trains."""
+    import copy
+    from dataclasses import replace
+
+    from captioner.training.bundle import save_bundle
+
+    cfg, _ = small_run
+    main = copy.deepcopy(shipped)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # layers unlike the start's own
+        for name in main.decoder.initial_state_layers:
+            for p in getattr(main.decoder, name).parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    save_bundle(tmp_path / "main.pt", main)
+    main_state = load_bundle(tmp_path / "main.pt").decoder.state_dict()
+    run = replace(cfg, output=str(tmp_path / "run"), initial_state_from=str(tmp_path / "main.pt"), epochs=1, max_steps=2)
+    try:
+        finetune(run, progress=False)
+    except CaptionerError as exc:
+        assert "nothing saved" in str(exc)
+    state = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)["model"]
+    start = shipped.decoder.state_dict()
+    fixed = [k for k in state if k.split(".")[0] in shipped.decoder.initial_state_layers]
+    assert fixed and all(torch.equal(state[k], main_state[k]) for k in fixed)
+    assert not all(torch.equal(state[k], start[k]) for k in fixed)  # not the start's own
+    trained = [k for k in state if k not in fixed and state[k].shape == start[k].shape]
+    assert any(not torch.equal(state[k], start[k]) for k in trained)  # the rest moved
+
+
+def test_initial_state_from_a_decoder_of_another_style_is_a_one_line_error(small_run, tmp_path):
+    from dataclasses import replace
+
+    cfg, _ = small_run
+    run = replace(cfg, output=str(tmp_path / "run"), initial_state_from="lite2-add", max_steps=1)
+    with pytest.raises(CaptionerError, match="--initial-state-from: .*cannot take") as info:
+        finetune(run, progress=False)
+    assert "\n" not in str(info.value)
