@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from captioner.runtime.data.datasets import load_dataset
-from captioner.runtime.data.objects import load_object_table, objects_named
+from captioner.runtime.data.objects import load_object_table, objects_in, objects_named
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
         if row.get("error") or name not in references:
             continue
         concepts = row.get("concepts") or {}
-        truth = set().union(*(objects_named(r, table) for r in references[name]))
+        truth = objects_in(references[name], table)
         wrong = objects_named(row["caption"], table) - truth
         required = set().union(set(), *(objects_named(w, table) for w in concepts.get("required", [])))
         photos[(concepts.get("decoder", "main"), bool(wrong))] += 1

@@ -8,7 +8,7 @@ whose references name some object where the caption names at least one of those 
 
 from __future__ import annotations
 
-from captioner.runtime.data.objects import load_object_table, objects_named
+from captioner.runtime.data.objects import load_object_table, objects_in, objects_named
 
 
 def object_scores(references: dict[str, list[str]], captions: dict[str, str]) -> dict[str, float | int]:
@@ -16,7 +16,7 @@ def object_scores(references: dict[str, list[str]], captions: dict[str, str]) ->
     table = load_object_table()
     hallucinated_captions = mentions = hallucinated_mentions = recall_images = recalled = 0
     for image_id, caption in captions.items():
-        truth = set().union(*(objects_named(r, table) for r in references[image_id]))
+        truth = objects_in(references[image_id], table)
         named = objects_named(caption, table)
         wrong = named - truth
         hallucinated_captions += bool(wrong)

@@ -13,7 +13,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Iterable, Sequence
 
-from captioner.runtime.data.objects import load_object_table, objects_named
+from captioner.runtime.data.objects import load_object_table, objects_in, objects_named
 
 
 def ngrams(tokens: Sequence[str], n: int = 4) -> list[Counter]:
@@ -81,10 +81,8 @@ class ObjectReward:
 
     def __init__(self, references: dict[str, Sequence[Sequence[str]]]):
         """references: image id -> its reference captions as token lists."""
-        table = load_object_table()
-        self.table = table
-        self.truth = {key: set().union(*(objects_named(" ".join(r), table) for r in refs))
-                      for key, refs in references.items()}
+        self.table = load_object_table()
+        self.truth = {key: objects_in((" ".join(r) for r in refs), self.table) for key, refs in references.items()}
 
     def score(self, hypothesis: Sequence[str], key) -> float:
         named = objects_named(" ".join(hypothesis), self.table)

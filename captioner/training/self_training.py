@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from captioner.runtime.data.cleaning import clean_caption
-from captioner.runtime.data.objects import load_object_table, objects_named
+from captioner.runtime.data.objects import load_object_table, objects_in, objects_named
 from captioner.runtime.grounding.grounding import GroundingConfig, synonyms
 from captioner.runtime.model.result import CaptionResult
 
@@ -29,7 +29,7 @@ def failed_check(result: CaptionResult, table: dict | None = None) -> str | None
     said = f" {' '.join(clean_caption(result.caption))} "
     if not all(any(f" {form} " in said for form in synonyms(word)) for word in required):
         return "a required word unsaid"
-    seen = set().union(*(objects_named(word, table) for word in required))
+    seen = objects_in(required, table)
     for found in concepts.get("detected", []):
         floor = DETECTED_CONCEPT if found["concept"] in FLICKR_CONCEPTS else DETECTED_KIND
         if found["score"] >= floor:

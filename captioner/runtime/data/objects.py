@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 from captioner.runtime.data.cleaning import clean_caption
 from captioner.errors import CaptionerError
@@ -75,3 +76,9 @@ def objects_named(caption: str, table: dict[tuple[str, ...], str] | None = None)
         else:
             i += 1
     return found
+
+
+def objects_in(texts: Iterable[str], table: dict[tuple[str, ...], str] | None = None) -> set[str]:
+    """COCO object kinds that any of `texts` names (an image's references: the kinds truly there)."""
+    table = table if table is not None else load_object_table()
+    return set().union(*(objects_named(t, table) for t in texts))

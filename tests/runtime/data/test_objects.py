@@ -48,3 +48,12 @@ def test_plurals_are_real_words():
     names = kind_names()
     assert len(names) == 80 and names["dining table"][0] == "table" and names["stop sign"] == []
     assert all(" " not in w for words in names.values() for w in words)
+
+
+def test_objects_in_is_every_kind_any_text_names():
+    from captioner.runtime.data.objects import objects_in
+
+    texts = ["A man on a horse", "a rider and his horse near a fence", "two dogs watch a teddy bear"]
+    assert objects_in(texts) == {"person", "horse", "dog", "teddy bear"}
+    assert objects_in(texts[1:2]) == {"person", "horse"}  # "rider" is a person word
+    assert objects_in([]) == set() and objects_in(["a view of the sea"]) == set()
